@@ -1,0 +1,69 @@
+"""The Hydra application behind `trainlab train`.
+
+Hydra gives us config groups, overrides, `-m` sweeps, `--help`, `--cfg job`
+and a folder per run; this module only turns one composed config into one
+run and records the outcome for the CLI (which decides the exit code).
+"""
+import logging
+import os
+import re
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from trainlab.errors import ConfigError
+
+log = logging.getLogger("trainlab")
+
+# Filled in by the jobs of this process; read by the CLI after Hydra returns.
+OUTCOMES: list[dict] = []
+
+
+def _safe(text: str) -> str:
+    """A folder-name-safe, bounded version of Hydra's override_dirname."""
+    text = re.sub(r"[^A-Za-z0-9=,._+\-\[\]]", "-", str(text))
+    return text[:120] if text else "job"
+
+
+def register_resolvers() -> None:
+    OmegaConf.register_new_resolver("trainlab_safe", _safe, replace=True)
+    OmegaConf.register_new_resolver("trainlab_suffix", lambda name: f"_{_safe(name)}" if name else "", replace=True)
+
+
+register_resolvers()
+
+
+def verbose() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("TRAINLAB_VERBOSE") == "1"
+
+
+@hydra.main(config_path="conf", config_name="train", version_base=None)
+def train_app(cfg: DictConfig) -> float | None:
+    from trainlab.engine.run import run_training
+
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    multirun = hc.mode == RunMode.MULTIRUN
+    outcome = {"run_dir": str(run_dir), "status": "failed", "error": None,
+               "sweep_dir": str(Path(hc.sweep.dir).resolve()) if multirun else None}
+    OUTCOMES.append(outcome)
+    try:
+        summary = run_training(cfg, run_dir, list(hc.overrides.task))
+    except ConfigError as err:
+        outcome.update(error=str(err), kind="config")
+        if multirun:
+            log.error(f"job {hc.job.num} not started: {err}")
+            return None
+        raise
+    except Exception as err:
+        outcome.update(error=f"{type(err).__name__}: {err}", kind="exception")
+        if multirun and not verbose():
+            log.error(f"job {hc.job.num} failed: {type(err).__name__}: {err} (traceback in {run_dir / 'train.log'})")
+            return None
+        raise
+    outcome["status"] = summary["status"]
+    best = summary.get("best") or {}
+    return best.get("val_acc")

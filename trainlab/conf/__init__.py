@@ -1,0 +1,1 @@
+"""Hydra configs shipped with trainlab (a package so Hydra can find them by module name)."""

@@ -1,0 +1,145 @@
+"""Validation: a composed Hydra config becomes a typed RunSpec, or one ConfigError.
+
+Each group's option selects a schema from that group's registry; merging the
+YAML node into the schema catches unknown keys and wrong types, and the
+schema's __post_init__ catches out-of-range values. This is the only place
+config values are checked, and it runs before any data is loaded.
+"""
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from trainlab.errors import ConfigError, check
+
+
+@dataclass
+class EarlyStopSchema:
+    patience: int = 0        # stop after this many evaluations without improvement (0 = off)
+    min_delta: float = 0.0   # an improvement smaller than this does not count
+
+    def __post_init__(self):
+        check(self.patience >= 0, "patience", self.patience, "an integer >= 0")
+        check(self.min_delta >= 0, "min_delta", self.min_delta, "a non-negative number")
+
+
+@dataclass
+class TrainerSchema:
+    epochs: int = 20               # passes over the training split
+    batch_size: int = 64           # examples per optimizer step (per process)
+    eval_batch_size: int = 1024    # examples per forward pass when evaluating
+    device: str = "auto"           # auto (cuda if available), cpu, cuda, cuda:N, mps
+    precision: str = "fp32"        # fp32, bf16 or fp16 (autocast; fp16 adds a gradient scaler)
+    eval_every: int = 1            # evaluate on the validation split every N epochs
+    checkpoint_every: int = 1      # write checkpoints/last.pt every N epochs (and always at the end)
+    monitor: str = "val_acc"       # metric that picks checkpoints/best.pt: val_acc (max) or val_loss (min)
+    early_stop: EarlyStopSchema = field(default_factory=EarlyStopSchema)
+    stop_after: int | None = None  # end this session after N epochs, resumable (time-sliced jobs); null = run to the end
+    deterministic: bool = False    # deterministic kernels (slower on GPU); CPU runs are deterministic anyway
+    progress: str = "auto"         # auto (rich bar on a terminal, plain lines otherwise), rich, plain, off
+    save_checkpoints: bool = True  # write last.pt/best.pt (turn off for throwaway sweeps)
+
+    def __post_init__(self):
+        check(self.epochs >= 1, "epochs", self.epochs, "an integer >= 1")
+        check(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
+        check(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, "an integer >= 1")
+        check(self.device == "auto" or self.device in ("cpu", "cuda", "mps") or self.device.startswith("cuda:"),
+              "device", self.device, "one of auto, cpu, cuda, cuda:N, mps")
+        check(self.precision in ("fp32", "bf16", "fp16"), "precision", self.precision, "one of fp32, bf16, fp16")
+        check(self.eval_every >= 1, "eval_every", self.eval_every, "an integer >= 1")
+        check(self.checkpoint_every >= 1, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
+        check(self.monitor in ("val_acc", "val_loss"), "monitor", self.monitor, "one of val_acc, val_loss")
+        check(self.stop_after is None or self.stop_after >= 1, "stop_after", self.stop_after, "a positive epoch count or null")
+        check(self.progress in ("auto", "rich", "plain", "off"), "progress", self.progress, "one of auto, rich, plain, off")
+
+
+@dataclass
+class RunSpec:
+    """The validated configuration of one run: one schema instance per group."""
+
+    seed: int
+    name: str
+    resume: bool
+    dataset: Any
+    preprocess: Any
+    arch: Any
+    activation: Any
+    init: Any
+    norm: Any
+    loss: Any
+    optimizer: Any
+    schedule: Any
+    trainer: TrainerSchema
+    regularizer: dict = field(default_factory=dict)
+    augment: dict = field(default_factory=dict)
+
+
+def registries() -> dict:
+    """Group name -> registry. Imported lazily: the CLI validates without importing torch twice."""
+    from trainlab.data.augment import AUGMENTS
+    from trainlab.data.datasets import DATASETS
+    from trainlab.data.preprocess import PREPROCESS
+    from trainlab.nn.activations import ACTIVATIONS
+    from trainlab.nn.archs import ARCHS
+    from trainlab.nn.init import INITS
+    from trainlab.nn.norms import NORMS
+    from trainlab.optim.losses import LOSSES
+    from trainlab.optim.optimizers import OPTIMIZERS
+    from trainlab.optim.regularizers import REGULARIZERS
+    from trainlab.optim.schedules import SCHEDULES
+
+    return {"dataset": DATASETS, "preprocess": PREPROCESS, "arch": ARCHS, "activation": ACTIVATIONS,
+            "init": INITS, "norm": NORMS, "loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
+            "regularizer": REGULARIZERS, "augment": AUGMENTS}
+
+
+# Groups whose options combine (`regularizer=[l2,dropout]`): each option lives under its own key.
+COMBINABLE = ("regularizer", "augment")
+
+
+def to_schema(schema: type, node, prefix: str):
+    """Merge a config node into a schema dataclass; any problem becomes a one-line ConfigError."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+        obj = OmegaConf.to_object(merged)
+    except ConfigError as err:
+        raise err.within(prefix) from None
+    except ConfigKeyError as err:
+        valid = ", ".join(f.name for f in fields(schema))
+        raise ConfigError(f"{prefix}.{err.full_key}", _value_at(node, err.full_key), f"unknown key; valid keys: {valid}") from None
+    except OmegaConfBaseException as err:
+        first = str(err.msg if hasattr(err, "msg") else err).splitlines()[0]
+        raise ConfigError(f"{prefix}.{err.full_key}", _value_at(node, err.full_key), first) from None
+    return obj
+
+
+def _value_at(node, key):
+    try:
+        return OmegaConf.select(OmegaConf.create(node) if not OmegaConf.is_config(node) else node, str(key))
+    except Exception:
+        return None
+
+
+def validate(cfg: DictConfig) -> RunSpec:
+    regs = registries()
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # a plain copy without the hydra node
+    known = set(regs) | {"seed", "name", "resume", "trainer", "hydra"}
+    for key in cfg:
+        if key not in known:
+            raise ConfigError(str(key), cfg[key], "unknown top-level key; valid: " + ", ".join(sorted(known - {"hydra"})))
+    parts: dict[str, Any] = {}
+    for group, registry in regs.items():
+        node = cfg.get(group)
+        if group in COMBINABLE:
+            node = node or {}
+            parts[group] = {str(name): to_schema(registry[str(name)].schema, sub or {}, f"{group}.{name}")
+                            for name, sub in node.items()}
+        else:
+            if node is None or "name" not in node:
+                raise ConfigError(group, node, f"a {group} option: {', '.join(registry.names())}")
+            parts[group] = to_schema(registry[node.name].schema, node, group)
+    parts["trainer"] = to_schema(TrainerSchema, cfg.get("trainer") or {}, "trainer")
+    seed, name = cfg.get("seed", 0), cfg.get("name", "")
+    check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "a non-negative integer")
+    return RunSpec(seed=seed, name=str(name or ""), resume=bool(cfg.get("resume", False)), **parts)

@@ -1,0 +1,1 @@
+"""Data: datasets by name, splits, train-only preprocessing, batching, augmentation."""

@@ -1,0 +1,90 @@
+"""Train / val / test splits: val carved from train (or a CV fold), test untouched."""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trainlab.errors import ConfigError
+
+
+@dataclass
+class Split:
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def to(self, device) -> "Split":
+        return Split(self.x.to(device), self.y.to(device))
+
+
+@dataclass
+class Splits:
+    train: Split
+    val: Split
+    test: Split
+    classes: list[str]
+
+    @property
+    def input_shape(self) -> tuple:
+        return tuple(self.train.x.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def _stratify_ok(y: np.ndarray, n_small: int) -> bool:
+    counts = np.bincount(y)
+    return counts[counts > 0].min() >= 2 and n_small >= len(counts[counts > 0])
+
+
+def held_count(n: int, fraction: float) -> int:
+    return min(n - 1, max(1, int(round(n * fraction))))
+
+
+def stratified_split(y: torch.Tensor, n_held: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (keep, held_out) with `n_held` held out, class proportions preserved."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    labels = y.numpy()
+    strat = labels if _stratify_ok(labels, min(n_held, len(y) - n_held)) else None
+    keep, held = train_test_split(idx, test_size=n_held, stratify=strat, random_state=seed)
+    return np.sort(keep), np.sort(held)
+
+
+def cv_fold(y: torch.Tensor, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val) of stratified fold `fold` out of `folds`."""
+    from sklearn.model_selection import StratifiedKFold
+
+    if np.bincount(y.numpy()).min() < folds:
+        raise ConfigError("dataset.cv.folds", folds, "at most the size of the smallest class in the training set")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    train, val = list(splitter.split(np.zeros(len(y)), y.numpy()))[fold]
+    return np.sort(train), np.sort(val)
+
+
+def make_splits(raw, cfg) -> Splits:
+    """Carve validation (a CV fold or a held-out fraction) and the training subset."""
+    x, y = raw.train_x, raw.train_y
+    if cfg.cv.folds:
+        tr, va = cv_fold(y, cfg.cv.folds, cfg.cv.fold, cfg.split_seed)
+        train, val = Split(x[tr], y[tr]), Split(x[va], y[va])
+    elif raw.val_x is not None:
+        train, val = Split(x, y), Split(raw.val_x, raw.val_y)
+    else:
+        tr, va = stratified_split(y, held_count(len(y), cfg.val_split), cfg.split_seed)
+        train, val = Split(x[tr], y[tr]), Split(x[va], y[va])
+    if cfg.subset is not None and cfg.subset < len(train):
+        _, keep = stratified_split(train.y, cfg.subset, cfg.split_seed)
+        train = Split(train.x[keep], train.y[keep])
+    return Splits(train, val, Split(raw.test_x, raw.test_y), raw.classes)
+
+
+def load_splits(cfg) -> Splits:
+    from trainlab.data.datasets import DATASETS
+
+    raw = DATASETS[cfg.name].build(cfg)
+    return make_splits(raw, cfg)

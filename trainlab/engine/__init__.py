@@ -1,0 +1,1 @@
+"""The training engine: the loop, evaluation, checkpoints, metrics, plots."""

@@ -1,0 +1,91 @@
+"""Assemble a run from its validated spec: data, preprocessing, model, optimizer, schedule."""
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trainlab.data.batches import steps_per_epoch
+from trainlab.data.preprocess import fit_preprocessor
+from trainlab.data.splits import Splits, load_splits
+from trainlab.errors import ConfigError
+from trainlab.nn import build_model
+from trainlab.optim.losses import LOSSES
+from trainlab.optim.optimizers import OPTIMIZERS
+from trainlab.optim.regularizers import build_penalties, dropout_probability, penalized_weights
+from trainlab.optim.schedules import build_scheduler
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("trainer.device", name, "cpu or auto: no CUDA device is available here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.device", name, "cpu or auto: MPS is not available here")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+@dataclass
+class Components:
+    splits: Splits          # on the training device
+    preprocess: torch.nn.Module
+    model: torch.nn.Module
+    augment: object | None
+    loss_fn: torch.nn.Module
+    penalties: list
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    schedule_fn: object
+    scaler: object
+    shuffle_gen: torch.Generator
+    aug_gen: torch.Generator
+    steps_per_epoch: int
+
+
+def build_augment(spec, input_shape: tuple, num_classes: int):
+    if not spec.augment:
+        return None
+    from trainlab.data.augment import BatchAugment
+
+    augment = BatchAugment(spec.augment, num_classes)
+    augment.check_input_shape(tuple(input_shape))
+    return augment
+
+
+def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -> Components:
+    """Everything a run needs, in a fixed order so the seeded RNG draws are reproducible."""
+    seed_everything(spec.seed)
+    if spec.trainer.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = not spec.trainer.deterministic
+    splits = load_splits(spec.dataset)
+    if preprocess_state is None:
+        pre = fit_preprocessor(spec.preprocess, splits.train.x)  # train split only
+    else:
+        from trainlab.data.preprocess import restore_preprocessor
+
+        pre = restore_preprocessor(spec.preprocess, splits.input_shape, preprocess_state)
+    augment = build_augment(spec, splits.input_shape, splits.num_classes)
+    model = build_model(spec, pre.output_shape(), splits.num_classes, dropout_probability(spec.regularizer))
+    model.to(device)
+    optimizer = OPTIMIZERS[spec.optimizer.name].build(spec.optimizer, model)
+    per_epoch = steps_per_epoch(len(splits.train), spec.trainer.batch_size)
+    scheduler, schedule_fn = build_scheduler(spec.schedule, optimizer, per_epoch, per_epoch * spec.trainer.epochs)
+    scaler = torch.amp.GradScaler(device.type, enabled=spec.trainer.precision == "fp16")
+    return Components(
+        splits=Splits(splits.train.to(device), splits.val.to(device), splits.test.to(device), splits.classes),
+        preprocess=pre.to(device), model=model, augment=augment,
+        loss_fn=LOSSES[spec.loss.name].build(spec.loss), penalties=build_penalties(spec.regularizer),
+        optimizer=optimizer, scheduler=scheduler, schedule_fn=schedule_fn, scaler=scaler,
+        shuffle_gen=torch.Generator(device=device).manual_seed(spec.seed + 1),
+        aug_gen=torch.Generator(device=device).manual_seed(spec.seed + 2),
+        steps_per_epoch=per_epoch,
+    )

@@ -1,0 +1,274 @@
+"""One training run, start to finish, in its run folder.
+
+    validate -> assemble (seeded) -> [restore last.pt] -> epochs: train, evaluate,
+    checkpoint -> test the best checkpoint -> summary.json, curves.png
+
+A failure is a result: exceptions are written to summary.json (and the
+traceback to the log) before they propagate.
+"""
+import logging
+import math
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from trainlab.config import validate
+from trainlab.engine import checkpoint as ckpt
+from trainlab.engine.assemble import Components, assemble, resolve_device
+from trainlab.engine.console import Progress
+from trainlab.engine.loop import EpochSums, Loop
+from trainlab.engine.metrics import MetricsFile, read_floats
+from trainlab.engine.plots import plot_curves
+from trainlab.engine.summary import versions, write_summary
+from trainlab.errors import ConfigError
+from trainlab.nn.archs import count_parameters
+
+log = logging.getLogger("trainlab")
+
+
+@dataclass
+class Counters:
+    epoch: int = 0                 # completed epochs
+    step: int = 0                  # optimizer steps taken
+    best_value: float | None = None
+    best_epoch: int = 0
+    best_step: int = 0
+    best_val_loss: float = math.nan
+    best_val_acc: float = math.nan
+    evals_since_best: int = 0      # early stopping patience counter
+    elapsed_s: float = 0.0         # training time of earlier sessions (resume)
+    stopped_early: bool = False
+
+
+class Run:
+    def __init__(self, cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None):
+        self.cfg, self.run_dir, self.overrides = cfg, Path(run_dir), list(overrides or [])
+        self.spec = validate(cfg)
+        self.trainer = self.spec.trainer
+        self.metrics = MetricsFile(self.run_dir / "metrics.csv")
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.counters = Counters()
+        self.step_losses: list[float] = []
+        self.status = "running"
+        self.started = time.time()
+
+    # -- state --------------------------------------------------------------
+    def state(self, c: Components, pending: EpochSums) -> dict:
+        return {
+            "model": c.model.state_dict(),
+            "optimizer": c.optimizer.state_dict(),
+            "scheduler": c.scheduler.state_dict(),
+            "scaler": c.scaler.state_dict(),
+            "counters": asdict(self.counters) | {"elapsed_s": self.elapsed()},
+            "rng": ckpt.rng_state(),
+            "data": {"shuffle": c.shuffle_gen.get_state(), "augment": c.aug_gen.get_state()},
+            "pending": {"sums": pending.sums.cpu(), "losses": [t.cpu() for t in pending.step_losses]},
+            "step_losses": torch.tensor(self.step_losses, dtype=torch.float64),
+            "preprocess": {k: v.cpu() for k, v in c.preprocess.state_dict().items()},
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+        }
+
+    def restore(self, c: Components, state: dict, pending: EpochSums) -> None:
+        c.model.load_state_dict(state["model"])
+        c.optimizer.load_state_dict(state["optimizer"])
+        c.scheduler.load_state_dict(state["scheduler"])
+        c.scaler.load_state_dict(state["scaler"])
+        self.counters = Counters(**state["counters"])
+        ckpt.restore_rng_state(state["rng"])
+        c.shuffle_gen.set_state(state["data"]["shuffle"])
+        c.aug_gen.set_state(state["data"]["augment"])
+        pending.sums.copy_(state["pending"]["sums"])
+        pending.step_losses = [t.to(pending.sums.device) for t in state["pending"]["losses"]]
+        self.step_losses = state["step_losses"].tolist()
+        self.metrics.truncate_after(self.counters.step)
+
+    def elapsed(self) -> float:
+        return self.counters.elapsed_s + (time.time() - self.started)
+
+    # -- the run ------------------------------------------------------------
+    def execute(self) -> dict:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        device = resolve_device(self.trainer.device)
+        resume_state = self._resume_state()
+        c = assemble(self.spec, device, resume_state["preprocess"] if resume_state else None)
+        pending = EpochSums.zeros(device)
+        if resume_state:
+            self.restore(c, resume_state, pending)
+            log.info(f"resumed from {self.ckpt_dir / 'last.pt'} at epoch {self.counters.epoch}, step {self.counters.step}")
+        self.components = c
+        loop = Loop(model=c.model, preprocess=c.preprocess, augment=c.augment, loss_fn=c.loss_fn,
+                    penalties=c.penalties, weights=_weights(c), optimizer=c.optimizer, scheduler=c.scheduler,
+                    scaler=c.scaler, train=c.splits.train, batch_size=self.trainer.batch_size,
+                    eval_batch_size=self.trainer.eval_batch_size, precision=self.trainer.precision,
+                    device=device, shuffle_gen=c.shuffle_gen, aug_gen=c.aug_gen)
+        log.info(f"run folder: {self.run_dir}")
+        log.info(f"{self.spec.dataset.name}: {len(c.splits.train)} train / {len(c.splits.val)} val / "
+                 f"{len(c.splits.test)} test, input {tuple(c.splits.train.x.shape[1:])}, {c.splits.num_classes} classes; "
+                 f"{self.spec.arch.name}: {count_parameters(c.model):,} parameters on {device}")
+        self.status = self._train(c, loop, pending)
+        return self._finish(c, loop, device)
+
+    def _resume_state(self) -> dict | None:
+        if not self.spec.resume:
+            return None
+        path = self.ckpt_dir / "last.pt"
+        if not path.is_file():
+            raise ConfigError("resume", str(self.run_dir), "a run folder holding checkpoints/last.pt")
+        return ckpt.load(path)
+
+    def _train(self, c: Components, loop: Loop, pending: EpochSums) -> str:
+        total_steps = c.steps_per_epoch * self.trainer.epochs
+        epochs_this_session = 0
+        with Progress(self.trainer.progress, total_steps, self.counters.step) as bar:
+            while self.counters.epoch < self.trainer.epochs:
+                if self.trainer.stop_after is not None and epochs_this_session >= self.trainer.stop_after:
+                    return "interrupted"
+                self.counters.step += loop.train_epoch(pending, bar.advance)
+                self.counters.epoch += 1
+                epochs_this_session += 1
+                last_epoch = self.counters.epoch == self.trainer.epochs
+                if self.counters.epoch % self.trainer.eval_every == 0 or last_epoch:
+                    row = self._evaluate(c, loop, pending)
+                    pending = EpochSums.zeros(pending.sums.device)
+                    bar.advance(0, f"val acc {100 * row['val_acc']:.1f}%")
+                    if not math.isfinite(row["train_loss"]):
+                        self._save_last(c, pending)
+                        return "diverged"
+                    if self._early_stop():
+                        self.counters.stopped_early = True
+                        self._save_last(c, pending)
+                        log.info(f"early stopping at epoch {self.counters.epoch}: no improvement in "
+                                 f"{self.counters.evals_since_best} evaluations")
+                        return "completed"
+                if self.counters.epoch % self.trainer.checkpoint_every == 0 or last_epoch:
+                    self._save_last(c, pending)
+        return "completed"
+
+    def _evaluate(self, c: Components, loop: Loop, pending: EpochSums) -> dict:
+        loss_sum, pen_sum, correct, n = pending.sums.tolist()  # the one host read per evaluation
+        self.step_losses += torch.cat(pending.step_losses).tolist() if pending.step_losses else []
+        n = max(n, 1)
+        val = loop.evaluate(c.splits.val)
+        row = {"step": self.counters.step, "epoch": self.counters.epoch, "lr": c.optimizer.param_groups[0]["lr"],
+               "train_loss": loss_sum / n, "train_penalty": pen_sum / n, "train_acc": correct / n,
+               "val_loss": val["loss"], "val_acc": val["acc"], "time_s": round(self.elapsed(), 3)}
+        self.metrics.append(row)
+        log.info(f"epoch {row['epoch']:>3}/{self.trainer.epochs}  step {row['step']:>6}  lr {row['lr']:.2e}  "
+                 f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.1f}%  |  "
+                 f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:5.1f}%  |  {row['time_s']:.1f}s")
+        self._track_best(c, row)
+        return row
+
+    def _track_best(self, c: Components, row: dict) -> None:
+        value = row[self.trainer.monitor]
+        sign = 1.0 if self.trainer.monitor == "val_acc" else -1.0
+        best = self.counters.best_value
+        delta = self.trainer.early_stop.min_delta
+        if math.isfinite(value) and (best is None or sign * (value - best) > delta):
+            self.counters.best_value = value
+            self.counters.best_epoch, self.counters.best_step = row["epoch"], row["step"]
+            self.counters.best_val_loss, self.counters.best_val_acc = row["val_loss"], row["val_acc"]
+            self.counters.evals_since_best = 0
+            self.best_model = {k: v.detach().clone() for k, v in c.model.state_dict().items()}
+            if self.trainer.save_checkpoints:
+                ckpt.save_atomic({"model": self.best_model, "epoch": row["epoch"], "step": row["step"],
+                                  "metric": {self.trainer.monitor: value},
+                                  "preprocess": {k: v.cpu() for k, v in c.preprocess.state_dict().items()},
+                                  "config": OmegaConf.to_container(self.cfg, resolve=True)},
+                                 self.ckpt_dir / "best.pt")
+        else:
+            self.counters.evals_since_best += 1
+
+    def _early_stop(self) -> bool:
+        patience = self.trainer.early_stop.patience
+        return patience > 0 and self.counters.evals_since_best >= patience
+
+    def _save_last(self, c: Components, pending: EpochSums) -> None:
+        if self.trainer.save_checkpoints:
+            ckpt.save_atomic(self.state(c, pending), self.ckpt_dir / "last.pt")
+
+    def _best_weights(self) -> dict | None:
+        if getattr(self, "best_model", None) is not None:
+            return self.best_model
+        best_path = self.ckpt_dir / "best.pt"
+        return ckpt.load(best_path)["model"] if best_path.is_file() else None
+
+    def _finish(self, c: Components, loop: Loop, device) -> dict:
+        rows = read_floats(self.metrics.path)
+        test = None
+        if self.status == "completed":
+            weights = self._best_weights()
+            if weights is not None:
+                c.model.load_state_dict(weights)
+            test = loop.evaluate(c.splits.test)
+            log.info(f"test (best checkpoint, epoch {self.counters.best_epoch}): loss {test['loss']:.4f} "
+                     f"acc {100 * test['acc']:.2f}%")
+        summary = self.summary(rows, test, device)
+        summary["diagnosis"] = self._diagnose(rows, c)
+        write_summary(self.run_dir / "summary.json", summary)
+        if rows:
+            plot_curves(rows, self.run_dir / "curves.png", title=self.run_dir.name)
+        log.info(f"{self.status}: results in {self.run_dir}")
+        return summary
+
+    def _diagnose(self, rows: list[dict], c: Components) -> list[dict]:
+        try:
+            from trainlab.diagnose.curves import diagnose, format_findings
+        except ImportError:
+            return []
+        findings = diagnose(rows, self.step_losses, initial_loss=c.loss_fn.initial_loss(c.splits.num_classes),
+                            steps_per_epoch=c.steps_per_epoch, val_size=len(c.splits.val))
+        if findings:
+            log.info("diagnosis: " + format_findings(findings).replace("\n", "\n  "))
+        return [f.to_dict() for f in findings]
+
+    def summary(self, rows: list[dict], test: dict | None, device) -> dict:
+        final = rows[-1] if rows else None
+        c = self.counters
+        return {
+            "status": self.status,
+            "run_dir": str(self.run_dir),
+            "seed": self.spec.seed,
+            "overrides": self.overrides,
+            "epochs_run": c.epoch,
+            "steps": c.step,
+            "stopped_early": c.stopped_early,
+            "best": {"epoch": c.best_epoch, "step": c.best_step, "val_loss": c.best_val_loss, "val_acc": c.best_val_acc,
+                     "monitor": self.trainer.monitor} if c.best_value is not None else None,
+            "final": {k: final[k] for k in ("epoch", "step", "lr", "train_loss", "train_penalty", "train_acc",
+                                            "val_loss", "val_acc")} if final else None,
+            "test": test,
+            "wall_time_s": round(self.elapsed(), 3),
+            "error": None,
+            "device": str(device),
+            "num_params": count_parameters(self.components.model),
+            "versions": versions(),
+        }
+
+
+def _weights(c: Components) -> list[torch.Tensor]:
+    from trainlab.optim.regularizers import penalized_weights
+
+    return penalized_weights(c.model)
+
+
+def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> dict:
+    """Run one job; on any exception write a failed summary (and the traceback to the log), then re-raise."""
+    run_dir = Path(run_dir)
+    started = time.time()
+    try:
+        return Run(cfg, run_dir, overrides).execute()
+    except BaseException as err:
+        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        if not isinstance(err, ConfigError):
+            log.error("".join(traceback.format_exception(err)).rstrip())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_summary(run_dir / "summary.json", {
+            "status": status, "run_dir": str(run_dir), "overrides": list(overrides or []),
+            "error": f"{type(err).__name__}: {err}", "best": None, "final": None, "test": None,
+            "wall_time_s": round(time.time() - started, 3), "diagnosis": [], "versions": versions()})
+        raise

@@ -1,0 +1,24 @@
+"""Models: architectures assembled from activation, norm, init and dropout choices."""
+from dataclasses import replace
+
+from torch import nn
+
+from trainlab.nn.activations import ACTIVATIONS
+from trainlab.nn.archs import ARCHS, check_forward
+from trainlab.nn.blocks import BlockParts
+from trainlab.nn.init import INITS
+from trainlab.nn.norms import NORMS
+
+
+def build_model(spec, input_shape: tuple, num_classes: int, dropout: float = 0.0) -> nn.Module:
+    """The network for a validated run spec, initialized and checked on a dummy batch."""
+    activation = replace(ACTIVATIONS[spec.activation.name].build(spec.activation), name=spec.activation.name)
+    if spec.arch.name == "torchvision" and spec.norm.name != "none":
+        from trainlab.errors import ConfigError
+
+        raise ConfigError("norm", spec.norm.name, "arch=torchvision keeps the model's own normalization; use norm=none")
+    parts = BlockParts(activation, NORMS[spec.norm.name].build(spec.norm), spec.norm.placement, dropout)
+    model = ARCHS[spec.arch.name].build(spec.arch, parts, tuple(input_shape), num_classes)
+    INITS[spec.init.name].build(spec.init)(model, activation.init_nonlinearity, activation.init_param)
+    check_forward(model, input_shape, spec.arch.name)
+    return model

@@ -1,0 +1,183 @@
+"""Activation functions by name (`activation=`), with what init needs to know.
+
+Each option builds a module for a layer of `width` units. Two things make this
+more than `getattr(nn, name)`: maxout needs the layer before it widened by k
+(`width_multiplier`), and weight init needs the gain that keeps signal variance
+steady through this nonlinearity (`init_nonlinearity`, in torch.nn.init terms).
+"""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from trainlab.errors import check
+from trainlab.registry import Registry
+
+ACTIVATIONS = Registry("activation")
+
+
+@dataclass
+class Activation:
+    """What the architectures and init need from an activation option."""
+
+    make: callable               # width -> nn.Module
+    init_nonlinearity: str       # name for torch.nn.init.calculate_gain / kaiming_*
+    init_param: float | None = None  # negative slope for leaky_relu's gain
+    width_multiplier: int = 1    # maxout: the preceding layer emits k * width units
+    has_kinks: bool = False      # non-differentiable points matter for gradient checks
+    name: str = ""               # the option name, filled in by build_model
+
+
+@dataclass
+class NoParams:
+    name: str = ""
+
+
+@dataclass
+class LeakyReluSchema:
+    name: str = "leaky_relu"
+    negative_slope: float = 0.01  # slope for x < 0
+
+    def __post_init__(self):
+        check(0 <= self.negative_slope < 1, "negative_slope", self.negative_slope, "a slope in [0, 1)")
+
+
+@dataclass
+class PReluSchema:
+    name: str = "prelu"
+    init: float = 0.25        # initial negative slope
+    per_channel: bool = True  # one learnable slope per unit/channel, else one shared
+
+    def __post_init__(self):
+        check(0 <= self.init < 1, "init", self.init, "a slope in [0, 1)")
+
+
+@dataclass
+class EluSchema:
+    name: str = "elu"
+    alpha: float = 1.0  # saturation value for x -> -inf is -alpha
+
+    def __post_init__(self):
+        check(self.alpha > 0, "alpha", self.alpha, "a positive number")
+
+
+@dataclass
+class SwishSchema:
+    name: str = "swish"
+    beta: float = 1.0        # x * sigmoid(beta * x); beta=1 is SiLU
+    learnable: bool = False  # learn beta per unit (Ramachandran et al.)
+
+
+@dataclass
+class SoftplusSchema:
+    name: str = "softplus"
+    beta: float = 1.0  # sharpness: log(1 + exp(beta x)) / beta
+
+    def __post_init__(self):
+        check(self.beta > 0, "beta", self.beta, "a positive number")
+
+
+@dataclass
+class MaxoutSchema:
+    name: str = "maxout"
+    pieces: int = 2  # k linear pieces per unit; the layer before is k times wider
+
+    def __post_init__(self):
+        check(self.pieces >= 2, "pieces", self.pieces, "an integer >= 2")
+
+
+@dataclass
+class GeluSchema:
+    name: str = "gelu"
+    approximate: str = "none"  # "none" (exact erf) or "tanh"
+
+    def __post_init__(self):
+        check(self.approximate in ("none", "tanh"), "approximate", self.approximate, "one of none, tanh")
+
+
+class Swish(nn.Module):
+    """x * sigmoid(beta * x) with an optionally learnable beta per unit."""
+
+    def __init__(self, width: int, beta: float, learnable: bool):
+        super().__init__()
+        init = torch.full((width,), float(beta))
+        if learnable:
+            self.beta = nn.Parameter(init)
+        else:
+            self.register_buffer("beta", init)
+
+    def forward(self, x):
+        # beta is per unit: units are dim 1 for both (N, W) and (N, C, H, W)
+        beta = self.beta.view(1, -1, *([1] * (x.dim() - 2)))
+        return x * torch.sigmoid(beta * x)
+
+
+class Maxout(nn.Module):
+    """Max over k groups of units: (N, k*W, ...) -> (N, W, ...)."""
+
+    has_kinks = True
+    is_activation = True
+
+    def __init__(self, pieces: int):
+        super().__init__()
+        self.pieces = pieces
+
+    def forward(self, x):
+        n, kw = x.shape[:2]
+        return x.view(n, kw // self.pieces, self.pieces, *x.shape[2:]).amax(dim=2)
+
+
+def _simple(name: str, module: type, nonlinearity: str, kinks: bool = False):
+    @ACTIVATIONS.register(name, NoParams)
+    def build(cfg):
+        return Activation(lambda width: module(), nonlinearity, has_kinks=kinks)
+
+
+# Gains follow torch.nn.init.calculate_gain; smooth ReLU-like functions
+# (elu, swish, gelu, softplus) use the ReLU gain since they pass roughly half
+# the variance of a zero-mean input, as ReLU does.
+_simple("sigmoid", nn.Sigmoid, "sigmoid")
+_simple("tanh", nn.Tanh, "tanh")
+_simple("relu", nn.ReLU, "relu", kinks=True)
+_simple("selu", nn.SELU, "selu", kinks=True)
+
+
+@ACTIVATIONS.register("leaky_relu", LeakyReluSchema)
+def build_leaky_relu(cfg: LeakyReluSchema):
+    return Activation(lambda width: nn.LeakyReLU(cfg.negative_slope), "leaky_relu",
+                      init_param=cfg.negative_slope, has_kinks=True)
+
+
+@ACTIVATIONS.register("prelu", PReluSchema)
+def build_prelu(cfg: PReluSchema):
+    def make(width):
+        return nn.PReLU(width if cfg.per_channel else 1, init=cfg.init)
+
+    return Activation(make, "leaky_relu", init_param=cfg.init, has_kinks=True)
+
+
+@ACTIVATIONS.register("elu", EluSchema)
+def build_elu(cfg: EluSchema):
+    return Activation(lambda width: nn.ELU(cfg.alpha), "relu", has_kinks=cfg.alpha != 1.0)
+
+
+@ACTIVATIONS.register("swish", SwishSchema)
+def build_swish(cfg: SwishSchema):
+    return Activation(lambda width: Swish(width, cfg.beta, cfg.learnable), "relu")
+
+
+@ACTIVATIONS.register("softplus", SoftplusSchema)
+def build_softplus(cfg: SoftplusSchema):
+    return Activation(lambda width: nn.Softplus(cfg.beta), "relu")
+
+
+@ACTIVATIONS.register("gelu", GeluSchema)
+def build_gelu(cfg: GeluSchema):
+    return Activation(lambda width: nn.GELU(cfg.approximate), "relu")
+
+
+@ACTIVATIONS.register("maxout", MaxoutSchema)
+def build_maxout(cfg: MaxoutSchema):
+    # Each piece is a linear unit, so init uses the linear gain.
+    return Activation(lambda width: Maxout(cfg.pieces), "linear",
+                      width_multiplier=cfg.pieces, has_kinks=True)

@@ -1,0 +1,227 @@
+"""Architectures by name (`arch=`): linear, mlp, cnn, resnet, torchvision.
+
+Every hidden layer takes its activation, normalization and dropout from
+BlockParts; init is applied to the whole model afterwards (see build_model).
+"""
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainlab.errors import ConfigError, check
+from trainlab.nn.blocks import BlockParts
+from trainlab.registry import Registry
+
+ARCHS = Registry("arch")
+
+
+def _needs_image(name: str, input_shape: tuple) -> None:
+    if len(input_shape) != 3:
+        raise ConfigError("arch", name, f"needs image input (C, H, W); the dataset gives shape {tuple(input_shape)}")
+
+
+@dataclass
+class LinearSchema:
+    name: str = "linear"
+
+
+@ARCHS.register("linear", LinearSchema)
+def build_linear(cfg, parts: BlockParts, input_shape, num_classes):
+    """A linear classifier on raw features: softmax or SVM depending on `loss=`."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
+
+
+@dataclass
+class MLPSchema:
+    name: str = "mlp"
+    depth: int = 2     # hidden layers
+    width: Any = 256   # units per hidden layer, or a list of widths (then depth = its length)
+
+    def __post_init__(self):
+        check(self.depth >= 1, "depth", self.depth, "an integer >= 1")
+        widths = self.widths()
+        check(len(widths) >= 1 and all(isinstance(w, int) and w >= 1 for w in widths),
+              "width", self.width, "a positive integer or a non-empty list of positive integers")
+
+    def widths(self) -> list[int]:
+        if isinstance(self.width, (list, tuple)) or hasattr(self.width, "__len__") and not isinstance(self.width, str):
+            return list(self.width)
+        return [self.width] * self.depth
+
+
+@ARCHS.register("mlp", MLPSchema)
+def build_mlp(cfg: MLPSchema, parts: BlockParts, input_shape, num_classes):
+    layers: list[nn.Module] = [nn.Flatten()]
+    fan_in = math.prod(input_shape)
+    for width in cfg.widths():
+        layers.append(nn.Linear(fan_in, parts.layer_width(width)))
+        layers += parts.after_layer(width, conv=False)
+        fan_in = width
+    layers.append(nn.Linear(fan_in, num_classes))
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class CNNSchema:
+    name: str = "cnn"
+    channels: list = field(default_factory=lambda: [32, 64])  # output channels of each stage
+    convs_per_stage: int = 1   # conv layers per stage before pooling
+    kernel: int = 3            # square kernel size (odd keeps the spatial size)
+    pool: str = "max"          # downsampling after each stage: max, avg or none
+    head_width: int = 0        # hidden units in a dense layer before the classifier (0 = none)
+
+    def __post_init__(self):
+        check(len(self.channels) >= 1 and all(isinstance(c, int) and c >= 1 for c in self.channels),
+              "channels", list(self.channels), "a non-empty list of positive integers")
+        check(self.convs_per_stage >= 1, "convs_per_stage", self.convs_per_stage, "an integer >= 1")
+        check(self.kernel >= 1 and self.kernel % 2 == 1, "kernel", self.kernel, "an odd integer >= 1")
+        check(self.pool in ("max", "avg", "none"), "pool", self.pool, "one of max, avg, none")
+        check(self.head_width >= 0, "head_width", self.head_width, "an integer >= 0")
+
+
+@ARCHS.register("cnn", CNNSchema)
+def build_cnn(cfg: CNNSchema, parts: BlockParts, input_shape, num_classes):
+    _needs_image("cnn", input_shape)
+    c_in, h, w = input_shape
+    layers: list[nn.Module] = []
+    for c_out in cfg.channels:
+        for _ in range(cfg.convs_per_stage):
+            layers.append(nn.Conv2d(c_in, parts.layer_width(c_out), cfg.kernel, padding=cfg.kernel // 2))
+            layers += parts.after_layer(c_out, conv=True)
+            c_in = c_out
+        if cfg.pool != "none" and min(h, w) >= 2:  # tiny inputs (8x8 digits) stop pooling at 1x1
+            layers.append(nn.MaxPool2d(2) if cfg.pool == "max" else nn.AvgPool2d(2))
+            h, w = h // 2, w // 2
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    if cfg.head_width:
+        layers.append(nn.Linear(c_in, parts.layer_width(cfg.head_width)))
+        layers += parts.after_layer(cfg.head_width, conv=False)
+        c_in = cfg.head_width
+    layers.append(nn.Linear(c_in, num_classes))
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class ResNetSchema:
+    name: str = "resnet"
+    depth: int = 20   # 6n + 2 layers: 3 stages of n basic blocks (20, 32, 44, 56, 110)
+    width: int = 16   # channels of the first stage; doubled at each later stage
+
+    def __post_init__(self):
+        check(self.depth >= 8 and (self.depth - 2) % 6 == 0, "depth", self.depth, "6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110)")
+        check(self.width >= 1, "width", self.width, "an integer >= 1")
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs with an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, parts: BlockParts):
+        super().__init__()
+        wide = parts.layer_width(c_out)
+        self.conv1 = nn.Conv2d(c_in, wide, 3, stride, 1, bias=False)
+        self.post1 = nn.Sequential(*parts.after_layer(c_out, conv=True))
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        norm2 = parts.make_norm(c_out, True)
+        self.norm2 = norm2 if norm2 is not None else nn.Identity()
+        self.shortcut = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+        self.act = parts.activation.make(c_out) if parts.activation.width_multiplier == 1 else nn.ReLU()
+
+    def forward(self, x):
+        out = self.norm2(self.conv2(self.post1(self.conv1(x))))
+        return self.act(out + self.shortcut(x))
+
+
+@ARCHS.register("resnet", ResNetSchema)
+def build_resnet(cfg: ResNetSchema, parts: BlockParts, input_shape, num_classes):
+    _needs_image("resnet", input_shape)
+    n = (cfg.depth - 2) // 6
+    widths = [cfg.width, cfg.width * 2, cfg.width * 4]
+    layers: list[nn.Module] = [nn.Conv2d(input_shape[0], parts.layer_width(widths[0]), 3, 1, 1, bias=False)]
+    layers += [m for m in parts.after_layer(widths[0], conv=True) if not isinstance(m, nn.Dropout2d)]
+    c_in = widths[0]
+    for stage, c_out in enumerate(widths):
+        for i in range(n):
+            layers.append(BasicBlock(c_in, c_out, 2 if (stage > 0 and i == 0) else 1, parts))
+            c_in = c_out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes)]
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class TorchvisionSchema:
+    name: str = "torchvision"
+    model: str = "resnet18"      # any torchvision.models classification model name
+    resize: int | None = None    # resize inputs to this square size first (e.g. 224); null keeps them
+
+
+def classification_models() -> list[str]:
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+class _Adapt(nn.Module):
+    """Adapts dataset images to a torchvision model: channel count and size."""
+
+    def __init__(self, in_channels: int, resize: int | None):
+        super().__init__()
+        self.repeat = 3 if in_channels == 1 else 1
+        self.resize = resize
+
+    def forward(self, x):
+        if self.repeat > 1:
+            x = x.expand(-1, self.repeat, -1, -1)
+        if self.resize:
+            x = nn.functional.interpolate(x, size=(self.resize, self.resize), mode="bilinear", align_corners=False)
+        return x
+
+
+@ARCHS.register("torchvision", TorchvisionSchema)
+def build_torchvision(cfg: TorchvisionSchema, parts: BlockParts, input_shape, num_classes):
+    import torchvision
+
+    _needs_image("torchvision", input_shape)
+    names = classification_models()
+    if cfg.model not in names:
+        raise ConfigError("arch.model", cfg.model, "a torchvision classification model, e.g. " + ", ".join(names[:8]) + ", …")
+    if input_shape[0] not in (1, 3):
+        raise ConfigError("arch.model", cfg.model, f"torchvision models take 1- or 3-channel images, the dataset has {input_shape[0]}")
+    if parts.dropout > 0:
+        raise ConfigError("regularizer", "dropout", "arch=torchvision keeps the model's own dropout; drop the dropout regularizer")
+    net = torchvision.models.get_model(cfg.model, weights=None, num_classes=num_classes)
+    if parts.activation.name != "relu":
+        _swap_relu(net, parts)
+    return nn.Sequential(_Adapt(input_shape[0], cfg.resize), net)
+
+
+def _swap_relu(module: nn.Module, parts: BlockParts) -> None:
+    """Replace the model's ReLUs with the configured activation (maxout excluded)."""
+    if parts.activation.width_multiplier != 1:
+        raise ConfigError("activation", "maxout", "maxout cannot be swapped into a torchvision model")
+    for name, child in module.named_children():
+        if isinstance(child, nn.ReLU):
+            setattr(module, name, parts.activation.make(1))
+        else:
+            _swap_relu(child, parts)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def check_forward(model: nn.Module, input_shape: tuple, name: str) -> None:
+    """Push one tiny batch through so shape errors surface before training, as a config error."""
+    model_was_training = model.training
+    model.eval()
+    try:
+        model(torch.zeros(2, *input_shape))
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise ConfigError("arch", name, f"cannot take inputs of shape {tuple(input_shape)} ({first})") from None
+    finally:
+        model.train(model_was_training)

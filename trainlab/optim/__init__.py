@@ -1,0 +1,1 @@
+"""Optimization: losses, optimizers, learning-rate schedules, regularizers."""

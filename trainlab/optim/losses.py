@@ -1,0 +1,77 @@
+"""Losses by name (`loss=`): softmax cross-entropy and the multiclass SVM hinge.
+
+Targets are class indices (N,) or soft label rows (N, C) from mixup/cutmix;
+both losses accept either.
+"""
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainlab.errors import check
+from trainlab.registry import Registry
+
+LOSSES = Registry("loss")
+
+
+@dataclass
+class CrossEntropySchema:
+    name: str = "cross_entropy"
+    label_smoothing: float = 0.0  # mass moved from the true class to a uniform spread over all classes
+
+    def __post_init__(self):
+        check(0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "a fraction in [0, 1)")
+
+
+@dataclass
+class HingeSchema:
+    name: str = "hinge"
+    margin: float = 1.0   # required score gap between the true class and every other class
+    squared: bool = False # squared hinge (L2-SVM) instead of the plain one
+
+    def __post_init__(self):
+        check(self.margin > 0, "margin", self.margin, "a positive number")
+
+
+class CrossEntropy(nn.Module):
+    def __init__(self, cfg: CrossEntropySchema):
+        super().__init__()
+        self.smoothing = cfg.label_smoothing
+
+    def forward(self, scores, target):
+        return F.cross_entropy(scores, target, label_smoothing=self.smoothing)
+
+    def initial_loss(self, num_classes: int) -> float:
+        """Loss of a model that guesses uniformly: ln(C) whatever the smoothing."""
+        return float(torch.log(torch.tensor(float(num_classes))))
+
+
+class MulticlassHinge(nn.Module):
+    """Weston-Watkins multiclass SVM: sum over wrong classes j of max(0, s_j - s_y + margin)."""
+
+    has_kinks = True
+
+    def __init__(self, cfg: HingeSchema):
+        super().__init__()
+        self.margin, self.squared = cfg.margin, cfg.squared
+
+    def forward(self, scores, target):
+        num_classes = scores.shape[1]
+        soft = target if target.dim() == 2 else F.one_hot(target, num_classes).to(scores.dtype)
+        # For each possible true class c: hinge terms of every j != c; soft labels weight the classes.
+        margins = scores.unsqueeze(1) - scores.unsqueeze(2) + self.margin  # [n, c, j] = s_j - s_c + margin
+        eye = torch.eye(num_classes, device=scores.device, dtype=torch.bool)
+        terms = margins.clamp(min=0).masked_fill(eye, 0.0)
+        if self.squared:
+            terms = terms**2
+        per_class = terms.sum(dim=2)  # [n, c]
+        return (soft * per_class).sum(dim=1).mean()
+
+    def initial_loss(self, num_classes: int) -> float:
+        """All scores near zero: every wrong class contributes the margin."""
+        return (num_classes - 1) * (self.margin**2 if self.squared else self.margin)
+
+
+LOSSES.register("cross_entropy", CrossEntropySchema)(CrossEntropy)
+LOSSES.register("hinge", HingeSchema)(MulticlassHinge)

@@ -1,0 +1,133 @@
+"""`trainlab table`: turn sweep folders into an ablation table and a figure.
+
+    trainlab table outputs/sweeps/<sweep> [more sweeps...] [--metric M ...]
+        [--by KEY ...] [--baseline K=V[,K=V]] [--sort M]
+        [--format terminal|markdown|csv|latex] [--out DIR] [--no-figure]
+
+The table goes to stdout in the chosen format (so `--format csv > t.csv`
+works), warnings go to stderr, and table.md, table.csv and curves.png are
+written into the first sweep folder (or --out). The engine calls
+`write_sweep_report` at the end of every multirun to write the same files
+with the defaults.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from trainlab.errors import ConfigError
+from trainlab.sweep.aggregate import Table, build_table, edge_warnings
+from trainlab.sweep.figure import plot_curves
+from trainlab.sweep.metric import DEFAULT_METRICS
+from trainlab.sweep.render import FORMATS, print_terminal, render, render_csv, render_markdown
+from trainlab.sweep.runs import RunRecord, load_sweep
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints usage and exits on a bad argument; we want one line and
+    # a return code, since table_main is also called from inside the main CLI
+    def error(self, message: str):
+        raise _UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="trainlab table",
+        description="Aggregate a sweep folder into an ablation table (mean ± std over seeds and CV folds) and a figure.",
+    )
+    parser.add_argument("sweep_dirs", nargs="+", metavar="SWEEP_DIR", help="sweep folder(s), e.g. outputs/sweeps/<sweep>")
+    parser.add_argument(
+        "--metric", action="extend", nargs="+", default=None, metavar="M",
+        help="columns: summary.json paths (best.val_acc, test.acc, final.train_loss, epochs_run, wall_time_s, ...) "
+        f"or metrics:<column> for the last value of a metrics.csv column; default: {' '.join(DEFAULT_METRICS)}",
+    )
+    parser.add_argument(
+        "--by", action="extend", nargs="+", default=None, metavar="KEY",
+        help="group rows by these keys instead of the swept ones; all other differences are averaged over",
+    )
+    parser.add_argument("--baseline", metavar="K=V[,K=V]", help="add a column with each row's difference to this row on the first metric")
+    parser.add_argument(
+        "--sort", metavar="M",
+        help="order rows best first on this metric: descending for accuracies, ascending for everything else (losses, time)",
+    )
+    parser.add_argument("--format", choices=FORMATS, default="terminal", help="how to print the table (default: terminal)")
+    parser.add_argument("--out", metavar="DIR", help="write table.md, table.csv and curves.png here instead of the first sweep folder")
+    parser.add_argument("--no-figure", action="store_true", help="do not draw curves.png")
+    return parser
+
+
+def table_main(argv: list[str]) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        records = [r for d in args.sweep_dirs for r in load_sweep(d)]
+        table = build_table(records, _split(args.metric), _split(args.by), args.baseline, args.sort)
+        out = Path(args.out) if args.out else Path(args.sweep_dirs[0])
+        if out.exists() and not out.is_dir():
+            raise ConfigError("--out", str(out), "it is a file; pass a folder (created if missing)")
+    except (ConfigError, _UsageError) as err:
+        print(f"trainlab table: {err}", file=sys.stderr)
+        return 2
+    except SystemExit as done:  # --help
+        return done.code if isinstance(done.code, int) else 0
+
+    warnings = table.warnings + edge_warnings(records, metric=table.metrics[0].spec)
+    if args.format == "terminal":
+        print_terminal(table)
+    else:
+        sys.stdout.write(render(table, args.format))
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+    title = ", ".join(Path(d).name for d in args.sweep_dirs)
+    try:
+        written = write_report(table, warnings, out, figure=not args.no_figure, title=title)
+    except OSError as err:
+        print(f"trainlab table: could not write the report into {out}: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote {', '.join(p.name for p in written)} to {out}", file=sys.stderr)
+    return 0
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """Accept both `--metric a b` and `--metric a,b`."""
+    if values is None:
+        return None
+    return [v for value in values for v in value.split(",") if v]
+
+
+def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool = True, title: str = "") -> list[Path]:
+    """Write table.md (with the warnings under it), table.csv and curves.png."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = render_markdown(table)
+    if warnings:
+        markdown += "\n**Warnings**\n\n" + "".join(f"- {w}\n" for w in warnings)
+    written = [out_dir / "table.md", out_dir / "table.csv"]
+    written[0].write_text(markdown)
+    written[1].write_text(render_csv(table))
+    if figure:
+        png = plot_curves(table, out_dir / "curves.png", title=title)
+        if png is not None:
+            written.append(png)
+    return written
+
+
+def write_sweep_report(
+    sweep_dir: str | Path, searched: dict[str, tuple[float, float, bool]] | None = None
+) -> Path:
+    """Write table.md, table.csv and curves.png into a finished sweep's folder
+    with the default columns; returns the path of table.md.
+
+    `searched` holds the random-search ranges (key -> (low, high, log)) for the
+    edge warning; without it the ranges are inferred from the jobs' values.
+    """
+    sweep_dir = Path(sweep_dir)
+    records: list[RunRecord] = load_sweep(sweep_dir)
+    table = build_table(records)
+    warnings = table.warnings + edge_warnings(records, searched)
+    write_report(table, warnings, sweep_dir, title=sweep_dir.name)
+    return sweep_dir / "table.md"

@@ -1,0 +1,77 @@
+"""The sweep figure: each row's validation curves, mean over replicates ± std.
+
+Drawn on a bare `Figure` with the Agg canvas instead of through pyplot, so it
+neither switches the global backend of the process that calls it (the engine
+calls this at the end of a multirun) nor needs a display.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from trainlab.sweep.aggregate import Row, Table
+
+PANELS = (("val_acc", "validation accuracy (%)", 100.0), ("val_loss", "validation loss", 1.0))
+
+
+def mean_curve(row: Row, column: str) -> tuple[list[float], list[float], list[float]]:
+    """(epochs, mean, std) of a metrics.csv column over the row's completed jobs.
+
+    Jobs may stop at different epochs (early stopping); each epoch averages the
+    jobs that reached it. The std is 0 where only one job contributes, so the
+    band vanishes instead of pretending to know a spread.
+    """
+    by_epoch: dict[float, list[float]] = {}
+    for record in row.done:
+        for x, y in zip(*record.curve(column)):
+            if math.isfinite(y):
+                by_epoch.setdefault(x, []).append(y)
+    xs = sorted(by_epoch)
+    means = [statistics.fmean(by_epoch[x]) for x in xs]
+    stds = [statistics.stdev(by_epoch[x]) if len(by_epoch[x]) > 1 else 0.0 for x in xs]
+    return xs, means, stds
+
+
+def plot_curves(table: Table, path: str | Path, title: str = "") -> Path | None:
+    """Write the two-panel PNG; None (and no file) when no row has a curve."""
+    curves = {col: [(row, mean_curve(row, col)) for row in table.rows] for col, _, _ in PANELS}
+    if not any(xs for pairs in curves.values() for _, (xs, _, _) in pairs):
+        return None
+
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(PANELS))
+    many = len(table.rows) > 10
+    for ax, (column, ylabel, scale) in zip(axes, PANELS):
+        for i, (row, (xs, means, stds)) in enumerate(curves[column]):
+            if not xs:
+                continue
+            color = _color(i, len(table.rows))
+            mean = [m * scale for m in means]
+            ax.plot(xs, mean, color=color, label=f"{row.label} (n={row.n})", linewidth=1.5)
+            ax.fill_between(
+                xs, [m - s * scale for m, s in zip(mean, stds)],
+                [m + s * scale for m, s in zip(mean, stds)], color=color, alpha=0.2, linewidth=0,
+            )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    # the legend goes on the first panel with curves (a sweep may log no val_acc)
+    legend_ax = next(ax for ax in axes if ax.lines)
+    legend_ax.legend(fontsize=6 if many else 8, loc="best")
+    if title:
+        fig.suptitle(title)
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def _color(i: int, n: int):
+    # the default cycle has 10 colours; past that it repeats, so sample a
+    # continuous map instead (random searches give one row per job)
+    return f"C{i}" if n <= 10 else colormaps["viridis"](i / (n - 1))

@@ -1,0 +1,177 @@
+"""Print an ablation table: rich terminal table, Markdown, CSV or LaTeX.
+
+Markdown, terminal and LaTeX show what a reader wants (accuracies as
+percentages, "mean ± std", status words for failed rows). CSV is for
+programs: raw numbers in the units of summary.json (accuracies as fractions),
+mean and std in separate columns and one column per job status, so it parses
+back without string surgery.
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from trainlab.sweep.aggregate import Row, Table
+from trainlab.sweep.metric import Metric
+from trainlab.sweep.runs import STATUSES
+
+FORMATS = ("terminal", "markdown", "csv", "latex")
+
+
+def render(table: Table, fmt: str) -> str:
+    if fmt == "terminal":
+        return render_terminal(table)
+    if fmt == "markdown":
+        return render_markdown(table)
+    if fmt == "csv":
+        return render_csv(table)
+    if fmt == "latex":
+        return render_latex(table)
+    raise ValueError(f"unknown table format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def header(table: Table) -> list[str]:
+    names = list(table.keys) or ["configuration"]
+    names += [m.label for m in table.metrics]
+    if table.baseline is not None:
+        names.append(delta_label(table.metrics[0]))
+    return names + ["n", "notes"]
+
+
+def delta_label(metric: Metric) -> str:
+    # differences of percentages are percentage points, not percent
+    if metric.kind == "percent":
+        return f"Δ {metric.label.removesuffix(' (%)')} vs baseline (pp)"
+    return f"Δ {metric.label} vs baseline"
+
+
+def text_rows(table: Table) -> list[list[str]]:
+    return [_text_row(table, row) for row in table.rows]
+
+
+def _text_row(table: Table, row: Row) -> list[str]:
+    cells = [v if v is not None else "—" for v in row.values.values()] or [row.label]
+    for metric in table.metrics:
+        cells.append(cell_text(row, metric))
+    if table.baseline is not None:
+        first = table.metrics[0]
+        if row is table.baseline:
+            cells.append("baseline")
+        else:
+            cells.append("—" if row.delta is None else first.format(row.delta, signed=True))
+    return cells + [str(row.n), row.note()]
+
+
+def cell_text(row: Row, metric: Metric) -> str:
+    if row.n == 0:
+        return row.status_text()  # e.g. "failed 2/2": the failure is the result
+    cell = row.cells[metric.spec]
+    if cell.mean is None:
+        return "—"  # the jobs completed but never recorded this metric
+    text = metric.format(cell.mean)
+    return text if cell.std is None else f"{text} ± {metric.format(cell.std)}"
+
+
+def terminal_table(table: Table) -> RichTable:
+    n_keys = len(table.keys) or 1
+    names = header(table)
+    out = RichTable(header_style="bold")
+    for i, name in enumerate(names):
+        numeric = n_keys <= i < len(names) - 1
+        out.add_column(name, justify="right" if numeric else "left")
+    for row, cells in zip(table.rows, text_rows(table)):
+        style = "red" if row.n == 0 else ""
+        # Text() rather than plain strings: values like "[l2,dropout]" are not markup
+        out.add_row(*(Text(c, style=style) for c in cells[:-1]), Text(cells[-1], style="yellow"))
+    return out
+
+
+def print_terminal(table: Table, console: Console | None = None) -> None:
+    """Print the rich table; when the output is a pipe or file rather than a
+    terminal, widen the console to fit the table so cells are never wrapped."""
+    console = console or Console()
+    rich_table = terminal_table(table)
+    if not console.is_terminal:
+        needed = Measurement.get(console, console.options.update_width(10_000), rich_table).maximum
+        console.width = max(console.width, needed)
+    console.print(rich_table)
+
+
+def render_terminal(table: Table) -> str:
+    console = Console(file=io.StringIO(), color_system=None)
+    print_terminal(table, console)
+    return console.file.getvalue()
+
+
+def render_markdown(table: Table) -> str:
+    n_keys = len(table.keys) or 1
+    names = header(table)
+    align = [":--"] * n_keys + ["--:"] * (len(names) - n_keys - 1) + [":--"]
+    lines = [_md_line(names), _md_line(align)] + [_md_line(r) for r in text_rows(table)]
+    return "\n".join(lines) + "\n"
+
+
+def _md_line(cells: list[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def render_csv(table: Table) -> str:
+    found = {s for row in table.rows for s in row.counts()}
+    statuses = [s for s in STATUSES if s != "completed"] + sorted(found - set(STATUSES))
+    names = (list(table.keys) or ["configuration"]) + ["n", "jobs"] + statuses
+    for metric in table.metrics:
+        names += [f"{metric.spec}_mean", f"{metric.spec}_std"]
+    if table.baseline is not None:
+        names.append(f"delta_{table.metrics[0].spec}")
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(names)
+    for row in table.rows:
+        counts = row.counts()
+        line = [v if v is not None else "" for v in row.values.values()] or [row.label]
+        line += [row.n, len(row.records)] + [counts.get(s, 0) for s in statuses]
+        for metric in table.metrics:
+            cell = row.cells[metric.spec]
+            line += [_number(cell.mean), _number(cell.std)]
+        if table.baseline is not None:
+            line.append(_number(row.delta))
+        writer.writerow(line)
+    return buf.getvalue()
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else repr(value)  # repr round-trips exactly
+
+
+def render_latex(table: Table) -> str:
+    n_keys = len(table.keys) or 1
+    names = header(table)
+    columns = "l" * n_keys + "r" * (len(names) - n_keys - 1) + "l"
+    lines = [
+        "% needs \\usepackage{booktabs}",
+        f"\\begin{{tabular}}{{{columns}}}",
+        "\\toprule",
+        _tex_line(names),
+        "\\midrule",
+        *(_tex_line(r) for r in text_rows(table)),
+        "\\bottomrule",
+        "\\end{tabular}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+_TEX_ESCAPES = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "±": r"$\pm$", "Δ": r"$\Delta$", "—": "--",
+}
+
+
+def _tex_line(cells: list[str]) -> str:
+    return " & ".join("".join(_TEX_ESCAPES.get(ch, ch) for ch in c) for c in cells) + r" \\"
