@@ -224,15 +224,18 @@ def _not_learning(c: _Curve, ref: float) -> Finding | None:
 
 
 def _slow_start(c: _Curve, ref: float) -> Finding | None:
-    below = np.flatnonzero(c.levels < (1 - PLATEAU_BAND) * ref)
-    if not len(below) or below[0] < SLOW_START_MIN_BINS:
+    # The plateau ends where the loss was last near its initial value, so one
+    # noisy bin dipping below the band does not end it early.
+    near = np.flatnonzero(c.levels >= (1 - PLATEAU_BAND) * ref)
+    leave = near[-1] + 1 if len(near) else 0
+    if leave < SLOW_START_MIN_BINS or leave >= len(c.levels):
         return None
-    leave = below[0]
     plateau = int(c.steps[leave])
     if (
         plateau < SLOW_START_MIN_PLATEAU * c.n
-        # A loss sliding down from far above the initial loss is not a plateau.
-        or np.median(c.levels[:leave]) > (1 + PLATEAU_BAND) * ref
+        # Mostly near the initial loss: not a slide from far above it, nor a
+        # loss that fell early and merely touched the band again later.
+        or abs(np.median(c.levels[:leave]) - ref) > PLATEAU_BAND * ref
         or c.late > (1 - SLOW_START_MIN_DROP) * ref
     ):
         return None

@@ -89,11 +89,12 @@ def layer_statistics(
     selected = (lambda m: isinstance(m, layer_types)) if layer_types else is_activation
     names = {m: name for name, m in model.named_modules()}
     generator = torch.Generator().manual_seed(seed)
-    records: list[tuple[nn.Module, torch.Tensor, LayerStats]] = []
+    records: list[tuple[nn.Module, torch.Tensor | None, LayerStats]] = []
 
     def record(module, _inputs, output):
         if isinstance(output, torch.Tensor):
-            records.append((module, output, _describe(module, output, generator)))
+            # Hold on to the output only when its gradient is wanted, or every activation stays in memory.
+            records.append((module, output if want_grads else None, _describe(module, output, generator)))
 
     handles = [m.register_forward_hook(record) for m in model.modules() if selected(m)]
     if not handles:

@@ -27,7 +27,7 @@ import itertools
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -153,7 +153,7 @@ def steepest_descent_lr(lrs: list[float], smoothed: list[float], skip: int = 1, 
 def _forever(batches: Iterable) -> Iterator:
     """Yield from `batches` endlessly: a re-iterable (list, DataLoader) is restarted,
     which reshuffles a DataLoader; a one-shot iterator is replayed from memory."""
-    if iter(batches) is batches:
+    if isinstance(batches, Iterator):
         yield from _non_empty(itertools.cycle(batches))
         return
     while True:

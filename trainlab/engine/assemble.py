@@ -11,9 +11,9 @@ from trainlab.data.splits import Splits, load_splits
 from trainlab.errors import ConfigError
 from trainlab.nn import build_model
 from trainlab.optim.losses import LOSSES
-from trainlab.optim.optimizers import OPTIMIZERS
-from trainlab.optim.regularizers import build_penalties, dropout_probability, penalized_weights
-from trainlab.optim.schedules import build_scheduler
+from trainlab.optim.optimizers import build_optimizer, gradient_clipper
+from trainlab.optim.regularizers import build_constraints, build_penalties, dropout_probability
+from trainlab.optim.schedules import build_schedule
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,8 +42,9 @@ class Components:
     loss_fn: torch.nn.Module
     penalties: list
     optimizer: torch.optim.Optimizer
-    scheduler: object
-    schedule_fn: object
+    schedule: object        # trainlab.optim.schedules.Schedule: step() per step, on_eval() per evaluation
+    clip: object            # gradient clipper or None
+    constraints: list       # applied after every step (max-norm, decoupled decay)
     scaler: object
     shuffle_gen: torch.Generator
     aug_gen: torch.Generator
@@ -76,15 +77,16 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
     augment = build_augment(spec, splits.input_shape, splits.num_classes)
     model = build_model(spec, pre.output_shape(), splits.num_classes, dropout_probability(spec.regularizer))
     model.to(device)
-    optimizer = OPTIMIZERS[spec.optimizer.name].build(spec.optimizer, model)
+    optimizer = build_optimizer(spec.optimizer, model, spec.trainer.batch_size)
     per_epoch = steps_per_epoch(len(splits.train), spec.trainer.batch_size)
-    scheduler, schedule_fn = build_scheduler(spec.schedule, optimizer, per_epoch, per_epoch * spec.trainer.epochs)
+    schedule = build_schedule(spec.schedule, spec.optimizer, optimizer, per_epoch, per_epoch * spec.trainer.epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=spec.trainer.precision == "fp16")
     return Components(
         splits=Splits(splits.train.to(device), splits.val.to(device), splits.test.to(device), splits.classes),
         preprocess=pre.to(device), model=model, augment=augment,
         loss_fn=LOSSES[spec.loss.name].build(spec.loss), penalties=build_penalties(spec.regularizer),
-        optimizer=optimizer, scheduler=scheduler, schedule_fn=schedule_fn, scaler=scaler,
+        optimizer=optimizer, schedule=schedule, clip=gradient_clipper(spec.optimizer),
+        constraints=build_constraints(spec.regularizer), scaler=scaler,
         shuffle_gen=torch.Generator(device=device).manual_seed(spec.seed + 1),
         aug_gen=torch.Generator(device=device).manual_seed(spec.seed + 2),
         steps_per_epoch=per_epoch,

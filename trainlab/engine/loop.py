@@ -28,20 +28,52 @@ class EpochSums:
 
 
 class Loop:
-    def __init__(self, *, model, preprocess, augment, loss_fn, penalties, weights, optimizer, scheduler,
-                 scaler, train, batch_size, eval_batch_size, precision, device, shuffle_gen, aug_gen):
-        self.model, self.pre, self.augment, self.loss_fn = model, preprocess, augment, loss_fn
-        self.penalties, self.weights = penalties, weights
-        self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
-        self.train_split, self.batch_size, self.eval_batch_size = train, batch_size, eval_batch_size
-        self.device, self.shuffle_gen, self.aug_gen = device, shuffle_gen, aug_gen
-        dtype = AUTOCAST_DTYPES.get(precision)
+    def __init__(self, c, trainer, device):
+        self.model, self.pre, self.augment, self.loss_fn = c.model, c.preprocess, c.augment, c.loss_fn
+        self.penalties, self.constraints, self.clip = c.penalties, c.constraints, c.clip
+        self.optimizer, self.schedule, self.scaler = c.optimizer, c.schedule, c.scaler
+        self.train_split, self.device = c.splits.train, device
+        self.shuffle_gen, self.aug_gen = c.shuffle_gen, c.aug_gen
+        self.batch_size, self.eval_batch_size = trainer.batch_size, trainer.eval_batch_size
+        self.weights = [p for p in self.model.parameters() if p.requires_grad and p.dim() > 1]
+        # L-BFGS re-evaluates the loss several times per step, so it takes a closure
+        self.needs_closure = isinstance(self.optimizer, torch.optim.LBFGS)
+        dtype = AUTOCAST_DTYPES.get(trainer.precision)
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
 
     def penalty(self) -> torch.Tensor:
         if not self.penalties:
             return torch.zeros((), device=self.device)
         return sum(p(self.weights) for p in self.penalties)
+
+    def _step(self, x, target):
+        """One optimizer step; returns (scores, data loss, penalty) of the first evaluation."""
+        first = {}
+
+        def closure():
+            self.optimizer.zero_grad(set_to_none=True)
+            with self.autocast():
+                scores = self.model(x)
+            data_loss = self.loss_fn(scores.float(), target)
+            penalty = self.penalty()
+            self.scaler.scale(data_loss + penalty).backward()
+            if self.clip is not None:
+                self.scaler.unscale_(self.optimizer)
+                self.clip(self.model.parameters())
+            first.setdefault("out", (scores, data_loss, penalty))
+            return data_loss + penalty
+
+        if self.needs_closure:
+            self.optimizer.step(closure)
+        else:
+            closure()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        lr = self.optimizer.param_groups[0]["lr"]
+        for constrain in self.constraints:
+            constrain(self.weights, lr)
+        self.schedule.step()
+        return first["out"]
 
     def train_epoch(self, acc: EpochSums, on_step=lambda: None) -> int:
         """One pass over the training split; returns the number of steps taken."""
@@ -53,16 +85,7 @@ class Loop:
             x, target = to_float(x_all[idx]), y_all[idx]
             if self.augment is not None:
                 x, target = self.augment(x, target, self.aug_gen)
-            x = self.pre(x)
-            with self.autocast():
-                scores = self.model(x)
-            data_loss = self.loss_fn(scores.float(), target)
-            penalty = self.penalty()
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(data_loss + penalty).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.scheduler.step()
+            scores, data_loss, penalty = self._step(self.pre(x), target)
             with torch.no_grad():
                 labels = target.argmax(dim=1) if target.dim() == 2 else target
                 n = len(labels)

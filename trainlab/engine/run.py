@@ -61,7 +61,7 @@ class Run:
         return {
             "model": c.model.state_dict(),
             "optimizer": c.optimizer.state_dict(),
-            "scheduler": c.scheduler.state_dict(),
+            "schedule": c.schedule.state_dict(),
             "scaler": c.scaler.state_dict(),
             "counters": asdict(self.counters) | {"elapsed_s": self.elapsed()},
             "rng": ckpt.rng_state(),
@@ -75,7 +75,7 @@ class Run:
     def restore(self, c: Components, state: dict, pending: EpochSums) -> None:
         c.model.load_state_dict(state["model"])
         c.optimizer.load_state_dict(state["optimizer"])
-        c.scheduler.load_state_dict(state["scheduler"])
+        c.schedule.load_state_dict(state["schedule"])
         c.scaler.load_state_dict(state["scaler"])
         self.counters = Counters(**state["counters"])
         ckpt.restore_rng_state(state["rng"])
@@ -100,11 +100,7 @@ class Run:
             self.restore(c, resume_state, pending)
             log.info(f"resumed from {self.ckpt_dir / 'last.pt'} at epoch {self.counters.epoch}, step {self.counters.step}")
         self.components = c
-        loop = Loop(model=c.model, preprocess=c.preprocess, augment=c.augment, loss_fn=c.loss_fn,
-                    penalties=c.penalties, weights=_weights(c), optimizer=c.optimizer, scheduler=c.scheduler,
-                    scaler=c.scaler, train=c.splits.train, batch_size=self.trainer.batch_size,
-                    eval_batch_size=self.trainer.eval_batch_size, precision=self.trainer.precision,
-                    device=device, shuffle_gen=c.shuffle_gen, aug_gen=c.aug_gen)
+        loop = Loop(c, self.trainer, device)
         log.info(f"run folder: {self.run_dir}")
         log.info(f"{self.spec.dataset.name}: {len(c.splits.train)} train / {len(c.splits.val)} val / "
                  f"{len(c.splits.test)} test, input {tuple(c.splits.train.x.shape[1:])}, {c.splits.num_classes} classes; "
@@ -157,6 +153,7 @@ class Run:
                "train_loss": loss_sum / n, "train_penalty": pen_sum / n, "train_acc": correct / n,
                "val_loss": val["loss"], "val_acc": val["acc"], "time_s": round(self.elapsed(), 3)}
         self.metrics.append(row)
+        c.schedule.on_eval(row)
         log.info(f"epoch {row['epoch']:>3}/{self.trainer.epochs}  step {row['step']:>6}  lr {row['lr']:.2e}  "
                  f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.1f}%  |  "
                  f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:5.1f}%  |  {row['time_s']:.1f}s")
@@ -248,12 +245,6 @@ class Run:
             "num_params": count_parameters(self.components.model),
             "versions": versions(),
         }
-
-
-def _weights(c: Components) -> list[torch.Tensor]:
-    from trainlab.optim.regularizers import penalized_weights
-
-    return penalized_weights(c.model)
 
 
 def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> dict:

