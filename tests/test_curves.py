@@ -93,9 +93,9 @@ def test_loss_growing_without_nan_is_exploding():
     n = EPOCHS * SPE
     losses = noisy(CHANCE * (1 + 2 * np.arange(n) / n))
     train = epoch_means(losses)
-    found = kinds(rows := make_rows(train, train, np.full(EPOCHS, 0.1), np.full(EPOCHS, 0.1)), losses)
-    assert "exploding" in found and "diverged" not in found
-    assert "not_learning" not in found and "underfitting" not in found, rows
+    found = kinds(make_rows(train, train, np.full(EPOCHS, 0.1), np.full(EPOCHS, 0.1)), losses)
+    # The learning rate explains the poor accuracy: no extra underfitting finding.
+    assert found == ["exploding"]
 
 
 def test_loss_climbing_back_after_falling_is_exploding_at_its_best_step():

@@ -124,6 +124,7 @@ def diagnose(rows, step_losses, initial_loss, steps_per_epoch, val_size) -> list
     val_loss, val_acc); step_losses: the training loss of every optimizer step;
     initial_loss: the loss of a uniformly guessing model (ln C for cross-entropy).
     """
+    rows = list(rows or [])
     losses = np.asarray([] if step_losses is None else step_losses, dtype=float).ravel()
     diverged = _diverged(rows, losses)
     if diverged:
@@ -149,7 +150,7 @@ def diagnose(rows, step_losses, initial_loss, steps_per_epoch, val_size) -> list
         if not (bad_loss or overfit):
             findings.append(_underfitting(ev))
         findings.append(_noisy_validation(ev, val_size))
-    findings.append(_periodic(losses, int(steps_per_epoch)))
+    findings.append(_periodic(losses, int(steps_per_epoch or 0)))
     return [f for f in findings if f is not None]
 
 
@@ -278,8 +279,8 @@ def _overfitting(ev: dict) -> Finding | None:
     if gap_end >= OVERFIT_ACC_GAP and gap_end - gap_mid >= OVERFIT_GAP_GROWTH:
         return Finding(
             "overfitting",
-            f"the train/val accuracy gap widened from {gap_mid:.1%} around step {steps[mid]} to {gap_end:.1%} "
-            f"at the end (step {steps[-1]}).",
+            f"the train/val accuracy gap widened from {100 * gap_mid:.1f} points around step {steps[mid]} "
+            f"to {100 * gap_end:.1f} points at the end (step {steps[-1]}).",
             advice,
             int(steps[np.argmax(ev["val_acc"])]),  # the best checkpoint by validation accuracy
         )
@@ -344,15 +345,16 @@ def _noisy_validation(ev: dict, val_size: int) -> Finding | None:
     train_jump = float(np.median(np.abs(np.diff(ev["train_acc"]))))
     if val_jump < NOISY_MIN_JUMP or val_jump < NOISY_RATIO * train_jump:
         return None
-    size = f"; with {val_size} validation examples one example is {1 / val_size:.2%}" if val_size > 0 else ""
+    val_size = int(val_size or 0)
+    size = f"; with {val_size} validation examples one example is {100 / val_size:.2g} points" if val_size > 0 else ""
     if 0 < val_size < SMALL_VAL_SIZE:
         advice = "Use a larger validation split so single examples stop moving the metric, and compare runs over seeds."
     else:
         advice = "Decay the learning rate towards the end or evaluate an EMA of the weights: the model itself is unstable."
     return Finding(
         "noisy_validation",
-        f"validation accuracy moves by a median of {val_jump:.1%} between evaluations against {train_jump:.1%} "
-        f"for training accuracy{size}.",
+        f"validation accuracy moves by a median of {100 * val_jump:.1f} points between evaluations against "
+        f"{100 * train_jump:.1f} for training accuracy{size}.",
         advice,
     )
 

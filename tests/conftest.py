@@ -1,0 +1,58 @@
+"""Shared fixtures: compose configs through Hydra's compose API and run tiny jobs in-process."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+
+import trainlab.app  # noqa: F401  (registers the resolvers the configs use)
+
+SHARED_DATA = Path(os.environ.get("TRAINLAB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+# The smallest settings that still exercise the whole loop: a few steps per epoch, no rich bar.
+TINY = ["dataset.subset=120", "trainer.epochs=1", "trainer.batch_size=32", "trainer.progress=off"]
+
+
+@pytest.fixture(autouse=True)
+def _quiet_threads():
+    import torch
+
+    torch.set_num_threads(1)  # tiny models: thread start-up costs more than it saves
+    yield
+
+
+def compose_cfg(overrides=()):
+    GlobalHydra.instance().clear()
+    with initialize_config_module("trainlab.conf", version_base=None):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def run_tiny(run_dir: Path, overrides=(), tiny=True) -> dict:
+    """Train in-process with the tiny settings (overridable) and return summary.json's content."""
+    from trainlab.engine.run import run_training
+
+    base = [o for o in TINY if o.split("=")[0] not in {x.split("=")[0] for x in overrides}] if tiny else []
+    cfg = compose_cfg([*base, *overrides])
+    return run_training(cfg, run_dir, list(overrides))
+
+
+@pytest.fixture
+def data_root(tmp_path_factory):
+    """A writable copy of the shared MNIST / Fashion-MNIST archives (torchvision layout)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real MNIST archives not found at {SHARED_DATA}")
+    root = tmp_path_factory.mktemp("data")
+    for name in ("MNIST", "FashionMNIST"):
+        if (SHARED_DATA / name).is_dir():
+            shutil.copytree(SHARED_DATA / name, root / name)
+    return root
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    """Environment for CLI subprocesses: plain output, no inherited verbosity."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "TRAINLAB_VERBOSE")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
