@@ -53,17 +53,17 @@ def train_app(cfg: DictConfig) -> float | None:
     try:
         summary = run_training(cfg, run_dir, list(hc.overrides.task))
     except ConfigError as err:
+        # Bad input found once the data or model is built: recorded in the run folder, reported by the CLI.
         outcome.update(error=str(err), kind="config")
         if multirun:
             log.error(f"job {hc.job.num} not started: {err}")
-            return None
-        raise
+        return None
     except Exception as err:
-        outcome.update(error=f"{type(err).__name__}: {err}", kind="exception")
-        if multirun and not verbose():
-            log.error(f"job {hc.job.num} failed: {type(err).__name__}: {err} (traceback in {run_dir / 'train.log'})")
-            return None
-        raise
+        if verbose():
+            raise
+        outcome.update(error=f"{type(err).__name__}: {err} (traceback in {run_dir / 'train.log'})", kind="exception")
+        log.error(f"failed: {type(err).__name__}: {err}")
+        return None
     outcome["status"] = summary["status"]
     best = summary.get("best") or {}
     return best.get("val_acc")

@@ -45,9 +45,12 @@ def _after_jobs(outcomes: list[dict]) -> int:
         _write_sweep_report(Path(sweep_dir))
     failed = [o for o in outcomes if o["status"] == "failed"]
     for o in failed:
-        print(f"error: {o['error']} ({o['run_dir']})", file=sys.stderr)
-    if len(outcomes) > 1:
+        where = f" [{Path(o['run_dir']).name}]" if sweep_dirs else ""
+        print(f"error{where}: {o['error']}", file=sys.stderr)
+    if sweep_dirs:
         print(f"{len(outcomes) - len(failed)}/{len(outcomes)} jobs finished; sweep folder: {', '.join(sorted(sweep_dirs))}")
+    if failed and all(o.get("kind") == "config" for o in failed):
+        return 2
     return 1 if failed else 0
 
 

@@ -19,13 +19,21 @@ def is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not getattr(record, "file_only", False)
+
+
 def make_console_handler() -> logging.Handler:
-    """Logging handler for the console (named in the Hydra job_logging config)."""
+    """Logging handler for the console (named in the Hydra job_logging config).
+
+    Records logged with extra={"file_only": True} (tracebacks) go to train.log only."""
     if is_terminal():
-        return RichHandler(console=console(), show_path=False, show_level=False, markup=False,
-                           log_time_format="[%X]")
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+        handler = RichHandler(console=console(), show_path=False, show_level=False, markup=False,
+                              log_time_format="[%X]")
+    else:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(_not_file_only)
     return handler
 
 

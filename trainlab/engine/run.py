@@ -256,10 +256,10 @@ def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = N
     except BaseException as err:
         status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
         if not isinstance(err, ConfigError):
-            log.error("".join(traceback.format_exception(err)).rstrip())
+            log.error("".join(traceback.format_exception(err)).rstrip(), extra={"file_only": True})
         run_dir.mkdir(parents=True, exist_ok=True)
         write_summary(run_dir / "summary.json", {
-            "status": status, "run_dir": str(run_dir), "overrides": list(overrides or []),
+            "status": status, "run_dir": str(run_dir), "seed": cfg.get("seed"), "overrides": list(overrides or []),
             "error": f"{type(err).__name__}: {err}", "best": None, "final": None, "test": None,
             "wall_time_s": round(time.time() - started, 3), "diagnosis": [], "versions": versions()})
         raise
