@@ -32,9 +32,6 @@ class LRScalingSchema:
     enabled: bool = False      # linear rule: lr * batch_size / reference_batch
     reference_batch: int = 256  # batch size (examples) at which `lr` is the configured value
 
-    def __post_init__(self):
-        check(self.reference_batch >= 1, "reference_batch", self.reference_batch, "an integer >= 1")
-
 
 @dataclass
 class OptimizerSchema:
@@ -51,6 +48,9 @@ class OptimizerSchema:
         check(self.clip_norm is None or self.clip_norm > 0, "clip_norm", self.clip_norm, "a positive norm or null")
         check(self.clip_value is None or self.clip_value > 0, "clip_value", self.clip_value,
               "a positive value or null")
+        # checked here rather than in LRScalingSchema so the error names the full key
+        check(self.lr_scaling.reference_batch >= 1, "lr_scaling.reference_batch", self.lr_scaling.reference_batch,
+              "an integer >= 1")
 
 
 @dataclass
