@@ -15,6 +15,12 @@ from trainlab.optim.optimizers import OPTIMIZERS, build_optimizer, gradient_clip
 from trainlab.optim.schedules import SCHEDULES, build_schedule
 
 
+@pytest.fixture(autouse=True)
+def _skip_curve_plots(monkeypatch):
+    """These runs check an option's effect; the curves figure (most of a tiny run's time) is tested elsewhere."""
+    monkeypatch.setattr("trainlab.engine.run.plot_curves", lambda *args, **kwargs: None, raising=False)
+
+
 def spec_of(overrides):
     return validate(compose_cfg(overrides))
 

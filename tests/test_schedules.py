@@ -1,6 +1,7 @@
 """Learning-rate schedules: closed-form traces, torch equivalence, warmup, plateau state, tiny runs."""
 import io
 import math
+import pickle
 
 import pytest
 import torch
@@ -13,6 +14,12 @@ from trainlab.optim.optimizers import OPTIMIZERS, build_optimizer
 from trainlab.optim.schedules import SCHEDULES, build_schedule
 
 BASE = 0.5  # base learning rate of every trace
+
+
+@pytest.fixture(autouse=True)
+def _skip_curve_plots(monkeypatch):
+    """These runs check an option's effect; the curves figure (most of a tiny run's time) is tested elsewhere."""
+    monkeypatch.setattr("trainlab.engine.run.plot_curves", lambda *args, **kwargs: None, raising=False)
 
 
 def make(name, steps_per_epoch=1, total_steps=100, **settings):
@@ -211,14 +218,19 @@ def test_plateau_state_survives_a_checkpoint():
     assert expected[-1] < expected[0]  # the sequence really reduced the lr
 
 
-def test_step_schedule_state_round_trip():
-    optimizer, schedule = make("cosine", 2, 20)
+@pytest.mark.parametrize("name", SCHEDULES.names())
+def test_every_schedule_checkpoints_as_plain_data(name):
+    settings = {"warmup": 1, "unit": "steps"}
+    optimizer, schedule = make(name, 2, 20, **settings)
     advance(optimizer, schedule, 7)
-    state = schedule.state_dict()
-    optimizer2, restored = make("cosine", 2, 20)
-    restored.load_state_dict(state)
+    buffer = io.BytesIO()
+    torch.save(schedule.state_dict(), buffer)
+    buffer.seek(0)
+    optimizer2, restored = make(name, 2, 20, **settings)
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
     assert restored.steps == 7
     assert advance(optimizer2, restored, 5) == pytest.approx(advance(optimizer, schedule, 5))
+    assert pickle.loads(pickle.dumps(schedule.factor))(9) == schedule.factor(9)  # a plain picklable callable
 
 
 def test_bad_values_are_config_errors():

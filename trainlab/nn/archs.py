@@ -71,6 +71,7 @@ class CNNSchema:
     kernel: int = 3            # square kernel size (odd keeps the spatial size)
     pool: str = "max"          # downsampling after each stage: max, avg or none
     head_width: int = 0        # hidden units in a dense layer before the classifier (0 = none)
+    global_pool: bool = True   # average each channel to one value (position-free); false flattens the map
 
     def __post_init__(self):
         check(len(self.channels) >= 1 and all(isinstance(c, int) and c >= 1 for c in self.channels),
@@ -94,7 +95,11 @@ def build_cnn(cfg: CNNSchema, parts: BlockParts, input_shape, num_classes):
         if cfg.pool != "none" and min(h, w) >= 2:  # tiny inputs (8x8 digits) stop pooling at 1x1
             layers.append(nn.MaxPool2d(2) if cfg.pool == "max" else nn.AvgPool2d(2))
             h, w = h // 2, w // 2
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    if cfg.global_pool:
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    else:
+        layers.append(nn.Flatten())
+        c_in = c_in * h * w
     if cfg.head_width:
         layers.append(nn.Linear(c_in, parts.layer_width(cfg.head_width)))
         layers += parts.after_layer(cfg.head_width, conv=False)

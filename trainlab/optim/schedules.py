@@ -400,7 +400,7 @@ class Schedule:
 def build_schedule(cfg, optimizer_cfg, optimizer, steps_per_epoch: int, total_steps: int) -> Schedule:
     """The run's schedule; `optimizer_cfg` supplies the momentum warmup of the momentum family."""
     build = SCHEDULES[cfg.name].build
-    if build is PlateauFactor:
+    if build is PlateauFactor:  # its floor min_lr is absolute, so it needs the (scaled) base lr
         factor = PlateauFactor(cfg, steps_per_epoch, total_steps, base_lr=optimizer.param_groups[0]["lr"])
     else:
         factor = build(cfg, steps_per_epoch, total_steps)
