@@ -75,8 +75,25 @@ class RunSpec:
     augment: dict = field(default_factory=dict)
 
 
+def load_plugins() -> None:
+    """Import the user's modules that register their own options: the `trainlab.plugins`
+    entry-point group of installed packages, and TRAINLAB_PLUGINS (comma-separated modules)."""
+    import importlib
+    import os
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="trainlab.plugins"):
+        ep.load()
+    for module in filter(None, (m.strip() for m in os.environ.get("TRAINLAB_PLUGINS", "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ConfigError("TRAINLAB_PLUGINS", module, f"an importable module ({err})") from None
+
+
 def registries() -> dict:
     """Group name -> registry. Imported lazily: the CLI validates without importing torch twice."""
+    load_plugins()
     from trainlab.data.augment import AUGMENTS
     from trainlab.data.datasets import DATASETS
     from trainlab.data.preprocess import PREPROCESS

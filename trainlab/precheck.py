@@ -6,6 +6,7 @@ validated up front, and the first problem becomes one line naming the key,
 the value and what is valid. Nothing is trained and nothing is written.
 """
 import itertools
+import os
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -22,13 +23,18 @@ FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "-
 MAX_COMBINATIONS = 2000
 
 
+def config_dirs() -> list[Path]:
+    """The shipped configs plus the user's folders from TRAINLAB_CONFIG_PATH."""
+    extra = [Path(p) for p in os.environ.get("TRAINLAB_CONFIG_PATH", "").split(os.pathsep) if p]
+    return [CONF_DIR, *extra]
+
+
 def group_options(group: str) -> list[str]:
-    folder = CONF_DIR / group
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    return sorted({p.stem for d in config_dirs() for p in (d / group).glob("*.yaml")})
 
 
 def groups() -> list[str]:
-    return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra")
+    return sorted({p.name for d in config_dirs() if d.is_dir() for p in d.iterdir() if p.is_dir() and p.name != "hydra"})
 
 
 def split_args(args: list[str]) -> tuple[list[str], list[str]]:
