@@ -53,7 +53,7 @@ def test_checkpoints_are_plain_data(tmp_path, cli_env):
 def test_help_lists_every_group_and_option(tmp_path, cli_env):
     res = trainlab(["train", "--help"], tmp_path, cli_env)
     assert res.returncode == 0
-    for line in ["optimizer: adam", "activation: elu, gelu", "dataset: cifar10", "norm: batchnorm"]:
+    for line in ["optimizer: adadelta, adagrad, adam", "activation: elu, gelu", "dataset: cifar10", "norm: batchnorm"]:
         assert line in res.stdout
     assert not (tmp_path / "outputs").exists()
 

@@ -19,10 +19,6 @@ class EarlyStopSchema:
     patience: int = 0        # stop after this many evaluations without improvement (0 = off)
     min_delta: float = 0.0   # an improvement smaller than this does not count
 
-    def __post_init__(self):
-        check(self.patience >= 0, "patience", self.patience, "an integer >= 0")
-        check(self.min_delta >= 0, "min_delta", self.min_delta, "a non-negative number")
-
 
 @dataclass
 class TrainerSchema:
@@ -50,6 +46,8 @@ class TrainerSchema:
         check(self.eval_every >= 1, "eval_every", self.eval_every, "an integer >= 1")
         check(self.checkpoint_every >= 1, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
         check(self.monitor in ("val_acc", "val_loss"), "monitor", self.monitor, "one of val_acc, val_loss")
+        check(self.early_stop.patience >= 0, "early_stop.patience", self.early_stop.patience, "an integer >= 0")
+        check(self.early_stop.min_delta >= 0, "early_stop.min_delta", self.early_stop.min_delta, "a non-negative number")
         check(self.stop_after is None or self.stop_after >= 1, "stop_after", self.stop_after, "a positive epoch count or null")
         check(self.progress in ("auto", "rich", "plain", "off"), "progress", self.progress, "one of auto, rich, plain, off")
 

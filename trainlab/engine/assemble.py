@@ -84,7 +84,7 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
     return Components(
         splits=Splits(splits.train.to(device), splits.val.to(device), splits.test.to(device), splits.classes),
         preprocess=pre.to(device), model=model, augment=augment,
-        loss_fn=LOSSES[spec.loss.name].build(spec.loss), penalties=build_penalties(spec.regularizer),
+        loss_fn=LOSSES[spec.loss.name].build(spec.loss), penalties=build_penalties(spec.regularizer, model),
         optimizer=optimizer, schedule=schedule, clip=gradient_clipper(spec.optimizer),
         constraints=build_constraints(spec.regularizer), scaler=scaler,
         shuffle_gen=torch.Generator(device=device).manual_seed(spec.seed + 1),
