@@ -15,6 +15,7 @@ commands:
   train [overrides]        train one model (or a sweep with -m); `trainlab train --help` lists the config groups
   resume RUN_DIR [overrides]   continue a run from its checkpoints/last.pt, in the same folder
   table SWEEP_DIR ...      the ablation table of a sweep (mean ± std over seeds/folds)
+  ensemble PATH ...        average the predictions of trained runs (or a sweep's jobs) on the test set
 """
 
 
@@ -85,13 +86,19 @@ def resume_command(args: list[str]) -> int:
     return train_command([*kept, *new, "resume=true", f"hydra.run.dir={run_dir.resolve()}"])
 
 
+def ensemble_command(args: list[str]) -> int:
+    from trainlab.engine.ensemble import ensemble_main
+
+    return ensemble_main(args)
+
+
 def table_command(args: list[str]) -> int:
     from trainlab.sweep.cli import table_main
 
     return table_main(args)
 
 
-COMMANDS = {"train": train_command, "resume": resume_command, "table": table_command}
+COMMANDS = {"train": train_command, "resume": resume_command, "table": table_command, "ensemble": ensemble_command}
 
 
 def main(argv: list[str] | None = None) -> int:

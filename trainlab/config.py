@@ -21,6 +21,12 @@ class EarlyStopSchema:
 
 
 @dataclass
+class EMASchema:
+    decay: float = 0.0     # weight of the old average per step (0 = off; 0.999 is typical)
+    warmup: bool = True    # ramp the decay up as min(decay, (1+t)/(10+t)) so early averages forget the init
+
+
+@dataclass
 class TrainerSchema:
     epochs: int = 20               # passes over the training split
     batch_size: int = 64           # examples per optimizer step (per process)
@@ -35,6 +41,9 @@ class TrainerSchema:
     deterministic: bool = False    # deterministic kernels (slower on GPU); CPU runs are deterministic anyway
     progress: str = "auto"         # auto (rich bar on a terminal, plain lines otherwise), rich, plain, off
     save_checkpoints: bool = True  # write last.pt/best.pt (turn off for throwaway sweeps)
+    snapshots: bool = False        # also keep checkpoints/snapshot_eNNN.pt at every checkpoint (for snapshot ensembles)
+    ema: EMASchema = field(default_factory=EMASchema)
+    tta: str = "none"              # test-time augmentation reported beside the plain test metric: none, flip, crop
 
     def __post_init__(self):
         check(self.epochs >= 1, "epochs", self.epochs, "an integer >= 1")
@@ -46,6 +55,8 @@ class TrainerSchema:
         check(self.eval_every >= 1, "eval_every", self.eval_every, "an integer >= 1")
         check(self.checkpoint_every >= 1, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
         check(self.monitor in ("val_acc", "val_loss"), "monitor", self.monitor, "one of val_acc, val_loss")
+        check(0 <= self.ema.decay < 1, "ema.decay", self.ema.decay, "a decay in [0, 1) (0 = off)")
+        check(self.tta in ("none", "flip", "crop"), "tta", self.tta, "one of none, flip, crop")
         check(self.early_stop.patience >= 0, "early_stop.patience", self.early_stop.patience, "an integer >= 0")
         check(self.early_stop.min_delta >= 0, "early_stop.min_delta", self.early_stop.min_delta, "a non-negative number")
         check(self.stop_after is None or self.stop_after >= 1, "stop_after", self.stop_after, "a positive epoch count or null")
@@ -69,6 +80,7 @@ class RunSpec:
     optimizer: Any
     schedule: Any
     trainer: TrainerSchema
+    transfer: Any = None
     regularizer: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)
 
@@ -139,7 +151,7 @@ def _value_at(node, key):
 def validate(cfg: DictConfig) -> RunSpec:
     regs = registries()
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # a plain copy without the hydra node
-    known = set(regs) | {"seed", "name", "resume", "trainer", "hydra"}
+    known = set(regs) | {"seed", "name", "resume", "trainer", "transfer", "hydra"}
     for key in cfg:
         if key not in known:
             raise ConfigError(str(key), cfg[key], "unknown top-level key; valid: " + ", ".join(sorted(known - {"hydra"})))
@@ -155,6 +167,9 @@ def validate(cfg: DictConfig) -> RunSpec:
                 raise ConfigError(group, node, f"a {group} option: {', '.join(registry.names())}")
             parts[group] = to_schema(registry[node.name].schema, node, group)
     parts["trainer"] = to_schema(TrainerSchema, cfg.get("trainer") or {}, "trainer")
+    from trainlab.engine.transfer import TransferSchema
+
+    parts["transfer"] = to_schema(TransferSchema, cfg.get("transfer") or {}, "transfer")
     seed, name = cfg.get("seed", 0), cfg.get("name", "")
     check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "a non-negative integer")
     return RunSpec(seed=seed, name=str(name or ""), resume=bool(cfg.get("resume", False)), **parts)

@@ -8,6 +8,7 @@ import torch
 from trainlab.data.batches import steps_per_epoch
 from trainlab.data.preprocess import fit_preprocessor
 from trainlab.data.splits import Splits, load_splits
+from trainlab.engine.ema import EMA
 from trainlab.errors import ConfigError
 from trainlab.nn import build_model
 from trainlab.optim.losses import LOSSES
@@ -46,6 +47,7 @@ class Components:
     clip: object            # gradient clipper or None
     constraints: list       # applied after every step (max-norm, decoupled decay)
     scaler: object
+    ema: object             # trainlab.engine.ema.EMA or None
     shuffle_gen: torch.Generator
     aug_gen: torch.Generator
     steps_per_epoch: int
@@ -75,7 +77,13 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
 
         pre = restore_preprocessor(spec.preprocess, splits.input_shape, preprocess_state)
     augment = build_augment(spec, splits.input_shape, splits.num_classes)
+    if spec.trainer.tta != "none" and len(splits.input_shape) != 3:
+        raise ConfigError("trainer.tta", spec.trainer.tta, f"none: test-time augmentation needs images, the dataset gives {splits.input_shape}")
     model = build_model(spec, pre.output_shape(), splits.num_classes, dropout_probability(spec.regularizer))
+    if spec.transfer is not None:
+        from trainlab.engine.transfer import apply_transfer
+
+        apply_transfer(model, spec.transfer)
     model.to(device)
     optimizer = build_optimizer(spec.optimizer, model, spec.trainer.batch_size)
     per_epoch = steps_per_epoch(len(splits.train), spec.trainer.batch_size)
@@ -87,6 +95,7 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
         loss_fn=LOSSES[spec.loss.name].build(spec.loss), penalties=build_penalties(spec.regularizer, model),
         optimizer=optimizer, schedule=schedule, clip=gradient_clipper(spec.optimizer),
         constraints=build_constraints(spec.regularizer), scaler=scaler,
+        ema=EMA(model, spec.trainer.ema.decay, spec.trainer.ema.warmup) if spec.trainer.ema.decay > 0 else None,
         shuffle_gen=torch.Generator(device=device).manual_seed(spec.seed + 1),
         aug_gen=torch.Generator(device=device).manual_seed(spec.seed + 2),
         steps_per_epoch=per_epoch,

@@ -31,7 +31,7 @@ class Loop:
     def __init__(self, c, trainer, device):
         self.model, self.pre, self.augment, self.loss_fn = c.model, c.preprocess, c.augment, c.loss_fn
         self.penalties, self.constraints, self.clip = c.penalties, c.constraints, c.clip
-        self.optimizer, self.schedule, self.scaler = c.optimizer, c.schedule, c.scaler
+        self.optimizer, self.schedule, self.scaler, self.ema = c.optimizer, c.schedule, c.scaler, c.ema
         self.train_split, self.device = c.splits.train, device
         self.shuffle_gen, self.aug_gen = c.shuffle_gen, c.aug_gen
         self.batch_size, self.eval_batch_size = trainer.batch_size, trainer.eval_batch_size
@@ -72,6 +72,8 @@ class Loop:
         lr = self.optimizer.param_groups[0]["lr"]
         for constrain in self.constraints:
             constrain(self.weights, lr)
+        if self.ema is not None:
+            self.ema.update()
         self.schedule.step()
         return first["out"]
 
@@ -98,17 +100,31 @@ class Loop:
         acc.step_losses.append(losses)
         return len(batches)
 
+    def _scores(self, model, x_raw, tta: str):
+        """Scores of a batch; with TTA, the log of the softmax averaged over the views
+        (so the loss is the cross-entropy of the averaged prediction)."""
+        x = to_float(x_raw)
+        if tta == "none":
+            with self.autocast():
+                return model(self.pre(x)).float()
+        from trainlab.data.augment import tta_views
+
+        probs = None
+        for view in tta_views(x, tta):
+            with self.autocast():
+                p = model(self.pre(view)).float().softmax(dim=1)
+            probs = p if probs is None else probs + p
+        return (probs / len(tta_views(x[:1], tta))).clamp_min(1e-12).log()
+
     @torch.no_grad()
-    def evaluate(self, split, model=None) -> dict:
+    def evaluate(self, split, model=None, tta: str = "none") -> dict:
         """Mean loss and accuracy over a split: one host read at the end."""
         model = model or self.model
         was_training = model.training
         model.eval()
         totals = torch.zeros(2, device=self.device, dtype=torch.float64)
         for sl in eval_batches(len(split.y), self.eval_batch_size, self.device):
-            x = self.pre(to_float(split.x[sl]))
-            with self.autocast():
-                scores = model(x).float()
+            scores = self._scores(model, split.x[sl], tta)
             y = split.y[sl]
             totals[0] += self.loss_fn(scores, y).double() * len(y)
             totals[1] += (scores.argmax(dim=1) == y).sum()

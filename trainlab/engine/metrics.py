@@ -21,18 +21,27 @@ class MetricsFile:
         with open(self.path, newline="") as fh:
             return list(csv.DictReader(fh))
 
+    def header(self) -> list[str] | None:
+        if not self.path.exists():
+            return None
+        with open(self.path, newline="") as fh:
+            return next(csv.reader(fh), None)
+
     def append(self, row: dict) -> None:
-        new = not self.path.exists()
+        """The first row fixes the columns: the standard ones, then any extras (EMA, diagnostics)."""
+        header = self.header()
         with open(self.path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-            if new:
+            fields = header or COLUMNS + [k for k in row if k not in COLUMNS]
+            writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+            if header is None:
                 writer.writeheader()
-            writer.writerow({k: _fmt(row.get(k)) for k in COLUMNS})
+            writer.writerow({k: _fmt(row.get(k)) for k in fields})
 
     def _write_all(self, rows: list[dict]) -> None:
         tmp = self.path.with_suffix(".tmp")
+        fields = self.header() or COLUMNS
         with open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+            writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
         tmp.replace(self.path)

@@ -63,6 +63,7 @@ class Run:
             "optimizer": c.optimizer.state_dict(),
             "schedule": c.schedule.state_dict(),
             "scaler": c.scaler.state_dict(),
+            "ema": c.ema.state_dict() if c.ema is not None else None,
             "counters": asdict(self.counters) | {"elapsed_s": self.elapsed()},
             "rng": ckpt.rng_state(),
             "data": {"shuffle": c.shuffle_gen.get_state(), "augment": c.aug_gen.get_state()},
@@ -77,6 +78,8 @@ class Run:
         c.optimizer.load_state_dict(state["optimizer"])
         c.schedule.load_state_dict(state["schedule"])
         c.scaler.load_state_dict(state["scaler"])
+        if c.ema is not None and state.get("ema") is not None:
+            c.ema.load_state_dict(state["ema"])
         self.counters = Counters(**state["counters"])
         ckpt.restore_rng_state(state["rng"])
         c.shuffle_gen.set_state(state["data"]["shuffle"])
@@ -152,6 +155,9 @@ class Run:
         row = {"step": self.counters.step, "epoch": self.counters.epoch, "lr": c.optimizer.param_groups[0]["lr"],
                "train_loss": loss_sum / n, "train_penalty": pen_sum / n, "train_acc": correct / n,
                "val_loss": val["loss"], "val_acc": val["acc"], "time_s": round(self.elapsed(), 3)}
+        if c.ema is not None:
+            ema_val = loop.evaluate(c.splits.val, model=c.ema.model)
+            row |= {"val_loss_ema": ema_val["loss"], "val_acc_ema": ema_val["acc"]}
         self.metrics.append(row)
         c.schedule.on_eval(row)
         log.info(f"epoch {row['epoch']:>3}/{self.trainer.epochs}  step {row['step']:>6}  lr {row['lr']:.2e}  "
@@ -185,8 +191,14 @@ class Run:
         return patience > 0 and self.counters.evals_since_best >= patience
 
     def _save_last(self, c: Components, pending: EpochSums) -> None:
-        if self.trainer.save_checkpoints:
-            ckpt.save_atomic(self.state(c, pending), self.ckpt_dir / "last.pt")
+        if not self.trainer.save_checkpoints:
+            return
+        ckpt.save_atomic(self.state(c, pending), self.ckpt_dir / "last.pt")
+        if self.trainer.snapshots:
+            ckpt.save_atomic({"model": c.model.state_dict(), "epoch": self.counters.epoch,
+                              "preprocess": {k: v.cpu() for k, v in c.preprocess.state_dict().items()},
+                              "config": OmegaConf.to_container(self.cfg, resolve=True)},
+                             self.ckpt_dir / f"snapshot_e{self.counters.epoch:03d}.pt")
 
     def _best_weights(self) -> dict | None:
         if getattr(self, "best_model", None) is not None:
@@ -204,6 +216,15 @@ class Run:
             test = loop.evaluate(c.splits.test)
             log.info(f"test (best checkpoint, epoch {self.counters.best_epoch}): loss {test['loss']:.4f} "
                      f"acc {100 * test['acc']:.2f}%")
+            if self.trainer.tta != "none":
+                test["tta"] = self.trainer.tta
+                tta = loop.evaluate(c.splits.test, tta=self.trainer.tta)
+                test |= {"tta_loss": tta["loss"], "tta_acc": tta["acc"]}
+                log.info(f"test with {self.trainer.tta} test-time augmentation: acc {100 * tta['acc']:.2f}%")
+            if c.ema is not None:
+                ema = loop.evaluate(c.splits.test, model=c.ema.model)
+                test |= {"ema_loss": ema["loss"], "ema_acc": ema["acc"]}
+                log.info(f"test of the weight average (EMA, final): acc {100 * ema['acc']:.2f}%")
         summary = self.summary(rows, test, device)
         summary["diagnosis"] = self._diagnose(rows, c)
         write_summary(self.run_dir / "summary.json", summary)

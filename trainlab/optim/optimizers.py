@@ -175,13 +175,25 @@ class LBFGSSchema(OptimizerSchema):
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    """Weights (dim > 1) decay; biases and norm scales/shifts do not."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
-    rest = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
-    groups = [{"params": decay, "weight_decay": weight_decay}]
-    if rest:
-        groups.append({"params": rest, "weight_decay": 0.0})
-    return groups
+    """Weights (dim > 1) decay; biases and norm scales/shifts do not. Frozen parameters are left out.
+
+    Parameters named in `model.lr_multipliers` (set by transfer learning) get
+    their own groups whose `lr_mult` scales the base lr in build_optimizer."""
+    multipliers = getattr(model, "lr_multipliers", {})
+    groups: dict[tuple, dict] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        decays = p.dim() > 1
+        key = (decays, multipliers.get(name, 1.0))
+        group = groups.setdefault(key, {"params": [], "weight_decay": weight_decay if decays else 0.0,
+                                        "lr_mult": key[1]})
+        group["params"].append(p)
+    if not groups:
+        from trainlab.errors import ConfigError
+
+        raise ConfigError("transfer.freeze", "all", "at least one trainable parameter")
+    return sorted(groups.values(), key=lambda g: (-g["weight_decay"], g["lr_mult"]))
 
 
 def scaled_lr(cfg, batch_size: int) -> float:
@@ -196,7 +208,7 @@ def build_optimizer(cfg, model: torch.nn.Module, batch_size: int) -> torch.optim
     optimizer = OPTIMIZERS[cfg.name].build(cfg, model)
     lr = scaled_lr(cfg, batch_size)
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_mult", 1.0)
     return optimizer
 
 

@@ -1,0 +1,511 @@
+"""Training throughput of trainlab's engine against comparators, side by side in one process.
+
+    python scripts/bench.py [--workload mlp|cnn|resnet18|all] [--reps N] [--steps N]
+                            [--out BENCHMARKS.md] [--quick] [--threads N] [--sweep | --no-sweep]
+
+Every comparator (scripts/bench_loops.py) trains a deep copy of the same initial
+model (the one trainlab assembles) on the same uint8 training tensor with the same
+SGD-momentum settings. A repetition is one epoch of `steps` optimizer steps per
+comparator; repetitions are interleaved (C0 C1 C2 C3 C4, C0 C1 ...) so drift in
+the machine (clocks, other load) hits every comparator alike; the first
+`--warmup` repetitions are dropped and medians are reported.
+
+The results file keeps the data of every device it has seen in an embedded JSON
+comment, so a GPU run adds its section without erasing the CPU figures, and the
+hand-written notes section at the end is kept as it is.
+"""
+import argparse
+import copy
+import datetime
+import gc
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_loops as loops  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+IDS = ("C0", "C1", "C2", "C3", "C4")
+LR, MOMENTUM = 0.05, 0.9   # trainlab's optimizer=momentum defaults; every comparator uses them
+VAL_EXAMPLES = 64          # the synthetic dataset's val split (trainlab carves one); not used for timing
+GPU_PENDING = "not yet measured (no GPU in this session)"
+
+
+@dataclass
+class Workload:
+    name: str
+    title: str
+    shape: tuple                  # one example, (C, H, W) uint8
+    arch: list                    # trainlab overrides selecting the model
+    batch_size: int
+    steps: int                    # optimizer steps per repetition (default)
+    augment: bool                 # flip + crop(padding 4)
+    precision: str = "fp32"       # bf16: autocast (GPU)
+    channels_last: bool = False   # GPU
+    gpu_only: bool = False
+    cifar_stem: bool = False      # torchvision resnet18 with a 3x3 stride-1 stem and no max pool
+    gpu_batch_size: int | None = None
+    gpu_steps: int | None = None
+
+
+WORKLOADS = {
+    "mlp": Workload("mlp", "MLP 784-256-256-10 (ReLU) on MNIST-shaped uint8 1x28x28, 10 classes, no augmentation",
+                    (1, 28, 28), ["arch=mlp", "arch.depth=2", "arch.width=256"], 128, 200, False,
+                    gpu_batch_size=512, gpu_steps=200),
+    "cnn": Workload("cnn", "CNN conv3x3(32)-maxpool-conv3x3(64)-maxpool-avgpool-linear on 3x32x32 uint8, flip + crop(pad 4)",
+                    (3, 32, 32), ["arch=cnn"], 128, 40, True, gpu_batch_size=512, gpu_steps=200),
+    "resnet18": Workload("resnet18", "ResNet-18 CIFAR variant (3x3 stem, no max pool) on 3x32x32, flip + crop, bf16 autocast, channels_last",
+                         (3, 32, 32), ["arch=torchvision", "arch.model=resnet18"], 512, 50, True,
+                         precision="bf16", channels_last=True, gpu_only=True, cifar_stem=True),
+}
+
+
+# ------------------------------------------------------------------ building
+
+def trainlab_overrides(w: Workload, batch_size: int, steps: int, device: torch.device) -> list[str]:
+    n_train = batch_size * steps
+    n_total = n_train + VAL_EXAMPLES
+    return [
+        "dataset=synthetic", f"dataset.shape=[{','.join(map(str, w.shape))}]", "dataset.classes=10",
+        f"dataset.train_size={n_total}", f"dataset.val_split={VAL_EXAMPLES / n_total!r}", "dataset.test_size=64",
+        "dataset.dtype=uint8", *w.arch, "preprocess=none", "norm=none", "regularizer=none", "loss=cross_entropy",
+        "optimizer=momentum", f"optimizer.lr={LR}", f"optimizer.momentum={MOMENTUM}", "schedule=constant",
+        "augment=[flip,crop]" if w.augment else "augment=none",
+        *(["augment.flip.p=0.5", "augment.crop.padding=4"] if w.augment else []),
+        f"trainer.batch_size={batch_size}", f"trainer.precision={w.precision}", f"trainer.device={device}",
+        "trainer.epochs=1", "trainer.progress=off", "seed=0",
+    ]
+
+
+def trainlab_spec(overrides: list[str]):
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    import trainlab.app  # noqa: F401  (registers the resolvers the configs use)
+    from trainlab.config import validate
+
+    GlobalHydra.instance().clear()
+    with initialize_config_module("trainlab.conf", version_base=None):
+        cfg = compose(config_name="train", overrides=overrides)
+    GlobalHydra.instance().clear()
+    return validate(cfg)
+
+
+def use_cifar_stem(c, spec, device) -> None:
+    """torchvision's resnet18 has an ImageNet stem (7x7/2 conv + 3x3/2 max pool) that shrinks 32x32
+    inputs to 8x8 before the first block; the CIFAR variant uses a 3x3/1 conv and no pool.
+    trainlab has no option for it yet, so the assembled model is patched and its optimizer rebuilt."""
+    from torch import nn
+
+    from trainlab.optim.optimizers import build_optimizer
+    from trainlab.optim.schedules import build_schedule
+
+    net = c.model[1]
+    net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False).to(device)
+    net.maxpool = nn.Identity()
+    c.optimizer = build_optimizer(spec.optimizer, c.model, spec.trainer.batch_size)
+    c.schedule = build_schedule(spec.schedule, spec.optimizer, c.optimizer, c.steps_per_epoch,
+                                c.steps_per_epoch * spec.trainer.epochs)
+
+
+def build(w: Workload, args, device):
+    """trainlab's assembled components, and the shared Setup cut from them (same weights, same data)."""
+    from trainlab.engine.assemble import assemble
+
+    on_gpu = device.type == "cuda"
+    batch_size = (w.gpu_batch_size if on_gpu and w.gpu_batch_size else w.batch_size)
+    steps = args.steps or (w.gpu_steps if on_gpu and w.gpu_steps else w.steps)
+    spec = trainlab_spec(trainlab_overrides(w, batch_size, steps, device))
+    c = assemble(spec, device)
+    if w.cifar_stem:
+        use_cifar_stem(c, spec, device)
+    channels_last = w.channels_last and on_gpu
+    if channels_last:
+        c.model.to(memory_format=torch.channels_last)  # in place: the optimizer keeps its parameters
+    x, y = c.splits.train.x, c.splits.train.y
+    steps = len(y) // batch_size
+    setup = loops.Setup(
+        model=copy.deepcopy(c.model), x=x, y=y, batch_size=batch_size, steps=steps, augment=w.augment, pad=4,
+        lr=LR, momentum=MOMENTUM, device=device,
+        amp_dtype=torch.bfloat16 if w.precision == "bf16" else None, channels_last=channels_last)
+    return spec, c, setup
+
+
+# ------------------------------------------------------------------ measuring
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_step_flops(s: loops.Setup) -> int:
+    """Matmul/conv FLOPs of one forward + backward on one batch (torch's flop counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = loops.fresh_model(s)
+    xb = loops.to_unit_float(s.x[: s.batch_size], s.channels_last)
+    with FlopCounterMode(display=False) as counter:
+        with loops.autocast(s):
+            out = model(xb)
+        F.cross_entropy(out.float(), s.y[: s.batch_size]).backward()
+    return int(counter.get_total_flops())
+
+
+def matmul_peak(device, dtype, quick: bool) -> float:
+    """Best achieved FLOP/s of a large square matmul: the practical ceiling on this device and dtype."""
+    n = (2048 if quick else 8192) if device.type == "cuda" else (512 if quick else 1024)
+    reps = 10 if device.type == "cuda" else 4
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    a @ b
+    sync(device)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        sync(device)
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return 2 * n**3 / best
+
+
+def make_comparators(c, spec, s: loops.Setup, args, device, epochs: int) -> tuple[list, dict]:
+    workers = 0 if device.type == "cpu" else args.workers
+    comps = [loops.Floor(s), loops.HandLoop(s), loops.TrainlabEngine(c, spec.trainer, device),
+             loops.TutorialLoader(s, workers)]
+    skipped = {}
+    if args.no_lightning:
+        skipped["C4"] = "not measured (--no-lightning)"
+    elif not loops.lightning_available():
+        skipped["C4"] = "not measured (lightning is not importable: pip install 'trainlab[bench]')"
+    else:
+        comps.append(loops.LightningRunner(s, epochs, args.threads or torch.get_num_threads()))
+    return comps, skipped
+
+
+def interleaved(comps, device, warmup: int, reps: int) -> dict[str, list[float]]:
+    """Seconds per epoch for each comparator: C0 C1 C2 C3 C4, C0 C1 ... ; warm-up repetitions dropped."""
+    times = {comp.name: [] for comp in comps}
+    for rep in range(warmup + reps):
+        for comp in comps:
+            gc.collect()
+            sync(device)
+            t0 = time.perf_counter()
+            comp.run_epoch()
+            sync(device)
+            elapsed = time.perf_counter() - t0
+            if rep >= warmup:
+                times[comp.name].append(elapsed)
+    return times
+
+
+def bench_workload(w: Workload, args, device) -> dict:
+    spec, c, s = build(w, args, device)
+    epochs = args.warmup + args.reps
+    comps, skipped = make_comparators(c, spec, s, args, device, epochs)
+    print(f"[{w.name}] {s.steps} steps x batch {s.batch_size}, {args.reps} reps (+{args.warmup} warm-up), "
+          f"comparators {', '.join(comp.name for comp in comps)}", flush=True)
+    try:
+        times = interleaved(comps, device, args.warmup, args.reps)
+    finally:
+        for comp in comps:
+            comp.close()
+    flops = train_step_flops(s)
+    peak_dtype = s.amp_dtype or torch.float32
+    peak = matmul_peak(device, peak_dtype, args.quick)
+    images = s.steps * s.batch_size
+    rows = {}
+    for comp in comps:
+        median = statistics.median(times[comp.name])
+        rows[comp.name] = {"label": comp.label, "median_s": median, "times_s": times[comp.name],
+                           "images_per_s": images / median, "min_ips": images / max(times[comp.name]),
+                           "max_ips": images / min(times[comp.name]), "step_us": median / s.steps * 1e6,
+                           "flops_per_s": flops * s.steps / median}
+    for cid, why in skipped.items():
+        rows[cid] = {"label": "Lightning", "skipped": why}
+    floor_us = rows["C0"]["step_us"]
+    for row in rows.values():
+        if "step_us" in row:
+            row["overhead_us"] = row["step_us"] - floor_us
+    c2 = rows["C2"]["images_per_s"]
+    ratios = {f"C2/{cid}": c2 / rows[cid]["images_per_s"] for cid in IDS if cid != "C2" and "images_per_s" in rows[cid]}
+    for cid in IDS:
+        print(f"  {cid}: " + (f"{rows[cid]['images_per_s']:>10,.0f} images/s, {rows[cid]['step_us']:>8.0f} µs/step"
+                              if "images_per_s" in rows[cid] else rows[cid]["skipped"]), flush=True)
+    print("  " + "  ".join(f"{k} {v:.2f}" for k, v in ratios.items()), flush=True)
+    return {"title": w.title, "batch_size": s.batch_size, "steps": s.steps, "reps": args.reps,
+            "warmup": args.warmup, "precision": w.precision, "channels_last": s.channels_last,
+            "params": sum(p.numel() for p in s.model.parameters()), "flops_per_step": flops,
+            "peak_flops": peak, "peak_dtype": str(peak_dtype).replace("torch.", ""), "rows": rows, "ratios": ratios,
+            "c3_workers": 0 if device.type == "cpu" else args.workers}
+
+
+def profile_engine(w: Workload, args, device) -> None:
+    """cProfile of one C2 epoch and one C1 epoch (after a warm-up epoch each): where the engine's time goes."""
+    import cProfile
+    import pstats
+
+    spec, c, s = build(w, args, device)
+    for comp in (loops.TrainlabEngine(c, spec.trainer, device), loops.HandLoop(s)):
+        comp.run_epoch()
+        prof = cProfile.Profile()
+        prof.enable()
+        comp.run_epoch()
+        sync(device)
+        prof.disable()
+        print(f"\n=== {comp.name} ({comp.label}): {s.steps} steps, top by own time ===")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(18)
+
+
+# ------------------------------------------------------------------ machine
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device, threads) -> dict:
+    import torchvision
+
+    info = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "python": platform.python_version(),
+            "platform": platform.platform(), "threads": threads, "device": str(device),
+            "flush_denormal": True, "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    try:
+        import lightning
+
+        info["lightning"] = lightning.__version__
+    except Exception:
+        info["lightning"] = None
+    return info
+
+
+# ------------------------------------------------------------------ report
+
+TARGETS = [  # (workload, ratio, minimum): figures to report against, CPU at 2 threads
+    ("mlp", "C2/C1", 0.95), ("cnn", "C2/C1", 0.95), ("cnn", "C2/C3", 1.2), ("mlp", "C2/C4", 1.3),
+]
+DATA_RE = re.compile(r"<!-- bench-data\n(.*?)\n-->", re.S)
+NOTES_MARK = "<!-- notes: everything below this line is kept when scripts/bench.py rewrites this file -->"
+
+
+def load_data(path: Path) -> tuple[dict, str]:
+    if not path.is_file():
+        return {}, ""
+    text = path.read_text()
+    match = DATA_RE.search(text)
+    data = json.loads(match.group(1)) if match else {}
+    notes = text.split(NOTES_MARK, 1)[1].strip() if NOTES_MARK in text else ""
+    return data, notes
+
+
+def fmt_ips(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def workload_table(res: dict, flops_unit: tuple) -> list[str]:
+    unit, scale = flops_unit
+    lines = ["| id | comparator | images/s (median) | min – max | µs/step | overhead vs C0 (µs/step) | C2 ÷ this |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for cid in IDS:
+        row = res["rows"].get(cid)
+        if row is None:
+            continue
+        if "skipped" in row:
+            lines.append(f"| {cid} | {row['label']} | {row['skipped']} | | | | |")
+            continue
+        ratio = "1.00" if cid == "C2" else f"{res['ratios'][f'C2/{cid}']:.2f}"
+        lines.append(f"| {cid} | {row['label']} | {fmt_ips(row['images_per_s'])} | {fmt_ips(row['min_ips'])} – "
+                     f"{fmt_ips(row['max_ips'])} | {row['step_us']:,.0f} | {row['overhead_us']:+,.0f} | {ratio} |")
+    c2 = res["rows"]["C2"]
+    lines += ["", f"Model FLOPs (forward + backward, matmul/conv) {res['flops_per_step'] / 1e9:.3f} GFLOP per step: "
+              f"C2 achieves {c2['flops_per_s'] / scale:.2f} {unit}, C1 {res['rows']['C1']['flops_per_s'] / scale:.2f} "
+              f"{unit}, C0 {res['rows']['C0']['flops_per_s'] / scale:.2f} {unit}, against a measured "
+              f"{res['peak_dtype']} matmul peak of {res['peak_flops'] / scale:.2f} {unit} "
+              f"(C2 at {100 * c2['flops_per_s'] / res['peak_flops']:.0f}% of it)."]
+    return lines
+
+
+def device_section(dev: str, run: dict) -> list[str]:
+    m = run["machine"]
+    gpu = dev == "cuda"
+    flops_unit = ("TFLOP/s", 1e12) if gpu else ("GFLOP/s", 1e9)
+    head = f"## {'GPU' if gpu else 'CPU'} results ({m['date']})"
+    lines = [head, "", "| machine | |", "|---|---|",
+             f"| CPU | {m['cpu']}, {m['cores']} logical cores |"]
+    if gpu:
+        lines.append(f"| GPU | {m.get('gpu')} (CUDA {m.get('cuda')}) |")
+    lines += [f"| device | {m['device']}; torch threads {m['threads']}; flush denormal on |",
+              f"| software | Python {m['python']}, torch {m['torch']}, torchvision {m['torchvision']}, "
+              f"lightning {m.get('lightning') or 'not installed'} |",
+              f"| platform | {m['platform']} |", "",
+              f"Command: `{run['command']}`", ""]
+    for name, res in run["workloads"].items():
+        lines += [f"### {name}: {res.get('title', WORKLOADS[name].title)}", ""]
+        if "skipped" in res:
+            lines += [res["skipped"], ""]
+            continue
+        lines += [f"Batch {res['batch_size']}, {res['steps']} steps per repetition, median of {res['reps']} "
+                  f"interleaved repetitions after {res['warmup']} warm-up, {res['params']:,} parameters, "
+                  f"precision {res['precision']}{', channels_last' if res['channels_last'] else ''}; "
+                  f"C3 with num_workers={res['c3_workers']}.", ""]
+        lines += workload_table(res, flops_unit) + [""]
+    return lines
+
+
+def targets_section(data: dict) -> list[str]:
+    lines = ["## Targets (CPU, 2 threads)", "",
+             "| workload | ratio | target | measured | met |", "|---|---|---:|---:|---|"]
+    cpu = data.get("runs", {}).get("cpu", {}).get("workloads", {})
+    for name, key, minimum in TARGETS:
+        value = cpu.get(name, {}).get("ratios", {}).get(key)
+        shown = f"{value:.2f}" if value is not None else "not measured"
+        met = "—" if value is None else ("yes" if value >= minimum else "**no**")
+        lines.append(f"| {name} | {key} | ≥ {minimum} | {shown} | {met} |")
+    return lines + [""]
+
+
+def gpu_placeholder() -> list[str]:
+    lines = ["## GPU results", "", f"GPU: {GPU_PENDING}. Run `python scripts/bench.py --workload all` on a CUDA "
+             "machine; it adds this section and keeps the CPU one.", "",
+             "| workload | C0 | C1 | C2 | C3 | C4 | C2/C1 | C2/C3 | C2/C4 | C2/C0 | achieved TFLOP/s (% of bf16 matmul peak) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name in WORKLOADS:
+        lines.append(f"| {name} | " + " | ".join([GPU_PENDING] * 10) + " |")
+    return lines + [""]
+
+
+METHOD = """## Method
+
+- **Same model, weights, data, optimizer.** trainlab assembles the run (`dataset=synthetic` with uint8
+  images and random labels, `preprocess=none`, `optimizer=momentum` lr 0.05 momentum 0.9,
+  `schedule=constant`); every other comparator trains a deep copy of that model, taken before any step,
+  on the same training tensor, with `torch.optim.SGD(lr=0.05, momentum=0.9)`.
+- **Interleaved repetitions.** One repetition = one epoch (`steps` optimizer steps) of each comparator in
+  the order C0 C1 C2 C3 C4; the first repetition is warm-up and dropped; the tables give medians
+  (and the min – max spread) over the rest. Timing has a device sync on both sides.
+- **Comparators.** C0: the floor, one fixed pre-converted device batch through forward/backward/step.
+  C1: plain PyTorch written for speed: uint8 data on the device, `randperm` per epoch, one gather per
+  batch, flip + crop as one batched uint8 gather, loss/accuracy summed on the device, no `.item()`.
+  C2: trainlab's `Loop.train_epoch` on components from `trainlab.engine.assemble.assemble` (the code path
+  `trainlab train` runs; evaluation and checkpoints are outside it). C3: `DataLoader` over a `Dataset` with
+  torchvision v2 per-sample `RandomHorizontalFlip`, `RandomCrop(padding=4)`, `ToDtype(float32, scale=True)`,
+  `.item()` on loss and correct count every step; `num_workers=0` on CPU (workers only compete with the
+  2 compute threads there). C4: Lightning with no logger, checkpointing, progress bar or model summary,
+  fed C1's device-resident batches (its per-step cost is Lightning's own loop, not a data loader);
+  `fit()` runs in a helper thread that parks at every epoch start so it interleaves with the rest and
+  its one-time setup is not timed.
+- **Overhead** = µs per step minus C0's µs per step. **Ratios** = C2's images/s ÷ the comparator's.
+- CPU runs flush denormals (`torch.set_flush_denormal(True)`: training on random labels drifts into
+  them) and use 2 torch threads (`--threads`). FLOP/s count matmul/conv FLOPs of forward + backward
+  (`torch.utils.flop_counter`) against the best measured square matmul of the same dtype.
+"""
+
+
+def render(data: dict, notes: str) -> str:
+    lines = ["# trainlab benchmarks", "",
+             "Throughput of trainlab's training engine against plain-PyTorch, DataLoader and Lightning loops, "
+             "measured side by side in one process by `scripts/bench.py` (regenerate with "
+             "`python scripts/bench.py --workload all`).", ""]
+    lines += targets_section(data)
+    runs = data.get("runs", {})
+    if "cpu" in runs:
+        lines += device_section("cpu", runs["cpu"])
+    lines += device_section("cuda", runs["cuda"]) if "cuda" in runs else gpu_placeholder()
+    if data.get("sweep"):
+        from bench_sweep import render_sweep
+
+        lines += render_sweep(data["sweep"])
+    lines += [METHOD, f"<!-- bench-data\n{json.dumps(data, indent=1)}\n-->", "", NOTES_MARK, "",
+              notes or "## Notes\n\n(hand-written analysis goes here)", ""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ main
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
+    p.add_argument("--reps", type=int, default=None, help="timed repetitions per comparator (default 7; quick 2)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed repetitions first (default 1)")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps per repetition (default per workload)")
+    p.add_argument("--out", type=Path, default=None, help="results file (default BENCHMARKS.md; quick: a temp file)")
+    p.add_argument("--quick", action="store_true", help="tiny run for a smoke test: 2 reps of 5 steps, no sweep")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default 2 on CPU)")
+    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="C3 DataLoader workers on GPU")
+    p.add_argument("--no-lightning", action="store_true", help="skip C4")
+    p.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=None,
+                   help="also measure sweep throughput (default: on for a full --workload all run)")
+    p.add_argument("--sweep-jobs", type=int, default=20)
+    p.add_argument("--profile", action="store_true", help="print a cProfile of C2 and C1 epochs and exit")
+    args = p.parse_args(argv)
+    if args.reps is None:
+        args.reps = 2 if args.quick else 7
+    if args.quick and args.steps is None:
+        args.steps = 5
+    if args.sweep is None:
+        args.sweep = args.workload == "all" and not args.quick
+    if args.out is None:
+        args.out = Path(tempfile.gettempdir()) / "trainlab-bench-quick.md" if args.quick else REPO / "BENCHMARKS.md"
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    if device.type == "cpu":
+        args.threads = args.threads or 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)
+    names = list(WORKLOADS) if args.workload == "all" else [args.workload]
+    if args.profile:
+        for name in names:
+            if not (WORKLOADS[name].gpu_only and device.type != "cuda"):
+                profile_engine(WORKLOADS[name], args, device)
+        return 0
+    data, notes = load_data(args.out)
+    run = {"machine": machine(device, torch.get_num_threads()),
+           "command": "python scripts/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+           "workloads": dict(data.get("runs", {}).get(device.type, {}).get("workloads", {}))}
+    for name in names:
+        w = WORKLOADS[name]
+        if w.gpu_only and device.type != "cuda":
+            run["workloads"][name] = {"title": w.title, "skipped": f"GPU only: {GPU_PENDING}."}
+            print(f"[{name}] skipped: GPU only", flush=True)
+            continue
+        run["workloads"][name] = bench_workload(w, args, device)
+    data.setdefault("runs", {})[device.type] = run
+    if args.sweep:
+        from bench_sweep import measure_sweep
+
+        data["sweep"] = measure_sweep(args.sweep_jobs)
+    args.out.write_text(render(data, notes))
+    print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

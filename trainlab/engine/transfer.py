@@ -1,0 +1,85 @@
+"""Transfer learning: start from saved weights, freeze by name, fine-tune the rest slower.
+
+The source is a trainlab checkpoint (best.pt / last.pt) or a plain state-dict
+file (e.g. torchvision weights saved locally), loaded with weights_only=True.
+Tensors are matched by name and shape, so a classifier head sized for another
+number of classes is left at its fresh initialization (replaced).
+"""
+import fnmatch
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from trainlab.engine import checkpoint as ckpt
+from trainlab.errors import ConfigError, check
+
+log = logging.getLogger("trainlab")
+
+
+@dataclass
+class TransferSchema:
+    weights: str | None = None    # checkpoint or state-dict file to start from (null = train from scratch)
+    freeze: list = field(default_factory=list)  # parameter-name patterns (fnmatch) kept fixed, e.g. ["0.*"]; "backbone" = all but the head
+    backbone_lr_mult: float = 1.0  # lr multiplier for every parameter outside the head (0.1 is a common start)
+    strict: bool = False           # fail unless every tensor except the head matches
+    reset_head: bool = False       # re-initialize the head even when the class count matches (a new task)
+
+    def __post_init__(self):
+        check(self.backbone_lr_mult > 0, "backbone_lr_mult", self.backbone_lr_mult, "a positive multiplier")
+
+
+def head_parameter_names(model: nn.Module) -> set[str]:
+    """The classifier head: the parameters of the last Linear layer."""
+    last = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear):
+            last = name
+    if last is None:
+        return set()
+    return {f"{last}.{n}" if last else n for n, _ in model.get_submodule(last).named_parameters()}
+
+
+def load_state(path: Path) -> dict:
+    state = ckpt.load(path)
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]  # a trainlab checkpoint
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError("transfer.weights", str(path), "a trainlab checkpoint or a state dict of tensors")
+    return state
+
+
+def apply_transfer(model: nn.Module, cfg: TransferSchema) -> None:
+    """Load matching weights, freeze by pattern, and tag lr multipliers (read by the optimizer)."""
+    head = head_parameter_names(model)
+    if cfg.weights:
+        source = load_state(Path(cfg.weights).expanduser())
+        own = model.state_dict()
+        matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape
+                   and not (cfg.reset_head and k in head)}
+        skipped = sorted(k for k in own if k not in matched)
+        if not matched:
+            raise ConfigError("transfer.weights", cfg.weights, "weights for this architecture (no tensor name and shape matched)")
+        if cfg.strict and any(k not in head for k in skipped if k in dict(model.named_parameters())):
+            raise ConfigError("transfer.weights", cfg.weights, f"weights for every non-head tensor (missing: {', '.join(skipped[:5])})")
+        model.load_state_dict(matched, strict=False)
+        log.info(f"transfer: loaded {len(matched)} tensors from {cfg.weights}; kept fresh: {', '.join(skipped) or 'none'}")
+    names = [n for n, _ in model.named_parameters()]
+
+    def frozen_by(name: str, pattern: str) -> bool:
+        return (name not in head) if pattern == "backbone" else fnmatch.fnmatch(name, pattern)
+
+    for pattern in cfg.freeze:
+        if not any(frozen_by(n, pattern) for n in names):
+            raise ConfigError("transfer.freeze", pattern, "backbone or a pattern matching parameter names, e.g. "
+                              + ", ".join(names[:4]))
+    frozen = 0
+    for name, p in model.named_parameters():
+        if any(frozen_by(name, pattern) for pattern in cfg.freeze):
+            p.requires_grad_(False)
+            frozen += p.numel()
+    if frozen:
+        log.info(f"transfer: froze {frozen:,} parameters matching {list(cfg.freeze)}")
+    model.lr_multipliers = {n: cfg.backbone_lr_mult for n in names if n not in head and cfg.backbone_lr_mult != 1.0}
