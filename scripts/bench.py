@@ -130,7 +130,7 @@ def build(w: Workload, args, device):
     c = assemble(spec, device)
     if w.cifar_stem:
         use_cifar_stem(c, spec, device)
-    channels_last = w.channels_last and on_gpu
+    channels_last = w.channels_last and (on_gpu or args.include_gpu_only)
     if channels_last:
         c.model.to(memory_format=torch.channels_last)  # in place: the optimizer keeps its parameters
     x, y = c.splits.train.x, c.splits.train.y
@@ -266,6 +266,10 @@ def profile_engine(w: Workload, args, device) -> None:
         prof.disable()
         print(f"\n=== {comp.name} ({comp.label}): {s.steps} steps, top by own time ===")
         pstats.Stats(prof).sort_stats("tottime").print_stats(18)
+    from bench_parts import engine_parts, print_parts
+
+    print(f"\n=== {w.name}: engine per-step pieces in isolation (batch {s.batch_size}) ===")
+    print_parts(engine_parts(c, spec, s, device))
 
 
 # ------------------------------------------------------------------ machine
@@ -458,6 +462,8 @@ def parse_args(argv=None):
     p.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=None,
                    help="also measure sweep throughput (default: on for a full --workload all run)")
     p.add_argument("--sweep-jobs", type=int, default=20)
+    p.add_argument("--include-gpu-only", action="store_true",
+                   help="run GPU-only workloads (resnet18) on the CPU too: slow, for checking the code path")
     p.add_argument("--profile", action="store_true", help="print a cProfile of C2 and C1 epochs and exit")
     args = p.parse_args(argv)
     if args.reps is None:
@@ -483,7 +489,7 @@ def main(argv=None) -> int:
     names = list(WORKLOADS) if args.workload == "all" else [args.workload]
     if args.profile:
         for name in names:
-            if not (WORKLOADS[name].gpu_only and device.type != "cuda"):
+            if not (WORKLOADS[name].gpu_only and device.type != "cuda" and not args.include_gpu_only):
                 profile_engine(WORKLOADS[name], args, device)
         return 0
     data, notes = load_data(args.out)
@@ -492,7 +498,7 @@ def main(argv=None) -> int:
            "workloads": dict(data.get("runs", {}).get(device.type, {}).get("workloads", {}))}
     for name in names:
         w = WORKLOADS[name]
-        if w.gpu_only and device.type != "cuda":
+        if w.gpu_only and device.type != "cuda" and not args.include_gpu_only:
             run["workloads"][name] = {"title": w.title, "skipped": f"GPU only: {GPU_PENDING}."}
             print(f"[{name}] skipped: GPU only", flush=True)
             continue

@@ -277,8 +277,14 @@ class LightningRunner:
     name, label = "C4", "Lightning (no logger/checkpointing/progress bar/model summary), fed C1's device batches"
 
     def __init__(self, s: Setup, epochs: int, threads: int):
+        import logging
+        import warnings
+
         import lightning as L
 
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)  # no banner about accelerators and tips
+        warnings.filterwarnings("ignore", module=r"lightning\..*")
         self.s, self.epochs, self.threads = s, epochs, threads
         self.go = threading.Semaphore(0)
         self.parked = threading.Event()

@@ -50,6 +50,8 @@ def train_app(cfg: DictConfig) -> float | None:
     outcome = {"run_dir": str(run_dir), "status": "failed", "error": None,
                "sweep_dir": str(Path(hc.sweep.dir).resolve()) if multirun else None}
     OUTCOMES.append(outcome)
+    if multirun:
+        _prepare_sweep_job(cfg, hc, run_dir)
     try:
         summary = run_training(cfg, run_dir, list(hc.overrides.task))
     except ConfigError as err:
@@ -67,3 +69,30 @@ def train_app(cfg: DictConfig) -> float | None:
     outcome["status"] = summary["status"]
     best = summary.get("best") or {}
     return best.get("val_acc")
+
+
+def _prepare_sweep_job(cfg: DictConfig, hc, run_dir: Path) -> None:
+    """Settings only a sweep job has: its GPU, and how it restarts in a resumed sweep."""
+    import torch
+
+    gpus = torch.cuda.device_count() if cfg.trainer.device == "auto" else 0
+    cfg.trainer.device = device_for_job(cfg.trainer.device, hc.job.num, gpus)
+    # When resuming, the sweeper launches only jobs without a result (trainlab.sweep.resume):
+    # they continue from their last checkpoint. Any other job that finds an earlier attempt
+    # in its folder (a sweep re-run into the same hydra.sweep.dir) starts over without it.
+    if OmegaConf.select(hc, "sweeper.resume", default=False) and (run_dir / "checkpoints" / "last.pt").is_file():
+        cfg.resume = True
+        log.info(f"resuming job {hc.job.num} from its checkpoints/last.pt")
+    else:
+        from trainlab.sweep.resume import clear_results
+
+        clear_results(run_dir)
+
+
+def device_for_job(device: str, job_num: int | None, gpu_count: int) -> str:
+    """The device of sweep job `job_num`: with trainer.device=auto and several visible GPUs,
+    job n goes to cuda:(n mod count), so parallel jobs (joblib) spread over the GPUs
+    instead of all landing on cuda:0. Anything explicit is kept."""
+    if device != "auto" or gpu_count < 2 or job_num is None:
+        return device
+    return f"cuda:{job_num % gpu_count}"

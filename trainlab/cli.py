@@ -14,45 +14,73 @@ USAGE = """usage: trainlab <command> [args]
 commands:
   train [overrides]        train one model (or a sweep with -m); `trainlab train --help` lists the config groups
   resume RUN_DIR [overrides]   continue a run from its checkpoints/last.pt, in the same folder
+  resume-sweep SWEEP_DIR [overrides]   run a sweep's failed, interrupted and missing jobs again, keeping the rest
   table SWEEP_DIR ...      the ablation table of a sweep (mean ± std over seeds/folds)
   ensemble PATH ...        average the predictions of trained runs (or a sweep's jobs) on the test set
+  check [overrides]        sanity checks: initial loss, regularization raises it, overfit 20 examples (exit 1 on a failure)
+  inspect [overrides]      per-layer activation/gradient statistics at init (--gaussian, --batch N)
+  gradcheck [overrides]    backprop against finite differences, per parameter tensor (exit 1 on a wrong gradient)
+  lr-find [overrides]      learning-rate range test with the configured optimizer (--steps N)
 """
 
 
 def train_command(args: list[str]) -> int:
     from trainlab import app
-    from trainlab.precheck import precheck
+    from trainlab.precheck import prepare
 
-    precheck(args)
+    prepared = prepare(args)  # every job validated; a multirun's folder fixed before it starts
     app.OUTCOMES.clear()
-    sys.argv = ["trainlab train", *args]
+    sys.argv = ["trainlab train", *prepared.args]
+    code = 0
     try:
         app.train_app()
     except SystemExit as exit_:
-        if exit_.code not in (0, None):
-            return _exit_code(exit_.code)
-    return _after_jobs(app.OUTCOMES)
+        code = 0 if exit_.code in (0, None) else _exit_code(exit_.code)
+    except KeyboardInterrupt:
+        if prepared.sweep_dir is not None:  # the jobs that finished still get their table
+            _write_sweep_report(prepared.sweep_dir)
+        raise
+    if prepared.sweep_dir is None and code:
+        return code
+    return max(code, _after_jobs(app.OUTCOMES, prepared.sweep_dir))
 
 
 def _exit_code(code) -> int:
     return code if isinstance(code, int) else 1
 
 
-def _after_jobs(outcomes: list[dict]) -> int:
-    """Exit code of a train command: non-zero when any job failed with an exception.
-    Divergence is a result, not a failure. Multirun sweeps also get their table."""
-    sweep_dirs = {o["sweep_dir"] for o in outcomes if o.get("sweep_dir")}
-    for sweep_dir in sorted(sweep_dirs):
-        _write_sweep_report(Path(sweep_dir))
+def _after_jobs(outcomes: list[dict], sweep_dir: Path | None = None) -> int:
+    """Exit code of a train command: non-zero when any job failed with an exception
+    (2 when every failure is bad input). Divergence is a result, not a failure.
+
+    A multirun is judged by its folder, which also holds the jobs that ran in other
+    processes (joblib, submitit) and, when resuming, the jobs kept from before; the
+    outcomes recorded in this process replace the folder's where both exist."""
+    if sweep_dir is not None:
+        from trainlab.sweep.resume import outcomes as folder_outcomes
+
+        here = {str(Path(o["run_dir"]).resolve()): o for o in outcomes}
+        outcomes = [here.get(str(Path(o["run_dir"]).resolve()), o) for o in folder_outcomes(sweep_dir)]
+        if outcomes:
+            _write_sweep_report(sweep_dir)
     failed = [o for o in outcomes if o["status"] == "failed"]
     for o in failed:
-        where = f" [{Path(o['run_dir']).name}]" if sweep_dirs else ""
-        print(f"error{where}: {o['error']}", file=sys.stderr)
-    if sweep_dirs:
-        print(f"{len(outcomes) - len(failed)}/{len(outcomes)} jobs finished; sweep folder: {', '.join(sorted(sweep_dirs))}")
+        where = f" [{Path(o['run_dir']).name}]" if sweep_dir is not None else ""
+        print(f"error{where}: {_error_text(o)}", file=sys.stderr)
+    if sweep_dir is not None:
+        print(f"{len(outcomes) - len(failed)}/{len(outcomes)} jobs finished; sweep folder: {sweep_dir}")
     if failed and all(o.get("kind") == "config" for o in failed):
         return 2
     return 1 if failed else 0
+
+
+def _error_text(outcome: dict) -> str:
+    error = str(outcome.get("error") or "failed")
+    if error.startswith("ConfigError: "):  # read back from a summary.json: the one-line message is enough
+        return error.removeprefix("ConfigError: ")
+    if "traceback in" not in error and outcome.get("kind") == "exception":
+        return f"{error} (traceback in {Path(outcome['run_dir']) / 'train.log'})"
+    return error
 
 
 def _write_sweep_report(sweep_dir: Path) -> None:
@@ -62,6 +90,7 @@ def _write_sweep_report(sweep_dir: Path) -> None:
         return
     try:
         path = write_sweep_report(sweep_dir)
+        print(path.read_text().rstrip())
         print(f"sweep table: {path}")
     except Exception as err:  # a table problem must not hide the sweep's own result
         print(f"warning: could not write the sweep table for {sweep_dir}: {err}", file=sys.stderr)
@@ -92,13 +121,29 @@ def ensemble_command(args: list[str]) -> int:
     return ensemble_main(args)
 
 
+def resume_sweep_command(args: list[str]) -> int:
+    """`trainlab resume-sweep SWEEP_DIR [overrides]`: the sweep again in its folder; jobs with a
+    result are kept, the others run (failed and interrupted ones from their last checkpoint)."""
+    from trainlab.sweep.resume import resume_sweep_args
+
+    if not args or args[0].startswith("-"):
+        raise ConfigError("SWEEP_DIR", args[0] if args else "", "a sweep folder to resume, e.g. outputs/sweeps/<sweep>")
+    return train_command(resume_sweep_args(Path(args[0]), args[1:]))
+
+
 def table_command(args: list[str]) -> int:
     from trainlab.sweep.cli import table_main
 
     return table_main(args)
 
 
-COMMANDS = {"train": train_command, "resume": resume_command, "table": table_command, "ensemble": ensemble_command}
+COMMANDS = {"train": train_command, "resume": resume_command, "resume-sweep": resume_sweep_command,
+            "table": table_command, "ensemble": ensemble_command,
+            # diagnostics, imported on first use so that `trainlab train` does not load them
+            "check": lambda args: __import__("trainlab.diagnose.check", fromlist=["_"]).check_command(args),
+            "inspect": lambda args: __import__("trainlab.diagnose.commands", fromlist=["_"]).inspect_command(args),
+            "gradcheck": lambda args: __import__("trainlab.diagnose.commands", fromlist=["_"]).gradcheck_command(args),
+            "lr-find": lambda args: __import__("trainlab.diagnose.commands", fromlist=["_"]).lr_find_command(args)}
 
 
 def main(argv: list[str] | None = None) -> int:

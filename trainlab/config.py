@@ -44,6 +44,7 @@ class TrainerSchema:
     snapshots: bool = False        # also keep checkpoints/snapshot_eNNN.pt at every checkpoint (for snapshot ensembles)
     ema: EMASchema = field(default_factory=EMASchema)
     tta: str = "none"              # test-time augmentation reported beside the plain test metric: none, flip, crop
+    nonfinite: str = "stop"        # a NaN/inf loss: "stop" the run as diverged (no per-step sync), or "skip" the step
 
     def __post_init__(self):
         check(self.epochs >= 1, "epochs", self.epochs, "an integer >= 1")
@@ -57,6 +58,7 @@ class TrainerSchema:
         check(self.monitor in ("val_acc", "val_loss"), "monitor", self.monitor, "one of val_acc, val_loss")
         check(0 <= self.ema.decay < 1, "ema.decay", self.ema.decay, "a decay in [0, 1) (0 = off)")
         check(self.tta in ("none", "flip", "crop"), "tta", self.tta, "one of none, flip, crop")
+        check(self.nonfinite in ("stop", "skip"), "nonfinite", self.nonfinite, "one of stop, skip")
         check(self.early_stop.patience >= 0, "early_stop.patience", self.early_stop.patience, "an integer >= 0")
         check(self.early_stop.min_delta >= 0, "early_stop.min_delta", self.early_stop.min_delta, "a non-negative number")
         check(self.stop_after is None or self.stop_after >= 1, "stop_after", self.stop_after, "a positive epoch count or null")

@@ -5,8 +5,10 @@ HYDRA_FULL_ERROR; here every combination a sweep would run is composed and
 validated up front, and the first problem becomes one line naming the key,
 the value and what is valid. Nothing is trained and nothing is written.
 """
+import importlib.util
 import itertools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydra import compose, initialize_config_module
@@ -108,10 +110,18 @@ def _as_options(value: str) -> list[str]:
     return [value]
 
 
+def with_sweeper(overrides: list[str]) -> list[str]:
+    """The overrides plus trainlab's sweeper unless they pick one: experiment presets set
+    its keys (hydra.sweeper.params, n_trials, table), which Hydra's basic sweeper lacks."""
+    if any(_key(o) == "hydra/sweeper" for o in overrides):
+        return list(overrides)
+    return [*overrides, "hydra/sweeper=trainlab"]
+
+
 def compose_checked(overrides: list[str]):
     """Compose one job's config; Hydra's errors become one-line ConfigErrors."""
     try:
-        return compose(config_name="train", overrides=overrides)
+        return compose(config_name="train", overrides=with_sweeper(overrides))
     except Exception as err:
         raise _composition_error(err, overrides) from None
 
@@ -128,7 +138,7 @@ def _composition_error(err: Exception, overrides: list[str]) -> ConfigError:
 
 def _valid_keys_hint(parent: str, overrides: list[str], bad: str) -> str:
     try:
-        cfg = compose(config_name="train", overrides=[o for o in overrides if o != bad])
+        cfg = compose(config_name="train", overrides=with_sweeper([o for o in overrides if o != bad]))
         node = OmegaConf.select(cfg, parent) if parent else cfg
         keys = sorted(str(k) for k in node.keys()) if OmegaConf.is_dict(node) else []
     except Exception:
@@ -137,17 +147,122 @@ def _valid_keys_hint(parent: str, overrides: list[str], bad: str) -> str:
     return f"; valid keys{where}: {', '.join(keys)}" if keys else ""
 
 
+INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
+SWEEPER = "hydra_plugins.trainlab_sweeper.trainlab_sweeper.TrainlabSweeper"
+# Launchers from optional plugins (pip install trainlab[launchers]) -> the hydra_plugins package providing them.
+LAUNCHER_PLUGINS = {"joblib": "hydra_joblib_launcher", "submitit_local": "hydra_submitit_launcher",
+                    "submitit_slurm": "hydra_submitit_launcher", "slurm": "hydra_submitit_launcher"}
+
+
+@dataclass
+class Prepared:
+    args: list[str]                # what Hydra gets
+    sweep_dir: Path | None = None  # a multirun's folder, fixed before any job starts
+    jobs: int = 0                  # jobs checked
+
+
 def precheck(args: list[str]) -> int:
     """Validate every job of `trainlab train args`; returns the number of jobs checked."""
+    return prepare(args).jobs
+
+
+def prepare(args: list[str]) -> Prepared:
+    """Validate every job of `trainlab train args` and return the arguments for Hydra.
+
+    A multirun gets trainlab's sweeper (unless `hydra/sweeper=` picks another) and
+    its sweep folder resolved now and pinned with `hydra.sweep.dir`: jobs that a
+    launcher runs in other processes cannot tell the CLI where they went, and the
+    CLI writes the table and decides the exit code from that folder.
+    """
+    import trainlab.app  # noqa: F401  (registers the resolvers the sweep folder's name uses)
     from trainlab.config import validate
 
     flags, overrides = split_args(args)
-    if {"--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"} & set(flags):
-        return 0
-    combos = expand(overrides)
+    if INFO_FLAGS & set(flags):
+        return Prepared(list(args))
+    multirun = bool({"-m", "--multirun"} & set(flags))
+    task = [o for o in overrides if not _is_hydra(o)]
+    hydra = with_sweeper([o for o in overrides if _is_hydra(o)])
+    _check_launcher(hydra)
+    combos = expand(task)  # also turns override syntax errors into one line
+    out = [a for a in args if a not in overrides] + task + hydra
+    sweep_dir = None
     GlobalHydra.instance().clear()
-    with initialize_config_module("trainlab.conf", version_base=None):
-        for combo in combos:
-            validate(compose_checked(combo))
-    GlobalHydra.instance().clear()
-    return len(combos)
+    try:
+        with initialize_config_module("trainlab.conf", version_base=None):
+            if multirun:
+                hydra_cfg = _hydra_config(task, hydra)
+                sweep_dir = Path(str(hydra_cfg.sweep.dir))
+                combos = _planned_jobs(hydra_cfg, task, combos, user_dir=any(_key(o) == "hydra.sweep.dir" for o in hydra))
+                out = [a for a in out if _key(a) != "hydra.sweep.dir"]
+                out.append(f"hydra.sweep.dir={_quote(str(sweep_dir))}")
+            for combo in combos[:MAX_COMBINATIONS]:
+                validate(compose_checked(combo))
+    finally:
+        GlobalHydra.instance().clear()
+    return Prepared(out, sweep_dir, len(combos))
+
+
+def _key(override: str) -> str:
+    return override.lstrip("+~").partition("=")[0]
+
+
+def _is_hydra(override: str) -> bool:
+    return _key(override).startswith(("hydra.", "hydra/"))
+
+
+def _quote(value: str) -> str:
+    from trainlab.sweep.resume import quote
+
+    return quote(value)
+
+
+def _check_launcher(hydra_overrides: list[str]) -> None:
+    for override in hydra_overrides:
+        if _key(override) == "hydra/launcher":
+            choice = override.partition("=")[2]
+            plugin = LAUNCHER_PLUGINS.get(choice)
+            if plugin and importlib.util.find_spec(f"hydra_plugins.{plugin}") is None:
+                raise ConfigError("hydra/launcher", choice,
+                                  f"needs the {plugin.replace('_', '-')} plugin: pip install 'trainlab[launchers]'")
+
+
+def _hydra_config(task: list[str], hydra: list[str]):
+    """Hydra's own config for this sweep, composed as its sweeper will see it (sweep axes left out)."""
+    parsed = OverridesParser.create().parse_overrides(task)
+    fixed = [raw for raw, ov in zip(task, parsed) if not ov.is_sweep_override()]
+    try:
+        return compose(config_name="train", overrides=[*fixed, *hydra], return_hydra_config=True).hydra
+    except Exception as err:
+        raise _composition_error(err, [*fixed, *hydra]) from None
+
+
+def _planned_jobs(hydra_cfg, task: list[str], grid: list[list[str]], user_dir: bool) -> list[list[str]]:
+    """Every job trainlab's sweeper will launch (the pending ones when resuming); for
+    another sweeper, which samples its own jobs, the grid part that can be known now."""
+    from trainlab.sweep.resume import pending_jobs
+    from trainlab.sweep.search import plan_sweep
+
+    sweeper = hydra_cfg.sweeper
+    if sweeper.get("_target_") != SWEEPER:
+        return grid
+    params = [f"{k}={v}" for k, v in (sweeper.params or {}).items()]
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    try:
+        parsed = parser.parse_overrides([*params, *task])
+    except Exception as err:
+        raise ConfigError("hydra.sweeper.params", " ".join(params), str(err).splitlines()[0]) from None
+    jobs = plan_sweep(parsed, sweeper.n_trials, sweeper.seed).jobs
+    for job in jobs[:MAX_COMBINATIONS]:
+        for override in job:
+            _check_group_choice(_key(override), [override.partition("=")[2]])
+    if not sweeper.resume:
+        return jobs
+    sweep_dir = Path(str(hydra_cfg.sweep.dir))
+    if not user_dir:
+        raise ConfigError("hydra.sweeper.resume", True,
+                          "with hydra.sweep.dir=<the sweep folder to resume> (or `trainlab resume-sweep SWEEP_DIR`)")
+    if not sweep_dir.is_dir():
+        raise ConfigError("hydra.sweep.dir", str(sweep_dir), "an existing sweep folder to resume")
+    ignored = set(hydra_cfg.job.config.override_dirname.exclude_keys)
+    return [jobs[i] for i in pending_jobs(sweep_dir, jobs, ignored)]

@@ -179,8 +179,9 @@ def run_checks(spec, *, tolerance: float = 0.1, examples: int = 20, max_steps: i
 
 def results_table(results: list[CheckResult]) -> Table:
     table = Table(title="trainlab check")
-    for column in ("check", "result", "expected", "measured", "note"):
-        table.add_column(column, overflow="fold")
+    for column in ("check", "result", "expected", "measured"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("note")  # the only column that wraps
     for r in results:
         verdict = "[green]PASS[/green]" if r.passed else "[bold red]FAIL[/bold red]"
         table.add_row(r.name, verdict, r.expected, r.measured, r.note)
@@ -200,7 +201,8 @@ def plot_overfit(result: CheckResult, path) -> None:
     twin.plot(range(len(accs)), [100 * a for a in accs], color="tab:orange", label="accuracy")
     twin.set_ylabel("accuracy (%)")
     twin.set_ylim(0, 105)
-    fig.legend(loc="center right", fontsize=8)
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="center left", fontsize=8)
     fig.savefig(path, dpi=100)
 
 

@@ -30,6 +30,13 @@ def save_atomic(obj: dict, path: Path) -> None:
             tmp.unlink()
 
 
+def remove_stale_temporaries(folder: Path) -> None:
+    """Temp files left by a process killed mid-write (the rename never happened)."""
+    if folder.is_dir():
+        for tmp in folder.glob(".*.tmp-*"):
+            tmp.unlink(missing_ok=True)
+
+
 def load(path: Path) -> dict:
     """Load a checkpoint as data only; a corrupt or hostile file is a one-line error."""
     if not path.is_file():

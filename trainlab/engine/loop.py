@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from trainlab.data.batches import epoch_batches, eval_batches
+from trainlab.data.batches import epoch_batches, eval_batches, steps_per_epoch
 from trainlab.data.preprocess import to_float
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -36,6 +36,8 @@ class Loop:
         self.shuffle_gen, self.aug_gen = c.shuffle_gen, c.aug_gen
         self.batch_size, self.eval_batch_size = trainer.batch_size, trainer.eval_batch_size
         self.weights = [p for p in self.model.parameters() if p.requires_grad and p.dim() > 1]
+        self.skip_nonfinite = trainer.nonfinite == "skip"
+        self.skipped = 0  # steps skipped for a non-finite loss or gradient (skip mode)
         # L-BFGS re-evaluates the loss several times per step, so it takes a closure
         self.needs_closure = isinstance(self.optimizer, torch.optim.LBFGS)
         dtype = AUTOCAST_DTYPES.get(trainer.precision)
@@ -66,7 +68,14 @@ class Loop:
         if self.needs_closure:
             self.optimizer.step(closure)
         else:
-            closure()
+            total = closure()
+            if self.skip_nonfinite and not self._finite(total):
+                # One host read per step, the price of this opt-in mode: the update is skipped.
+                self.optimizer.zero_grad(set_to_none=True)
+                self.skipped += 1
+                self.schedule.step()
+                scores, data_loss, penalty = first["out"]
+                return scores, data_loss, penalty, False
             self.scaler.step(self.optimizer)
             self.scaler.update()
         lr = self.optimizer.param_groups[0]["lr"]
@@ -75,30 +84,55 @@ class Loop:
         if self.ema is not None:
             self.ema.update()
         self.schedule.step()
-        return first["out"]
+        return (*first["out"], True)
 
-    def train_epoch(self, acc: EpochSums, on_step=lambda: None) -> int:
-        """One pass over the training split; returns the number of steps taken."""
+    def _finite(self, total: torch.Tensor) -> bool:
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        norms = torch.stack([total.detach().float(), *[g.detach().float().norm() for g in grads]])
+        return bool(torch.isfinite(norms).all())
+
+    def batches_per_epoch(self) -> int:
+        return steps_per_epoch(len(self.train_split.y), self.batch_size)
+
+    def train_epoch(self, acc: EpochSums, on_step=lambda: None, start: int = 0, stop=lambda: False) -> int:
+        """One pass over the training split, or its rest from batch `start` (a resumed epoch).
+
+        Returns the index of the next batch: the epoch's batch count when it
+        finished, fewer when `stop()` (a signal) cut it short after a step.
+        The permutation is drawn at the epoch's start, so a resumed epoch
+        re-draws it from the generator state saved for that start.
+        """
         self.model.train()
         x_all, y_all = self.train_split.x, self.train_split.y
         batches = epoch_batches(len(y_all), self.batch_size, self.shuffle_gen)
         losses = torch.empty(len(batches), device=self.device)
-        for i, idx in enumerate(batches):
+        end = len(batches)
+        for i in range(start, len(batches)):
+            idx = batches[i]
             x, target = to_float(x_all[idx]), y_all[idx]
             if self.augment is not None:
                 x, target = self.augment(x, target, self.aug_gen)
-            scores, data_loss, penalty = self._step(self.pre(x), target)
+            scores, data_loss, penalty, kept = self._step(self.pre(x), target)
             with torch.no_grad():
-                labels = target.argmax(dim=1) if target.dim() == 2 else target
-                n = len(labels)
                 losses[i] = data_loss.detach()
-                acc.sums[0] += data_loss.detach().double() * n
-                acc.sums[1] += penalty.detach().double() * n
-                acc.sums[2] += (scores.argmax(dim=1) == labels).sum()
-                acc.sums[3] += n
+                if kept:
+                    labels = target.argmax(dim=1) if target.dim() == 2 else target
+                    n = len(labels)
+                    acc.sums[0] += data_loss.detach().double() * n
+                    acc.sums[1] += penalty.detach().double() * n
+                    acc.sums[2] += (scores.argmax(dim=1) == labels).sum()
+                    acc.sums[3] += n
+                else:
+                    losses[i] = float("nan")
             on_step()
-        acc.step_losses.append(losses)
-        return len(batches)
+            if stop() and i + 1 < len(batches):
+                end = i + 1
+                break
+        done = losses[start:end]
+        if self.skip_nonfinite:  # skipped steps leave no trace in the loss history (this mode syncs anyway)
+            done = done[torch.isfinite(done)]
+        acc.step_losses.append(done)
+        return end
 
     def _scores(self, model, x_raw, tta: str):
         """Scores of a batch; with TTA, the log of the softmax averaged over the views

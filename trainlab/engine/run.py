@@ -8,6 +8,8 @@ traceback to the log) before they propagate.
 """
 import logging
 import math
+import signal
+import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -42,6 +44,8 @@ class Counters:
     evals_since_best: int = 0      # early stopping patience counter
     elapsed_s: float = 0.0         # training time of earlier sessions (resume)
     stopped_early: bool = False
+    batch_in_epoch: int = 0        # > 0 when stopped mid-epoch (a signal): where the epoch resumes
+    skipped_steps: int = 0         # steps skipped for non-finite values (trainer.nonfinite=skip)
 
 
 class Run:
@@ -55,6 +59,8 @@ class Run:
         self.step_losses: list[float] = []
         self.status = "running"
         self.started = time.time()
+        self.epoch_start_state = None   # shuffle-generator state at the start of the current epoch
+        self.stop_signal: int | None = None
 
     # -- state --------------------------------------------------------------
     def state(self, c: Components, pending: EpochSums) -> dict:
@@ -66,7 +72,8 @@ class Run:
             "ema": c.ema.state_dict() if c.ema is not None else None,
             "counters": asdict(self.counters) | {"elapsed_s": self.elapsed()},
             "rng": ckpt.rng_state(),
-            "data": {"shuffle": c.shuffle_gen.get_state(), "augment": c.aug_gen.get_state()},
+            "data": {"shuffle": c.shuffle_gen.get_state(), "augment": c.aug_gen.get_state(),
+                     "epoch_start": self.epoch_start_state if self.counters.batch_in_epoch else None},
             "pending": {"sums": pending.sums.cpu(), "losses": [t.cpu() for t in pending.step_losses]},
             "step_losses": torch.tensor(self.step_losses, dtype=torch.float64),
             "preprocess": {k: v.cpu() for k, v in c.preprocess.state_dict().items()},
@@ -84,6 +91,8 @@ class Run:
         ckpt.restore_rng_state(state["rng"])
         c.shuffle_gen.set_state(state["data"]["shuffle"])
         c.aug_gen.set_state(state["data"]["augment"])
+        if self.counters.batch_in_epoch:
+            c.shuffle_gen.set_state(state["data"]["epoch_start"])  # the epoch's permutation is drawn again
         pending.sums.copy_(state["pending"]["sums"])
         pending.step_losses = [t.to(pending.sums.device) for t in state["pending"]["losses"]]
         self.step_losses = state["step_losses"].tolist()
@@ -95,6 +104,7 @@ class Run:
     # -- the run ------------------------------------------------------------
     def execute(self) -> dict:
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.remove_stale_temporaries(self.ckpt_dir)
         device = resolve_device(self.trainer.device)
         resume_state = self._resume_state()
         c = assemble(self.spec, device, resume_state["preprocess"] if resume_state else None)
@@ -104,6 +114,7 @@ class Run:
             log.info(f"resumed from {self.ckpt_dir / 'last.pt'} at epoch {self.counters.epoch}, step {self.counters.step}")
         self.components = c
         loop = Loop(c, self.trainer, device)
+        self._skipped_before = self.counters.skipped_steps
         log.info(f"run folder: {self.run_dir}")
         log.info(f"{self.spec.dataset.name}: {len(c.splits.train)} train / {len(c.splits.val)} val / "
                  f"{len(c.splits.test)} test, input {tuple(c.splits.train.x.shape[1:])}, {c.splits.num_classes} classes; "
@@ -113,20 +124,41 @@ class Run:
 
     def _resume_state(self) -> dict | None:
         if not self.spec.resume:
+            if (self.run_dir / "summary.json").exists() or (self.ckpt_dir / "last.pt").exists():
+                raise ConfigError("hydra.run.dir", str(self.run_dir),
+                                  "a new folder: this one holds a run (use `trainlab resume` to continue it)")
             return None
         path = self.ckpt_dir / "last.pt"
         if not path.is_file():
             raise ConfigError("resume", str(self.run_dir), "a run folder holding checkpoints/last.pt")
-        return ckpt.load(path)
+        state = ckpt.load(path)
+        conflicts = config_conflicts(state.get("config") or {}, OmegaConf.to_container(self.cfg, resolve=True))
+        if conflicts:
+            raise ConfigError("resume", str(self.run_dir), "the run's own configuration; these keys differ from "
+                              "its checkpoint: " + ", ".join(conflicts))
+        return state
 
     def _train(self, c: Components, loop: Loop, pending: EpochSums) -> str:
         total_steps = c.steps_per_epoch * self.trainer.epochs
         epochs_this_session = 0
-        with Progress(self.trainer.progress, total_steps, self.counters.step) as bar:
+        with Progress(self.trainer.progress, total_steps, self.counters.step) as bar, StopOnSignal(self):
             while self.counters.epoch < self.trainer.epochs:
                 if self.trainer.stop_after is not None and epochs_this_session >= self.trainer.stop_after:
                     return "interrupted"
-                self.counters.step += loop.train_epoch(pending, bar.advance)
+                if self.stop_signal is not None:
+                    self._save_last(c, pending)
+                    return "interrupted"
+                start = self.counters.batch_in_epoch
+                if start == 0:
+                    self.epoch_start_state = c.shuffle_gen.get_state()
+                end = loop.train_epoch(pending, bar.advance, start=start, stop=lambda: self.stop_signal is not None)
+                self.counters.step += end - start
+                self.counters.skipped_steps = self._skipped_before + loop.skipped
+                if end < loop.batches_per_epoch():  # a signal arrived mid-epoch
+                    self.counters.batch_in_epoch = end
+                    self._save_last(c, pending)
+                    return "interrupted"
+                self.counters.batch_in_epoch = 0
                 self.counters.epoch += 1
                 epochs_this_session += 1
                 last_epoch = self.counters.epoch == self.trainer.epochs
@@ -143,6 +175,11 @@ class Run:
                         log.info(f"early stopping at epoch {self.counters.epoch}: no improvement in "
                                  f"{self.counters.evals_since_best} evaluations")
                         return "completed"
+                elif not bool(torch.isfinite(pending.sums[:2]).all()):  # one read per epoch between evaluations
+                    self.step_losses += torch.cat(pending.step_losses).tolist()
+                    pending.step_losses = []
+                    self._save_last(c, pending)
+                    return "diverged"
                 if self.counters.epoch % self.trainer.checkpoint_every == 0 or last_epoch:
                     self._save_last(c, pending)
         return "completed"
@@ -244,11 +281,21 @@ class Run:
             log.info("diagnosis: " + format_findings(findings).replace("\n", "\n  "))
         return [f.to_dict() for f in findings]
 
+    def diverged_at_step(self) -> int | None:
+        """The first optimizer step (1-based, as in metrics.csv) whose loss was not finite."""
+        for i, value in enumerate(self.step_losses):
+            if not math.isfinite(value):
+                return i + 1
+        return None
+
     def summary(self, rows: list[dict], test: dict | None, device) -> dict:
         final = rows[-1] if rows else None
         c = self.counters
         return {
             "status": self.status,
+            "diverged_at_step": self.diverged_at_step() if self.status == "diverged" else None,
+            "skipped_steps": c.skipped_steps,
+            "signal": signal.Signals(self.stop_signal).name if self.stop_signal else None,
             "run_dir": str(self.run_dir),
             "seed": self.spec.seed,
             "overrides": self.overrides,
@@ -266,6 +313,54 @@ class Run:
             "num_params": count_parameters(self.components.model),
             "versions": versions(),
         }
+
+
+# Keys a resumed run may not change: they define the experiment (data, model, objective, optimizer kind).
+FIXED_ON_RESUME = ["seed", "dataset.name", "dataset.val_split", "dataset.subset", "dataset.split_seed", "dataset.cv",
+                   "preprocess", "arch", "activation", "init", "norm", "loss", "optimizer.name", "regularizer",
+                   "augment", "trainer.batch_size"]
+
+
+def config_conflicts(saved: dict, current: dict) -> list[str]:
+    """Dotted keys among FIXED_ON_RESUME whose values differ between a checkpoint and the new config."""
+    out = []
+    for key in FIXED_ON_RESUME:
+        a, b = _lookup(saved, key), _lookup(current, key)
+        if a != b:
+            out.append(f"{key} ({a!r} in the checkpoint, {b!r} now)")
+    return out
+
+
+def _lookup(tree: dict, dotted: str):
+    node = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+class StopOnSignal:
+    """SIGINT/SIGTERM ask the run to stop after the current step and save; a second one stops at once."""
+
+    def __init__(self, run: "Run"):
+        self.run, self.previous = run, {}
+
+    def handle(self, signum, frame):
+        if self.run.stop_signal is not None:
+            raise KeyboardInterrupt
+        self.run.stop_signal = signum
+        log.warning(f"{signal.Signals(signum).name}: finishing the current step, saving checkpoints/last.pt, then stopping")
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self.handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> dict:

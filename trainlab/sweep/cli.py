@@ -6,9 +6,10 @@
 
 The table goes to stdout in the chosen format (so `--format csv > t.csv`
 works), warnings go to stderr, and table.md, table.csv and curves.png are
-written into the first sweep folder (or --out). The engine calls
-`write_sweep_report` at the end of every multirun to write the same files
-with the defaults.
+written into the first sweep folder (or --out). The CLI calls
+`write_sweep_report` at the end of every multirun to write the same files.
+A sweep may carry its own columns and baseline (`hydra.sweeper.table`, set by
+experiment presets); they are the defaults for that folder.
 """
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ import argparse
 import sys
 from pathlib import Path
 
+import yaml
+
 from trainlab.errors import ConfigError
 from trainlab.sweep.aggregate import Table, build_table, edge_warnings
 from trainlab.sweep.figure import plot_curves
 from trainlab.sweep.metric import DEFAULT_METRICS
 from trainlab.sweep.render import FORMATS, print_terminal, render, render_csv, render_markdown
 from trainlab.sweep.runs import RunRecord, load_sweep
+from trainlab.sweep.search import read_search_file
 
 
 class _UsageError(Exception):
@@ -65,7 +69,10 @@ def table_main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         records = [r for d in args.sweep_dirs for r in load_sweep(d)]
-        table = build_table(records, _split(args.metric), _split(args.by), args.baseline, args.sort)
+        own = table_settings(Path(args.sweep_dirs[0]))
+        metrics = _split(args.metric) or own.get("metrics") or None
+        baseline = args.baseline or (own.get("baseline") if not args.by else None)
+        table = build_table(records, metrics, _split(args.by), baseline, args.sort)
         out = Path(args.out) if args.out else Path(args.sweep_dirs[0])
         if out.exists() and not out.is_dir():
             raise ConfigError("--out", str(out), "it is a file; pass a folder (created if missing)")
@@ -75,7 +82,7 @@ def table_main(argv: list[str]) -> int:
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
 
-    warnings = table.warnings + edge_warnings(records, metric=table.metrics[0].spec)
+    warnings = table.warnings + edge_warnings(records, _searched(args.sweep_dirs), metric=table.metrics[0].spec)
     if args.format == "terminal":
         print_terminal(table)
     else:
@@ -91,6 +98,18 @@ def table_main(argv: list[str]) -> int:
         return 1
     print(f"wrote {', '.join(p.name for p in written)} to {out}", file=sys.stderr)
     return 0
+
+
+def _searched(sweep_dirs: list[str]) -> dict[str, tuple[float, float, bool]] | None:
+    """The random-search ranges recorded in the sweep folders (the widest range per key
+    when folders of a coarse and a fine search are combined); None when none has any."""
+    ranges: dict[str, tuple[float, float, bool]] = {}
+    found = [r for d in sweep_dirs if (r := read_search_file(Path(d))) is not None]
+    for recorded in found:
+        for key, (low, high, log) in recorded.items():
+            old = ranges.get(key, (low, high, log))
+            ranges[key] = (min(low, old[0]), max(high, old[1]), log and old[2])
+    return ranges if found else None
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -119,15 +138,33 @@ def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool 
 def write_sweep_report(
     sweep_dir: str | Path, searched: dict[str, tuple[float, float, bool]] | None = None
 ) -> Path:
-    """Write table.md, table.csv and curves.png into a finished sweep's folder
-    with the default columns; returns the path of table.md.
+    """Write table.md, table.csv and curves.png into a finished sweep's folder; returns
+    the path of table.md. The columns are the defaults unless the sweep set its own
+    (`hydra.sweeper.table`); a random search's rows come best first.
 
     `searched` holds the random-search ranges (key -> (low, high, log)) for the
-    edge warning; without it the ranges are inferred from the jobs' values.
+    edge warning; without it they are read from the folder's search.yaml, and
+    failing that inferred from the jobs' values.
     """
     sweep_dir = Path(sweep_dir)
     records: list[RunRecord] = load_sweep(sweep_dir)
-    table = build_table(records)
-    warnings = table.warnings + edge_warnings(records, searched)
+    recorded = read_search_file(sweep_dir)
+    settings = table_settings(sweep_dir)
+    metrics = settings.get("metrics") or None
+    # a random search's rows are unrelated samples: best first reads better than sampling order
+    sort = (metrics or DEFAULT_METRICS)[0] if recorded is not None else None
+    table = build_table(records, metrics, baseline=settings.get("baseline"), sort=sort)
+    warnings = table.warnings + edge_warnings(records, searched if searched is not None else recorded)
     write_report(table, warnings, sweep_dir, title=sweep_dir.name)
     return sweep_dir / "table.md"
+
+
+def table_settings(sweep_dir: Path) -> dict:
+    """The sweep's own table columns (`hydra.sweeper.table` of trainlab's sweeper, as an
+    experiment preset sets them), read from the multirun.yaml Hydra saved; {} when absent."""
+    try:
+        saved = yaml.safe_load((sweep_dir / "multirun.yaml").read_text())
+        settings = saved["hydra"]["sweeper"].get("table") or {}
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return {}
+    return settings if isinstance(settings, dict) else {}

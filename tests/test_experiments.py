@@ -1,0 +1,59 @@
+"""Experiment presets: every one composes into a complete study, and a shrunken one runs."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from trainlab.config import validate
+from trainlab.sweep.search import plan_sweep
+
+PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "trainlab" / "conf" / "experiment").glob("*.yaml"))
+
+
+def test_there_are_the_five_studies_and_more():
+    assert {"activations", "init_schemes", "batchnorm_lr", "regularizers", "optimizers"} <= set(PRESETS)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_defines_a_complete_study(name):
+    path = Path(__file__).resolve().parents[1] / "trainlab" / "conf" / "experiment" / f"{name}.yaml"
+    text = path.read_text()
+    assert text.startswith("# @package _global_\n")
+    assert f"trainlab train -m experiment={name}" in text and "# Budget:" in text and "CPU" in text
+    GlobalHydra.instance().clear()
+    with initialize_config_module("trainlab.conf", version_base=None):
+        cfg = compose("train", overrides=[f"experiment={name}", "hydra/sweeper=trainlab"], return_hydra_config=True)
+        sweeper = cfg.hydra.sweeper
+        params = [f"{k}={v}" for k, v in sweeper.params.items()]
+        jobs = plan_sweep(OverridesParser.create().parse_overrides(params), sweeper.n_trials, sweeper.seed).jobs
+        assert 10 <= len(jobs) <= 30  # a study, yet a few minutes on a CPU
+        assert cfg.hydra.runtime.choices.dataset == "digits"
+        # the first and the last job are valid configurations (the CLI checks all before running)
+        for job in (jobs[0], jobs[-1]):
+            validate(compose("train", overrides=[f"experiment={name}", "hydra/sweeper=trainlab", *job]))
+    GlobalHydra.instance().clear()
+    seen: dict[str, set] = {}
+    for job in jobs:
+        for override in job:
+            key, _, value = override.partition("=")
+            seen.setdefault(key, set()).add(value)
+    factors = {key for key, values in seen.items() if len(values) > 1}
+    assert factors - {"seed"}, "a study needs at least one factor besides the seed"
+    if sweeper.n_trials is None:
+        assert "seed" in sweeper.params  # ablations report mean ± std over seeds
+
+
+def test_a_shrunken_preset_runs_into_a_table(tmp_path, cli_env):
+    args = ["train", "-m", "experiment=init_schemes", "hydra.sweeper.params.init=normal,xavier",
+            "hydra.sweeper.params.seed=0", "arch.depth=3", "trainer.epochs=1", "dataset.subset=100",
+            "trainer.progress=off", "hydra.sweep.dir=study"]
+    res = subprocess.run([sys.executable, "-m", "trainlab", *args], cwd=tmp_path, env=cli_env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = (tmp_path / "study" / "table.md").read_text().splitlines()
+    assert lines[0].startswith("| init | best val acc (%) |")
+    assert [line.split(" | ")[0] for line in lines[2:4]] == ["| normal", "| xavier"]

@@ -1,0 +1,87 @@
+"""Parallel and cluster launchers (the `launchers` extra): jobs in other processes still give a
+table and the right exit code; parallel jobs spread over GPUs; the SLURM config composes."""
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+
+from trainlab.app import device_for_job
+from trainlab.errors import ConfigError
+from trainlab.precheck import prepare
+
+FAST = ["trainer.epochs=1", "dataset.subset=100", "trainer.progress=off"]
+
+
+def needs(plugin: str):
+    missing = importlib.util.find_spec(f"hydra_plugins.{plugin}") is None
+    name = plugin.replace("_", "-")
+    return pytest.mark.skipif(missing, reason=f"{name} is not installed (pip install -e '.[launchers]')")
+
+
+def trainlab(args, cwd, env):
+    return subprocess.run([sys.executable, "-m", "trainlab", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=400)
+
+
+def statuses(sweep):
+    return sorted(json.loads(p.read_text())["status"] for p in sweep.glob("*/summary.json"))
+
+
+@needs("hydra_joblib_launcher")
+def test_joblib_runs_jobs_in_parallel_processes_and_the_cli_reads_their_folders(tmp_path, cli_env):
+    # the cnn job fails when built (spiral points are not images): bad input, so exit code 2
+    res = trainlab(["train", "-m", "dataset=spirals", "arch=mlp,cnn", *FAST, "hydra/launcher=joblib",
+                    "hydra.launcher.n_jobs=2", "hydra.sweep.dir=par"], tmp_path, cli_env)
+    assert "Joblib.Parallel(n_jobs=2,backend=loky" in res.stdout + res.stderr
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "needs image input" in res.stderr and "Traceback" not in res.stderr
+    sweep = tmp_path / "par"
+    assert statuses(sweep) == ["completed", "failed"]
+    assert "| cnn | failed 1/1 |" in (sweep / "table.md").read_text()
+    assert "1/2 jobs finished" in res.stdout
+
+
+@needs("hydra_submitit_launcher")
+def test_submitit_local_runs_a_two_job_sweep(tmp_path, cli_env):
+    res = trainlab(["train", "-m", "seed=0,1", *FAST, "hydra/launcher=submitit_local",
+                    "hydra.launcher.timeout_min=10", "hydra.sweep.dir=sub"], tmp_path, cli_env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    sweep = tmp_path / "sub"
+    assert statuses(sweep) == ["completed", "completed"]
+    assert (sweep / ".submitit").is_dir()  # the jobs really went through submitit
+    assert (sweep / "table.md").read_text().splitlines()[2].startswith("| all jobs |")
+
+
+@needs("hydra_submitit_launcher")
+def test_slurm_config_composes_on_top_of_submitit_slurm():
+    GlobalHydra.instance().clear()
+    with initialize_config_module("trainlab.conf", version_base=None):
+        cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+                      return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 1, 120)
+    assert launcher.max_num_timeout == 0  # a killed job is finished with `trainlab resume-sweep`
+
+
+def test_missing_launcher_plugin_is_one_line(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("hydra_plugins.hydra_") else real(name, *a))
+    with pytest.raises(ConfigError, match=r"hydra/launcher='joblib' is not valid: needs the hydra-joblib-launcher "
+                                          r"plugin: pip install 'trainlab\[launchers\]'"):
+        prepare(["-m", "seed=0,1", "hydra/launcher=joblib"])
+
+
+def test_parallel_jobs_spread_over_the_visible_gpus():
+    assert [device_for_job("auto", n, 4) for n in range(6)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3",
+                                                                 "cuda:0", "cuda:1"]
+    assert device_for_job("auto", 3, 1) == "auto"  # one GPU (or a SLURM job's own): nothing to spread
+    assert device_for_job("auto", 3, 0) == "auto"
+    assert device_for_job("cpu", 3, 4) == "cpu" and device_for_job("cuda:1", 0, 4) == "cuda:1"
+    assert device_for_job("auto", None, 4) == "auto"
