@@ -1,0 +1,58 @@
+"""No host synchronization inside the per-step loop: values are read once per evaluation."""
+import pytest
+import torch
+
+from conftest import compose_cfg
+from trainlab.config import validate
+from trainlab.engine.assemble import assemble
+from trainlab.engine.loop import EpochSums, Loop
+
+READS = ["item", "tolist", "__bool__", "__float__", "__int__", "numpy"]
+
+CONFIGS = [
+    ["optimizer=momentum"],
+    ["optimizer=sgd", "regularizer=[l2,dropout,maxnorm]", "augment=[flip,crop,noise,cutout,mixup]",
+     "trainer.ema.decay=0.9", "optimizer.clip_norm=1.0", "schedule=cosine", "norm=batchnorm"],
+    ["arch=cnn", "arch.channels=[4]", "optimizer=nesterov", "augment=[scale,rotate,translate,color,cutmix]",
+     "schedule=onecycle", "loss=hinge", "regularizer=[elastic_net,weight_decay]"],
+]
+
+
+def build_loop(overrides, device="cpu"):
+    spec = validate(compose_cfg(["dataset.subset=64", "trainer.batch_size=16", *overrides,
+                                 f"trainer.device={device}"]))
+    c = assemble(spec, torch.device(device))
+    return Loop(c, spec.trainer, torch.device(device))
+
+
+@pytest.mark.parametrize("overrides", CONFIGS, ids=["plain", "regularized", "cnn"])
+def test_train_epoch_reads_nothing_back_from_tensors(monkeypatch, overrides):
+    loop = build_loop(overrides)
+    calls = []
+    for name in READS:
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *a, _name=name, _original=original, **k):
+            calls.append(_name)
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    sums = EpochSums.zeros(loop.device)
+    assert loop.train_epoch(sums) == 4
+    assert calls == []
+    monkeypatch.undo()
+    assert sums.sums[3].item() == 64  # the reads happen here, once per evaluation
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("overrides", CONFIGS, ids=["plain", "regularized", "cnn"])
+def test_no_cuda_sync_in_the_hot_loop(overrides):
+    loop = build_loop(overrides, device="cuda")
+    sums = EpochSums.zeros(loop.device)
+    loop.train_epoch(sums)  # warm-up: lazy init may sync
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        loop.train_epoch(sums)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
