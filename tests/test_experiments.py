@@ -48,9 +48,9 @@ def test_preset_defines_a_complete_study(name):
 
 
 def test_a_shrunken_preset_runs_into_a_table(tmp_path, cli_env):
-    args = ["train", "-m", "experiment=init_schemes", "hydra.sweeper.params.init=normal,xavier",
-            "hydra.sweeper.params.seed=0", "arch.depth=3", "trainer.epochs=1", "dataset.subset=100",
-            "trainer.progress=off", "hydra.sweep.dir=study"]
+    # command-line axes replace the preset's axes of the same key
+    args = ["train", "-m", "experiment=init_schemes", "init=normal,xavier", "seed=0", "arch.depth=3",
+            "trainer.epochs=1", "dataset.subset=100", "trainer.progress=off", "hydra.sweep.dir=study"]
     res = subprocess.run([sys.executable, "-m", "trainlab", *args], cwd=tmp_path, env=cli_env, capture_output=True,
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]

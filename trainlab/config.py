@@ -39,6 +39,9 @@ class TrainerSchema:
     early_stop: EarlyStopSchema = field(default_factory=EarlyStopSchema)
     stop_after: int | None = None  # end this session after N epochs, resumable (time-sliced jobs); null = run to the end
     deterministic: bool = False    # deterministic kernels (slower on GPU); CPU runs are deterministic anyway
+    compile: bool = False          # torch.compile the model (compiled code is reused by later jobs of a multirun)
+    compile_backend: str = "inductor"  # inductor (fast kernels), or eager / aot_eager to debug compilation
+    channels_last: bool = False    # NHWC memory layout for convnets (faster with tensor cores)
     progress: str = "auto"         # auto (rich bar on a terminal, plain lines otherwise), rich, plain, off
     save_checkpoints: bool = True  # write last.pt/best.pt (turn off for throwaway sweeps)
     snapshots: bool = False        # also keep checkpoints/snapshot_eNNN.pt at every checkpoint (for snapshot ensembles)
@@ -59,6 +62,8 @@ class TrainerSchema:
         check(0 <= self.ema.decay < 1, "ema.decay", self.ema.decay, "a decay in [0, 1) (0 = off)")
         check(self.tta in ("none", "flip", "crop"), "tta", self.tta, "one of none, flip, crop")
         check(self.nonfinite in ("stop", "skip"), "nonfinite", self.nonfinite, "one of stop, skip")
+        check(self.compile_backend in ("inductor", "eager", "aot_eager", "cudagraphs"), "compile_backend",
+              self.compile_backend, "one of inductor, eager, aot_eager, cudagraphs")
         check(self.early_stop.patience >= 0, "early_stop.patience", self.early_stop.patience, "an integer >= 0")
         check(self.early_stop.min_delta >= 0, "early_stop.min_delta", self.early_stop.min_delta, "a non-negative number")
         check(self.stop_after is None or self.stop_after >= 1, "stop_after", self.stop_after, "a positive epoch count or null")

@@ -181,6 +181,8 @@ def prepare(args: list[str]) -> Prepared:
     if INFO_FLAGS & set(flags):
         return Prepared(list(args))
     multirun = bool({"-m", "--multirun"} & set(flags))
+    if multirun and {"--cfg", "-c"} & set(flags):
+        raise ConfigError("--cfg", "with -m", "one of them: --cfg prints one job's config, -m runs the sweep")
     task = [o for o in overrides if not _is_hydra(o)]
     hydra = with_sweeper([o for o in overrides if _is_hydra(o)])
     _check_launcher(hydra)
@@ -193,9 +195,9 @@ def prepare(args: list[str]) -> Prepared:
             if multirun:
                 hydra_cfg = _hydra_config(task, hydra)
                 sweep_dir = Path(str(hydra_cfg.sweep.dir))
-                combos = _planned_jobs(hydra_cfg, task, combos, user_dir=any(_key(o) == "hydra.sweep.dir" for o in hydra))
-                out = [a for a in out if _key(a) != "hydra.sweep.dir"]
-                out.append(f"hydra.sweep.dir={_quote(str(sweep_dir))}")
+                user_dir = any(_key(o) == "hydra.sweep.dir" for o in hydra)
+                combos = _planned_jobs(hydra_cfg, task, combos, user_dir)
+                out = [a for a in out if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
             for combo in combos[:MAX_COMBINATIONS]:
                 validate(compose_checked(combo))
     finally:

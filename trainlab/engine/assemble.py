@@ -85,6 +85,11 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
 
         apply_transfer(model, spec.transfer)
     model.to(device)
+    if spec.trainer.channels_last and len(pre.output_shape()) == 3:
+        model.to(memory_format=torch.channels_last)
+    if spec.trainer.compile:
+        # in place, so state_dict keys stay unprefixed and checkpoints load into uncompiled models
+        model.compile(backend=spec.trainer.compile_backend)
     optimizer = build_optimizer(spec.optimizer, model, spec.trainer.batch_size)
     per_epoch = steps_per_epoch(len(splits.train), spec.trainer.batch_size)
     schedule = build_schedule(spec.schedule, spec.optimizer, optimizer, per_epoch, per_epoch * spec.trainer.epochs)

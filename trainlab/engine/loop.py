@@ -40,8 +40,14 @@ class Loop:
         self.skipped = 0  # steps skipped for a non-finite loss or gradient (skip mode)
         # L-BFGS re-evaluates the loss several times per step, so it takes a closure
         self.needs_closure = isinstance(self.optimizer, torch.optim.LBFGS)
+        self.channels_last = trainer.channels_last
         dtype = AUTOCAST_DTYPES.get(trainer.precision)
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def penalty(self) -> torch.Tensor:
         if not self.penalties:
@@ -112,7 +118,7 @@ class Loop:
             x, target = to_float(x_all[idx]), y_all[idx]
             if self.augment is not None:
                 x, target = self.augment(x, target, self.aug_gen)
-            scores, data_loss, penalty, kept = self._step(self.pre(x), target)
+            scores, data_loss, penalty, kept = self._step(self.layout(self.pre(x)), target)
             with torch.no_grad():
                 losses[i] = data_loss.detach()
                 if kept:
@@ -140,13 +146,13 @@ class Loop:
         x = to_float(x_raw)
         if tta == "none":
             with self.autocast():
-                return model(self.pre(x)).float()
+                return model(self.layout(self.pre(x))).float()
         from trainlab.data.augment import tta_views
 
         probs = None
         for view in tta_views(x, tta):
             with self.autocast():
-                p = model(self.pre(view)).float().softmax(dim=1)
+                p = model(self.layout(self.pre(view))).float().softmax(dim=1)
             probs = p if probs is None else probs + p
         return (probs / len(tta_views(x[:1], tta))).clamp_min(1e-12).log()
 
