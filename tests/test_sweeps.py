@@ -169,6 +169,8 @@ def test_resume_needs_the_same_sweep_in_an_existing_folder(tmp_path):
     make_job(tmp_path, 0, ["seed=5"], "completed")
     with pytest.raises(ConfigError, match="its job 0 ran seed=5 but this sweep's job 0 is seed=0"):
         prepare(["-m", "seed=0,1", f"hydra.sweep.dir={tmp_path}", "hydra.sweeper.resume=true"])
+    with pytest.raises(ConfigError, match="a new folder: this one holds a sweep"):  # no silent overwriting
+        prepare(["-m", "seed=0,1", f"hydra.sweep.dir={tmp_path}"])
     make_job(tmp_path / "good", 0, ["seed=0"], "completed")
     ready = prepare(["-m", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'good'}", "hydra.sweeper.resume=true"])
     assert ready.jobs == 1 and ready.sweep_dir == tmp_path / "good"  # only job 1 is left to check and run

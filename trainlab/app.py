@@ -78,15 +78,15 @@ def _prepare_sweep_job(cfg: DictConfig, hc, run_dir: Path) -> None:
     gpus = torch.cuda.device_count() if cfg.trainer.device == "auto" else 0
     cfg.trainer.device = device_for_job(cfg.trainer.device, hc.job.num, gpus)
     # When resuming, the sweeper launches only jobs without a result (trainlab.sweep.resume):
-    # they continue from their last checkpoint. Any other job that finds an earlier attempt
-    # in its folder (a sweep re-run into the same hydra.sweep.dir) starts over without it.
-    if OmegaConf.select(hc, "sweeper.resume", default=False) and (run_dir / "checkpoints" / "last.pt").is_file():
-        cfg.resume = True
-        log.info(f"resuming job {hc.job.num} from its checkpoints/last.pt")
-    else:
-        from trainlab.sweep.resume import clear_results
+    # they continue from their last checkpoint, or start over without the earlier attempt's files.
+    if OmegaConf.select(hc, "sweeper.resume", default=False):
+        if (run_dir / "checkpoints" / "last.pt").is_file():
+            cfg.resume = True
+            log.info(f"resuming job {hc.job.num} from its checkpoints/last.pt")
+        else:
+            from trainlab.sweep.resume import clear_results
 
-        clear_results(run_dir)
+            clear_results(run_dir)
 
 
 def device_for_job(device: str, job_num: int | None, gpu_count: int) -> str:

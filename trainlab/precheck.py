@@ -243,6 +243,7 @@ def _planned_jobs(hydra_cfg, task: list[str], grid: list[list[str]], user_dir: b
     """Every job trainlab's sweeper will launch (the pending ones when resuming); for
     another sweeper, which samples its own jobs, the grid part that can be known now."""
     from trainlab.sweep.resume import pending_jobs
+    from trainlab.sweep.runs import find_job_dirs
     from trainlab.sweep.search import plan_sweep
 
     sweeper = hydra_cfg.sweeper
@@ -258,9 +259,12 @@ def _planned_jobs(hydra_cfg, task: list[str], grid: list[list[str]], user_dir: b
     for job in jobs[:MAX_COMBINATIONS]:
         for override in job:
             _check_group_choice(_key(override), [override.partition("=")[2]])
-    if not sweeper.resume:
-        return jobs
     sweep_dir = Path(str(hydra_cfg.sweep.dir))
+    if not sweeper.resume:
+        if user_dir and sweep_dir.is_dir() and find_job_dirs(sweep_dir):
+            raise ConfigError("hydra.sweep.dir", str(sweep_dir), "a new folder: this one holds a sweep "
+                              f"(`trainlab resume-sweep {sweep_dir}` finishes it)")
+        return jobs
     if not user_dir:
         raise ConfigError("hydra.sweeper.resume", True,
                           "with hydra.sweep.dir=<the sweep folder to resume> (or `trainlab resume-sweep SWEEP_DIR`)")

@@ -8,6 +8,7 @@ import torch
 from trainlab.data.batches import steps_per_epoch
 from trainlab.data.preprocess import fit_preprocessor
 from trainlab.data.splits import Splits, load_splits
+from trainlab.engine import distributed
 from trainlab.engine.ema import EMA
 from trainlab.errors import ConfigError
 from trainlab.nn import build_model
@@ -19,7 +20,8 @@ from trainlab.optim.schedules import build_schedule
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return distributed.device_for(distributed.current(),
+                                      torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("trainer.device", name, "cpu or auto: no CUDA device is available here")
@@ -48,6 +50,8 @@ class Components:
     constraints: list       # applied after every step (max-norm, decoupled decay)
     scaler: object
     ema: object             # trainlab.engine.ema.EMA or None
+    train_model: torch.nn.Module  # what the training step calls: DDP-wrapped on several ranks
+    dist: object            # trainlab.engine.distributed.DistInfo
     shuffle_gen: torch.Generator
     aug_gen: torch.Generator
     steps_per_epoch: int
@@ -91,7 +95,13 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
         # in place, so state_dict keys stay unprefixed and checkpoints load into uncompiled models
         model.compile(backend=spec.trainer.compile_backend)
     optimizer = build_optimizer(spec.optimizer, model, spec.trainer.batch_size)
-    per_epoch = steps_per_epoch(len(splits.train), spec.trainer.batch_size)
+    info = distributed.current()
+    global_batch = spec.trainer.batch_size * info.world
+    if info.world > 1 and len(splits.train) < global_batch:
+        raise ConfigError("trainer.batch_size", spec.trainer.batch_size,
+                          f"at most {len(splits.train) // info.world} per process: {info.world} processes share "
+                          f"{len(splits.train)} training examples")
+    per_epoch = steps_per_epoch(len(splits.train), global_batch)
     schedule = build_schedule(spec.schedule, spec.optimizer, optimizer, per_epoch, per_epoch * spec.trainer.epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=spec.trainer.precision == "fp16")
     return Components(
@@ -101,6 +111,7 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
         optimizer=optimizer, schedule=schedule, clip=gradient_clipper(spec.optimizer),
         constraints=build_constraints(spec.regularizer), scaler=scaler,
         ema=EMA(model, spec.trainer.ema.decay, spec.trainer.ema.warmup) if spec.trainer.ema.decay > 0 else None,
+        train_model=distributed.wrap(model, device), dist=info,
         shuffle_gen=torch.Generator(device=device).manual_seed(spec.seed + 1),
         aug_gen=torch.Generator(device=device).manual_seed(spec.seed + 2),
         steps_per_epoch=per_epoch,

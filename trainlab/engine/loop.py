@@ -30,6 +30,7 @@ class EpochSums:
 class Loop:
     def __init__(self, c, trainer, device):
         self.model, self.pre, self.augment, self.loss_fn = c.model, c.preprocess, c.augment, c.loss_fn
+        self.train_model, self.dist = c.train_model, c.dist  # DDP wrapper on several ranks
         self.penalties, self.constraints, self.clip = c.penalties, c.constraints, c.clip
         self.optimizer, self.schedule, self.scaler, self.ema = c.optimizer, c.schedule, c.scaler, c.ema
         self.train_split, self.device = c.splits.train, device
@@ -61,7 +62,7 @@ class Loop:
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
             with self.autocast():
-                scores = self.model(x)
+                scores = self.train_model(x)
             data_loss = self.loss_fn(scores.float(), target)
             penalty = self.penalty()
             self.scaler.scale(data_loss + penalty).backward()
@@ -98,7 +99,7 @@ class Loop:
         return bool(torch.isfinite(norms).all())
 
     def batches_per_epoch(self) -> int:
-        return steps_per_epoch(len(self.train_split.y), self.batch_size)
+        return steps_per_epoch(len(self.train_split.y), self.batch_size * self.dist.world)
 
     def train_epoch(self, acc: EpochSums, on_step=lambda: None, start: int = 0, stop=lambda: False) -> int:
         """One pass over the training split, or its rest from batch `start` (a resumed epoch).
@@ -110,11 +111,13 @@ class Loop:
         """
         self.model.train()
         x_all, y_all = self.train_split.x, self.train_split.y
-        batches = epoch_batches(len(y_all), self.batch_size, self.shuffle_gen)
+        # every rank draws the same permutation of global batches and takes its own slice
+        batches = epoch_batches(len(y_all), self.batch_size * self.dist.world, self.shuffle_gen)
         losses = torch.empty(len(batches), device=self.device)
         end = len(batches)
+        lo = self.dist.rank * self.batch_size
         for i in range(start, len(batches)):
-            idx = batches[i]
+            idx = batches[i] if self.dist.world == 1 else batches[i][lo:lo + self.batch_size]
             x, target = to_float(x_all[idx]), y_all[idx]
             if self.augment is not None:
                 x, target = self.augment(x, target, self.aug_gen)

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainlab.config import validate
 from trainlab.engine import checkpoint as ckpt
+from trainlab.engine import distributed
 from trainlab.engine.assemble import Components, assemble, resolve_device
 from trainlab.engine.console import Progress
 from trainlab.engine.loop import EpochSums, Loop
@@ -60,6 +61,7 @@ class Run:
         self.status = "running"
         self.started = time.time()
         self.epoch_start_state = None   # shuffle-generator state at the start of the current epoch
+        self.main = distributed.current().is_main  # only rank 0 writes the run folder
         self.stop_signal: int | None = None
 
     # -- state --------------------------------------------------------------
@@ -96,7 +98,8 @@ class Run:
         pending.sums.copy_(state["pending"]["sums"])
         pending.step_losses = [t.to(pending.sums.device) for t in state["pending"]["losses"]]
         self.step_losses = state["step_losses"].tolist()
-        self.metrics.truncate_after(self.counters.step)
+        if self.main:
+            self.metrics.truncate_after(self.counters.step)
 
     def elapsed(self) -> float:
         return self.counters.elapsed_s + (time.time() - self.started)
@@ -175,7 +178,8 @@ class Run:
                         log.info(f"early stopping at epoch {self.counters.epoch}: no improvement in "
                                  f"{self.counters.evals_since_best} evaluations")
                         return "completed"
-                elif not bool(torch.isfinite(pending.sums[:2]).all()):  # one read per epoch between evaluations
+                elif not bool(torch.isfinite(distributed.all_reduce_sum(pending.sums[:2].clone())).all()):
+                    # one read per epoch between evaluations
                     self.step_losses += torch.cat(pending.step_losses).tolist()
                     pending.step_losses = []
                     self._save_last(c, pending)
@@ -185,8 +189,12 @@ class Run:
         return "completed"
 
     def _evaluate(self, c: Components, loop: Loop, pending: EpochSums) -> dict:
-        loss_sum, pen_sum, correct, n = pending.sums.tolist()  # the one host read per evaluation
-        self.step_losses += torch.cat(pending.step_losses).tolist() if pending.step_losses else []
+        sums = distributed.all_reduce_sum(pending.sums.clone())  # every rank's examples count
+        loss_sum, pen_sum, correct, n = sums.tolist()  # the one host read per evaluation
+        if pending.step_losses:
+            # each rank's loss is the mean over its slice; equal slices, so the global loss is their mean
+            losses = distributed.all_reduce_sum(torch.cat(pending.step_losses)) / c.dist.world
+            self.step_losses += losses.tolist()
         n = max(n, 1)
         val = loop.evaluate(c.splits.val)
         row = {"step": self.counters.step, "epoch": self.counters.epoch, "lr": c.optimizer.param_groups[0]["lr"],
@@ -195,7 +203,8 @@ class Run:
         if c.ema is not None:
             ema_val = loop.evaluate(c.splits.val, model=c.ema.model)
             row |= {"val_loss_ema": ema_val["loss"], "val_acc_ema": ema_val["acc"]}
-        self.metrics.append(row)
+        if self.main:
+            self.metrics.append(row)
         c.schedule.on_eval(row)
         log.info(f"epoch {row['epoch']:>3}/{self.trainer.epochs}  step {row['step']:>6}  lr {row['lr']:.2e}  "
                  f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.1f}%  |  "
@@ -214,7 +223,7 @@ class Run:
             self.counters.best_val_loss, self.counters.best_val_acc = row["val_loss"], row["val_acc"]
             self.counters.evals_since_best = 0
             self.best_model = {k: v.detach().clone() for k, v in c.model.state_dict().items()}
-            if self.trainer.save_checkpoints:
+            if self.trainer.save_checkpoints and self.main:
                 ckpt.save_atomic({"model": self.best_model, "epoch": row["epoch"], "step": row["step"],
                                   "metric": {self.trainer.monitor: value},
                                   "preprocess": {k: v.cpu() for k, v in c.preprocess.state_dict().items()},
@@ -228,7 +237,7 @@ class Run:
         return patience > 0 and self.counters.evals_since_best >= patience
 
     def _save_last(self, c: Components, pending: EpochSums) -> None:
-        if not self.trainer.save_checkpoints:
+        if not self.trainer.save_checkpoints or not self.main:
             return
         ckpt.save_atomic(self.state(c, pending), self.ckpt_dir / "last.pt")
         if self.trainer.snapshots:
@@ -244,6 +253,7 @@ class Run:
         return ckpt.load(best_path)["model"] if best_path.is_file() else None
 
     def _finish(self, c: Components, loop: Loop, device) -> dict:
+        distributed.barrier()  # rank 0 has written every metrics row
         rows = read_floats(self.metrics.path)
         test = None
         if self.status == "completed":
@@ -263,10 +273,13 @@ class Run:
                 test |= {"ema_loss": ema["loss"], "ema_acc": ema["acc"]}
                 log.info(f"test of the weight average (EMA, final): acc {100 * ema['acc']:.2f}%")
         summary = self.summary(rows, test, device)
-        summary["diagnosis"] = self._diagnose(rows, c)
-        write_summary(self.run_dir / "summary.json", summary)
-        if rows:
-            plot_curves(rows, self.run_dir / "curves.png", title=self.run_dir.name)
+        summary["diagnosis"] = self._diagnose(rows, c) if self.main else []
+        summary["world_size"] = c.dist.world
+        if self.main:
+            write_summary(self.run_dir / "summary.json", summary)
+            if rows:
+                plot_curves(rows, self.run_dir / "curves.png", title=self.run_dir.name)
+        distributed.barrier()
         log.info(f"{self.status}: results in {self.run_dir}")
         return summary
 

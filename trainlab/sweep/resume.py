@@ -24,7 +24,7 @@ from trainlab.sweep.runs import RunRecord, find_job_dirs, load_job, parse_overri
 
 KEPT = ("completed", "diverged")
 # Written by a run; a job started again from scratch must not append to or inherit them.
-RESULT_FILES = ("metrics.csv", "summary.json", "curves.png", "checkpoints/best.pt", "checkpoints/last.pt")
+RESULT_FILES = ("metrics.csv", "summary.json", "curves.png", "checkpoints/best.pt")
 
 
 def job_records(sweep_dir: Path) -> list[RunRecord]:
@@ -70,8 +70,8 @@ def _text(overrides: dict[str, str]) -> str:
 
 
 def clear_results(run_dir: Path) -> None:
-    """Remove an earlier attempt's results before a job starts from scratch in its folder
-    (train.log is kept: it holds the earlier attempt's traceback)."""
+    """Remove an earlier attempt's results (it left no checkpoint) before a resumed sweep's
+    job starts from scratch in its folder; train.log is kept: it holds that attempt's traceback."""
     for name in RESULT_FILES:
         (run_dir / name).unlink(missing_ok=True)
 
