@@ -323,6 +323,7 @@ class Run:
             "wall_time_s": round(self.elapsed(), 3),
             "error": None,
             "device": str(device),
+            "peak_rss_mb": peak_rss_mb(),
             "num_params": count_parameters(self.components.model),
             "versions": versions(),
         }
@@ -342,6 +343,15 @@ def config_conflicts(saved: dict, current: dict) -> list[str]:
         if a != b:
             out.append(f"{key} ({a!r} in the checkpoint, {b!r} now)")
     return out
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far (for sweeps: flat across jobs means no leak)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def _lookup(tree: dict, dotted: str):
