@@ -194,20 +194,25 @@ def make_comparators(c, spec, s: loops.Setup, args, device, epochs: int) -> tupl
     return comps, skipped
 
 
-def interleaved(comps, device, warmup: int, reps: int) -> dict[str, list[float]]:
-    """Seconds per epoch for each comparator: C0 C1 C2 C3 C4, C0 C1 ... ; warm-up repetitions dropped."""
+def interleaved(comps, device, warmup: int, reps: int) -> tuple[dict, dict]:
+    """Seconds per epoch for each comparator: C0 C1 C2 C3 C4, C0 C1 ... ; warm-up repetitions dropped.
+
+    Also the CPU seconds this process used per wall second (all its threads): with T threads that
+    is T on an otherwise idle machine, less when other processes compete for the cores."""
     times = {comp.name: [] for comp in comps}
+    cpu = {comp.name: [] for comp in comps}
     for rep in range(warmup + reps):
         for comp in comps:
             gc.collect()
             sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             comp.run_epoch()
             sync(device)
-            elapsed = time.perf_counter() - t0
+            elapsed, used = time.perf_counter() - t0, time.process_time() - c0
             if rep >= warmup:
                 times[comp.name].append(elapsed)
-    return times
+                cpu[comp.name].append(used / elapsed)
+    return times, cpu
 
 
 def bench_workload(w: Workload, args, device) -> dict:
@@ -216,8 +221,9 @@ def bench_workload(w: Workload, args, device) -> dict:
     comps, skipped = make_comparators(c, spec, s, args, device, epochs)
     print(f"[{w.name}] {s.steps} steps x batch {s.batch_size}, {args.reps} reps (+{args.warmup} warm-up), "
           f"comparators {', '.join(comp.name for comp in comps)}", flush=True)
+    load_before = os.getloadavg()[0]
     try:
-        times = interleaved(comps, device, args.warmup, args.reps)
+        times, cpu = interleaved(comps, device, args.warmup, args.reps)
     finally:
         for comp in comps:
             comp.close()
@@ -231,7 +237,7 @@ def bench_workload(w: Workload, args, device) -> dict:
         rows[comp.name] = {"label": comp.label, "median_s": median, "times_s": times[comp.name],
                            "images_per_s": images / median, "min_ips": images / max(times[comp.name]),
                            "max_ips": images / min(times[comp.name]), "step_us": median / s.steps * 1e6,
-                           "flops_per_s": flops * s.steps / median}
+                           "flops_per_s": flops * s.steps / median, "cpu_per_wall": statistics.median(cpu[comp.name])}
     for cid, why in skipped.items():
         rows[cid] = {"label": "Lightning", "skipped": why}
     floor_us = rows["C0"]["step_us"]
@@ -248,7 +254,8 @@ def bench_workload(w: Workload, args, device) -> dict:
             "warmup": args.warmup, "precision": w.precision, "channels_last": s.channels_last,
             "params": sum(p.numel() for p in s.model.parameters()), "flops_per_step": flops,
             "peak_flops": peak, "peak_dtype": str(peak_dtype).replace("torch.", ""), "rows": rows, "ratios": ratios,
-            "c3_workers": 0 if device.type == "cpu" else args.workers}
+            "c3_workers": 0 if device.type == "cpu" else args.workers,
+            "load_avg": [load_before, os.getloadavg()[0]]}
 
 
 def profile_engine(w: Workload, args, device) -> None:
@@ -328,18 +335,19 @@ def fmt_ips(x: float) -> str:
 
 def workload_table(res: dict, flops_unit: tuple) -> list[str]:
     unit, scale = flops_unit
-    lines = ["| id | comparator | images/s (median) | min – max | µs/step | overhead vs C0 (µs/step) | C2 ÷ this |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| id | comparator | images/s (median) | min – max | µs/step | overhead vs C0 (µs/step) | C2 ÷ this "
+             "| CPU s per wall s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for cid in IDS:
         row = res["rows"].get(cid)
         if row is None:
             continue
         if "skipped" in row:
-            lines.append(f"| {cid} | {row['label']} | {row['skipped']} | | | | |")
+            lines.append(f"| {cid} | {row['label']} | {row['skipped']} | | | | | |")
             continue
         ratio = "1.00" if cid == "C2" else f"{res['ratios'][f'C2/{cid}']:.2f}"
         lines.append(f"| {cid} | {row['label']} | {fmt_ips(row['images_per_s'])} | {fmt_ips(row['min_ips'])} – "
-                     f"{fmt_ips(row['max_ips'])} | {row['step_us']:,.0f} | {row['overhead_us']:+,.0f} | {ratio} |")
+                     f"{fmt_ips(row['max_ips'])} | {row['step_us']:,.0f} | {row['overhead_us']:+,.0f} | {ratio} "
+                     f"| {row.get('cpu_per_wall', float('nan')):.2f} |")
     c2 = res["rows"]["C2"]
     lines += ["", f"Model FLOPs (forward + backward, matmul/conv) {res['flops_per_step'] / 1e9:.3f} GFLOP per step: "
               f"C2 achieves {c2['flops_per_s'] / scale:.2f} {unit}, C1 {res['rows']['C1']['flops_per_s'] / scale:.2f} "
@@ -371,7 +379,10 @@ def device_section(dev: str, run: dict) -> list[str]:
         lines += [f"Batch {res['batch_size']}, {res['steps']} steps per repetition, median of {res['reps']} "
                   f"interleaved repetitions after {res['warmup']} warm-up, {res['params']:,} parameters, "
                   f"precision {res['precision']}{', channels_last' if res['channels_last'] else ''}; "
-                  f"C3 with num_workers={res['c3_workers']}.", ""]
+                  f"C3 with num_workers={res['c3_workers']}."
+                  + (f" 1-minute load average {res['load_avg'][0]:.1f} before, {res['load_avg'][1]:.1f} after "
+                     f"(on {m['cores']} cores; CPU s per wall s below {m['threads']} means other processes took "
+                     "cores from this one)." if "load_avg" in res else ""), ""]
         lines += workload_table(res, flops_unit) + [""]
     return lines
 

@@ -43,3 +43,30 @@ def test_gpu_training(tmp_path, precision):
     s = run_tiny(tmp_path, ["trainer.device=cuda", f"trainer.precision={precision}", "trainer.channels_last=true",
                             "augment=[flip,crop]", *CNN])
     assert s["status"] == "completed" and s["device"].startswith("cuda")
+
+
+@pytest.mark.parametrize("placement", ["host", "device", "auto"])
+def test_data_placement(tmp_path, placement):
+    from conftest import compose_cfg
+    from trainlab.config import validate
+    from trainlab.engine.assemble import assemble
+
+    c = assemble(validate(compose_cfg([f"trainer.data_placement={placement}"])), torch.device("cpu"))
+    assert c.splits.train.x.device.type == "cpu"
+    s = run_tiny(tmp_path, [f"trainer.data_placement={placement}", "trainer.device_data_limit_mb=0"])
+    assert s["status"] == "completed"
+
+
+def test_auto_placement_threshold():
+    from conftest import compose_cfg
+    from trainlab.config import validate
+    from trainlab.data.splits import load_splits
+    from trainlab.engine.assemble import data_device_for, split_megabytes
+
+    spec = validate(compose_cfg(["trainer.device_data_limit_mb=0"]))
+    splits = load_splits(spec.dataset)
+    assert split_megabytes(splits) > 0
+    # pretend the training device is a GPU: data above the limit stays on the host
+    assert data_device_for(spec.trainer, splits, torch.device("cuda")).type == "cpu"
+    roomy = validate(compose_cfg(["trainer.device_data_limit_mb=4096"])).trainer
+    assert data_device_for(roomy, splits, torch.device("cuda")).type == "cuda"

@@ -42,6 +42,9 @@ class TrainerSchema:
     compile: bool = False          # torch.compile the model (compiled code is reused by later jobs of a multirun)
     compile_backend: str = "inductor"  # inductor (fast kernels), or eager / aot_eager to debug compilation
     channels_last: bool = False    # NHWC memory layout for convnets (faster with tensor cores)
+    data_placement: str = "auto"   # device: whole splits on the training device; host: pinned host memory,
+                                   # batches copied over; auto: device when they fit under device_data_limit_mb
+    device_data_limit_mb: int = 4096
     progress: str = "auto"         # auto (rich bar on a terminal, plain lines otherwise), rich, plain, off
     save_checkpoints: bool = True  # write last.pt/best.pt (turn off for throwaway sweeps)
     snapshots: bool = False        # also keep checkpoints/snapshot_eNNN.pt at every checkpoint (for snapshot ensembles)
@@ -62,6 +65,9 @@ class TrainerSchema:
         check(0 <= self.ema.decay < 1, "ema.decay", self.ema.decay, "a decay in [0, 1) (0 = off)")
         check(self.tta in ("none", "flip", "crop"), "tta", self.tta, "one of none, flip, crop")
         check(self.nonfinite in ("stop", "skip"), "nonfinite", self.nonfinite, "one of stop, skip")
+        check(self.data_placement in ("auto", "device", "host"), "data_placement", self.data_placement,
+              "one of auto, device, host")
+        check(self.device_data_limit_mb >= 0, "device_data_limit_mb", self.device_data_limit_mb, "a size in MB >= 0")
         check(self.compile_backend in ("inductor", "eager", "aot_eager", "cudagraphs"), "compile_backend",
               self.compile_backend, "one of inductor, eager, aot_eager, cudagraphs")
         check(self.early_stop.patience >= 0, "early_stop.patience", self.early_stop.patience, "an integer >= 0")

@@ -7,7 +7,7 @@ import torch
 
 from trainlab.data.batches import steps_per_epoch
 from trainlab.data.preprocess import fit_preprocessor
-from trainlab.data.splits import Splits, load_splits
+from trainlab.data.splits import Split, Splits, load_splits
 from trainlab.engine import distributed
 from trainlab.engine.ema import EMA
 from trainlab.errors import ConfigError
@@ -57,6 +57,31 @@ class Components:
     steps_per_epoch: int
 
 
+def split_megabytes(splits: Splits) -> float:
+    tensors = [s.x for s in (splits.train, splits.val, splits.test)] + [s.y for s in (splits.train, splits.val, splits.test)]
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
+
+def data_device_for(trainer, splits: Splits, device: torch.device) -> torch.device:
+    """Where the dataset tensors live: on the training device when they fit (indexing there is
+    the fast path), else in host memory with batches copied over."""
+    if trainer.data_placement == "device":
+        return device
+    if trainer.data_placement == "host" or split_megabytes(splits) > trainer.device_data_limit_mb:
+        return torch.device("cpu")
+    return device
+
+
+def place_splits(splits: Splits, device: torch.device, data_device: torch.device) -> Splits:
+    pin = data_device.type == "cpu" and device.type == "cuda"  # pinned memory makes the copies asynchronous
+
+    def place(split):
+        moved = split.to(data_device)
+        return Split(moved.x.pin_memory(), moved.y.pin_memory()) if pin else moved
+
+    return Splits(place(splits.train), place(splits.val), place(splits.test), splits.classes)
+
+
 def build_augment(spec, input_shape: tuple, num_classes: int):
     if not spec.augment:
         return None
@@ -80,6 +105,7 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
         from trainlab.data.preprocess import restore_preprocessor
 
         pre = restore_preprocessor(spec.preprocess, splits.input_shape, preprocess_state)
+    data_device = data_device_for(spec.trainer, splits, device)
     augment = build_augment(spec, splits.input_shape, splits.num_classes)
     if spec.trainer.tta != "none" and len(splits.input_shape) != 3:
         raise ConfigError("trainer.tta", spec.trainer.tta, f"none: test-time augmentation needs images, the dataset gives {splits.input_shape}")
@@ -105,14 +131,14 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
     schedule = build_schedule(spec.schedule, spec.optimizer, optimizer, per_epoch, per_epoch * spec.trainer.epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=spec.trainer.precision == "fp16")
     return Components(
-        splits=Splits(splits.train.to(device), splits.val.to(device), splits.test.to(device), splits.classes),
+        splits=place_splits(splits, device, data_device),
         preprocess=pre.to(device), model=model, augment=augment,
         loss_fn=LOSSES[spec.loss.name].build(spec.loss), penalties=build_penalties(spec.regularizer, model),
         optimizer=optimizer, schedule=schedule, clip=gradient_clipper(spec.optimizer),
         constraints=build_constraints(spec.regularizer), scaler=scaler,
         ema=EMA(model, spec.trainer.ema.decay, spec.trainer.ema.warmup) if spec.trainer.ema.decay > 0 else None,
         train_model=distributed.wrap(model, device), dist=info,
-        shuffle_gen=torch.Generator(device=device).manual_seed(spec.seed + 1),
+        shuffle_gen=torch.Generator(device=data_device).manual_seed(spec.seed + 1),
         aug_gen=torch.Generator(device=device).manual_seed(spec.seed + 2),
         steps_per_epoch=per_epoch,
     )

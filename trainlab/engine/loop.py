@@ -45,6 +45,10 @@ class Loop:
         dtype = AUTOCAST_DTYPES.get(trainer.precision)
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
 
+    def to_device(self, t: torch.Tensor) -> torch.Tensor:
+        """Host-resident data (trainer.data_placement=host) is copied per batch, asynchronously."""
+        return t if t.device == self.device else t.to(self.device, non_blocking=True)
+
     def layout(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
             return x.contiguous(memory_format=torch.channels_last)
@@ -118,7 +122,7 @@ class Loop:
         lo = self.dist.rank * self.batch_size
         for i in range(start, len(batches)):
             idx = batches[i] if self.dist.world == 1 else batches[i][lo:lo + self.batch_size]
-            x, target = to_float(x_all[idx]), y_all[idx]
+            x, target = to_float(self.to_device(x_all[idx])), self.to_device(y_all[idx])
             if self.augment is not None:
                 x, target = self.augment(x, target, self.aug_gen)
             scores, data_loss, penalty, kept = self._step(self.layout(self.pre(x)), target)
@@ -167,8 +171,8 @@ class Loop:
         model.eval()
         totals = torch.zeros(2, device=self.device, dtype=torch.float64)
         for sl in eval_batches(len(split.y), self.eval_batch_size, self.device):
-            scores = self._scores(model, split.x[sl], tta)
-            y = split.y[sl]
+            scores = self._scores(model, self.to_device(split.x[sl]), tta)
+            y = self.to_device(split.y[sl])
             totals[0] += self.loss_fn(scores, y).double() * len(y)
             totals[1] += (scores.argmax(dim=1) == y).sum()
         model.train(was_training)
