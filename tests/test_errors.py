@@ -48,27 +48,64 @@ CATALOGUE = [
     (["train", "dataset=mnist", "dataset.root=/nonexistent/trainlab"], ["dataset.root", "/nonexistent/trainlab", "download"]),
     (["train", "dataset=image_folder", "dataset.root=/nonexistent/images"], ["dataset.root", "/nonexistent/images"]),
     (["resume", "/nonexistent/run"], ["RUN_DIR", "/nonexistent/run"]),
+    (["resume", "{existing}", "arch=linear"], ["resume", "arch ("]),
+    (["resume", "{existing}", "dataset=spirals"], ["dataset.name"]),
+    (["train", "arch=torchvision", "arch.model=alexnet"], ["arch", "cannot take inputs of shape (1, 8, 8)"]),
+    (["train", "hydra.run.dir={existing}"], ["hydra.run.dir", "trainlab resume"]),
+    (["train", "trainer.tta=flip", "dataset=spirals"], ["trainer.tta", "flip"]),
+    (["train", "transfer.weights=/nonexistent/w.pt"], ["checkpoint", "/nonexistent/w.pt"]),
+    (["train", "transfer.freeze=[nomatch]"], ["transfer.freeze", "nomatch"]),
+    (["train", "optimizer=lbfgs", "optimizer.weight_decay=0.1"], ["optimizer.weight_decay"]),
+    (["ensemble"], ["ensemble", "required"]),
+    (["ensemble", "/nonexistent/sweep"], ["PATH", "/nonexistent/sweep"]),
+    (["table", "/nonexistent/sweep"], ["/nonexistent/sweep"]),
     (["resume"], ["RUN_DIR"]),
     (["bogus-command"], ["command", "bogus-command", "train"]),
 ]
 
 
+def folder_digest(folder):
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A working directory that already holds a finished run, which no bad invocation may touch."""
+    import os
+
+    root = tmp_path_factory.mktemp("workspace")
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        assert main(["train", "trainer.epochs=1", "dataset.subset=100", "trainer.progress=off"]) == 0
+    finally:
+        os.chdir(old)
+    existing = next((root / "outputs" / "runs").iterdir())
+    return root, existing, folder_digest(existing)
+
+
 @pytest.mark.parametrize("args,expected", CATALOGUE, ids=lambda v: " ".join(v) if isinstance(v, list) and v and v[0] in
                          ("train", "resume", "bogus-command") else None)
-def test_bad_input_is_one_clear_line(tmp_path, monkeypatch, capsys, args, expected):
-    monkeypatch.chdir(tmp_path)
+def test_bad_input_is_one_clear_line(workspace, monkeypatch, capsys, args, expected):
+    root, existing, digest = workspace
+    monkeypatch.chdir(root)
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    checkpoints_before = set(root.rglob("*.pt"))
+    args = [a.replace("{existing}", str(existing)) for a in args]
     code = main([*args, "trainer.progress=off"] if args[0] == "train" else args)
     err = capsys.readouterr().err.strip()
     assert code != 0
     lines = err.splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("error")
+    assert lines[0].startswith(("error", "trainlab table:"))
     for text in expected:
-        assert text in lines[0], (text, lines[0])
+        assert text.replace("{existing}", str(existing)) in lines[0], (text, lines[0])
     assert "Traceback" not in err
-    # nothing trained: no checkpoint anywhere
-    assert not list(tmp_path.rglob("*.pt"))
+    assert set(root.rglob("*.pt")) == checkpoints_before  # nothing trained
+    assert folder_digest(existing) == digest  # the existing run is untouched
 
 
 def test_empty_image_folder(tmp_path, monkeypatch, capsys):

@@ -71,8 +71,14 @@ def ensemble(checkpoints: list[Path], device: str = "cpu") -> dict:
             "n": len(checkpoints), "test_examples": len(y)}
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line through the CLI, not argparse's usage dump
+        raise ConfigError("ensemble", " ".join(self._argv), message)
+
+
 def ensemble_main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="trainlab ensemble", description=__doc__)
+    parser = _Parser(prog="trainlab ensemble", description=__doc__)
+    parser._argv = list(argv)
     parser.add_argument("paths", nargs="+", help="run folders, sweep folders or checkpoint files")
     parser.add_argument("--snapshots", action="store_true", help="also use each run's snapshot_eNNN.pt checkpoints")
     parser.add_argument("--device", default="cpu")

@@ -9,6 +9,7 @@ traceback to the log) before they propagate.
 import logging
 import math
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -390,15 +391,28 @@ def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = N
     """Run one job; on any exception write a failed summary (and the traceback to the log), then re-raise."""
     run_dir = Path(run_dir)
     started = time.time()
+    from trainlab.run_guard import holds_run
+
+    existing = holds_run(run_dir)
     try:
         return Run(cfg, run_dir, overrides).execute()
+    except ConfigError:
+        if existing:  # refused before training: the folder keeps the run it holds, untouched
+            raise
+        return _record_failure(run_dir, cfg, overrides, started, sys.exc_info()[1])
     except BaseException as err:
-        status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
-        if not isinstance(err, ConfigError):
-            log.error("".join(traceback.format_exception(err)).rstrip(), extra={"file_only": True})
+        _record_failure(run_dir, cfg, overrides, started, err)
+
+
+def _record_failure(run_dir: Path, cfg, overrides, started: float, err: BaseException):
+    """A failed (or hard-interrupted) run still leaves a summary.json saying why; then the error propagates."""
+    status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+    if not isinstance(err, ConfigError):
+        log.error("".join(traceback.format_exception(err)).rstrip(), extra={"file_only": True})
+    if distributed.current().is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_summary(run_dir / "summary.json", {
             "status": status, "run_dir": str(run_dir), "seed": cfg.get("seed"), "overrides": list(overrides or []),
             "error": f"{type(err).__name__}: {err}", "best": None, "final": None, "test": None,
             "wall_time_s": round(time.time() - started, 3), "diagnosis": [], "versions": versions()})
-        raise
+    raise err

@@ -1,0 +1,58 @@
+"""Guards for `trainlab train` aimed at a folder that already holds a run.
+
+They run before Hydra starts, because Hydra rewrites `.hydra/` and appends to
+the log in its output folder as soon as a job begins: a refused resume must
+leave the existing run exactly as it was.
+"""
+from pathlib import Path
+
+from trainlab.errors import ConfigError
+
+
+def _override(overrides: list[str], key: str) -> str | None:
+    for o in overrides:
+        k, _, v = o.lstrip("+").partition("=")
+        if k == key:
+            return v
+    return None
+
+
+def holds_run(folder: Path) -> bool:
+    return (folder / "summary.json").exists() or (folder / "checkpoints" / "last.pt").exists()
+
+
+def guard_existing_run(args: list[str]) -> None:
+    overrides = [a for a in args if not a.startswith("-")]
+    target = _override(overrides, "hydra.run.dir")
+    if target is None or not holds_run(Path(target)):
+        return
+    resume = (_override(overrides, "resume") or "false").lower() == "true"
+    if not resume:
+        raise ConfigError("hydra.run.dir", target, "a new folder: this one holds a run (use `trainlab resume` to continue it)")
+    last = Path(target) / "checkpoints" / "last.pt"
+    if not last.is_file():
+        raise ConfigError("resume", target, "a run folder holding checkpoints/last.pt")
+    _check_resume_conflicts(last, [o for o in overrides if not o.startswith("hydra.")])
+
+
+def _check_resume_conflicts(last: Path, overrides: list[str]) -> None:
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from trainlab.engine import checkpoint as ckpt
+    from trainlab.engine.run import config_conflicts
+
+    saved = ckpt.load(last).get("config") or {}
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("trainlab.conf", version_base=None):
+            current = OmegaConf.to_container(compose(config_name="train", overrides=overrides), resolve=True)
+    except Exception:
+        return  # the composition error itself is reported by the regular checks that follow
+    finally:
+        GlobalHydra.instance().clear()
+    conflicts = config_conflicts(saved, current)
+    if conflicts:
+        raise ConfigError("resume", str(last.parent.parent), "the run's own configuration; these keys differ from its "
+                          "checkpoint: " + ", ".join(conflicts))
