@@ -61,3 +61,18 @@ def test_two_gloo_ranks_match_one_process_with_the_global_batch(tmp_path):
     seen = [set(torch.load(ddp_dir / f"seen_{r}.pt")["seen"]) for r in (0, 1)]
     assert seen[0] and seen[1] and not seen[0] & seen[1]  # disjoint shards
     assert len(seen[0] | seen[1]) == 128  # together the whole (subset) training split
+
+
+def test_torchrun_cli_makes_one_run_folder_written_by_rank_zero(tmp_path, cli_env):
+    env = {k: v for k, v in cli_env.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29737",
+                          "-m", "trainlab", "train", "trainer.epochs=1", "trainer.device=cpu", "dataset.subset=128",
+                          "trainer.progress=plain"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = list((tmp_path / "outputs" / "runs").iterdir())
+    assert len(runs) == 1
+    import json
+
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["world_size"] == 2
+    assert res.stdout.count("completed: results in") == 1  # rank 1 logs nothing
