@@ -27,7 +27,13 @@ commands:
 def train_command(args: list[str]) -> int:
     from trainlab import app
     from trainlab.precheck import prepare
+    from trainlab.engine import distributed
+    from trainlab.run_guard import guard_existing_run
 
+    info = distributed.init()  # several processes under torchrun / srun: one run folder, rank 0 writes
+    if info.world > 1:
+        args = distributed.rank_args(args, info)
+    guard_existing_run(args)  # before Hydra writes anything into an existing run folder
     prepared = prepare(args)  # every job validated; a multirun's folder fixed before it starts
     app.OUTCOMES.clear()
     sys.argv = ["trainlab train", *prepared.args]
