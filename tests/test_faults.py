@@ -216,3 +216,25 @@ def test_existing_run_folder_is_never_overwritten(tmp_path):
     with pytest.raises(ConfigError, match="hydra.run.dir"):
         run_tiny(tmp_path, ["trainer.epochs=1"])
     assert (tmp_path / "checkpoints" / "best.pt").read_bytes() == before
+
+
+def test_cli_exit_code_after_sigterm(tmp_path, cli_env):
+    """SIGTERM sent to `trainlab train`: the run saves, is marked interrupted, and the process exits 143."""
+    import json
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "trainlab", "train", "trainer.epochs=400", "trainer.progress=plain",
+                             "dataset.subset=200", "trainer.batch_size=8"], cwd=tmp_path, env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    runs = tmp_path / "outputs" / "runs"
+    while time.time() < deadline and not (runs.exists() and list(runs.glob("*/metrics.csv"))):
+        time.sleep(0.2)  # wait until training is under way (the first evaluation is written)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    run = next(runs.iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM"
+    assert (run / "checkpoints" / "last.pt").is_file()

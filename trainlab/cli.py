@@ -75,9 +75,29 @@ def _after_jobs(outcomes: list[dict], sweep_dir: Path | None = None) -> int:
         print(f"error{where}: {_error_text(o)}", file=sys.stderr)
     if sweep_dir is not None:
         print(f"{len(outcomes) - len(failed)}/{len(outcomes)} jobs finished; sweep folder: {sweep_dir}")
+    signalled = _stop_signal(outcomes)
+    if signalled:  # the conventional 128 + signal number (130 for SIGINT, 143 for SIGTERM)
+        return 128 + signalled
     if failed and all(o.get("kind") == "config" for o in failed):
         return 2
     return 1 if failed else 0
+
+
+def _stop_signal(outcomes: list[dict]) -> int | None:
+    """The signal that stopped a run (SIGINT/SIGTERM), read from its summary.json."""
+    import json
+    import signal
+
+    for o in outcomes:
+        if o.get("status") != "interrupted":
+            continue
+        try:
+            name = json.loads((Path(o["run_dir"]) / "summary.json").read_text()).get("signal")
+        except (OSError, ValueError):
+            continue
+        if name:
+            return int(signal.Signals[name])
+    return None
 
 
 def _error_text(outcome: dict) -> str:
