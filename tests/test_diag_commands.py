@@ -68,6 +68,11 @@ def test_inspect_command_on_real_data_writes_histograms(tmp_path, capsys):
     assert "steady spread" in capsys.readouterr().out
 
 
+def test_inspect_finds_the_configured_activation_when_it_is_not_a_known_module():
+    stats = inspect_network(load_spec(["activation=swish", "arch.width=32"]), batch=32)
+    assert [(s.name, s.kind, s.shape) for s in stats] == [("2", "Swish", (32, 32)), ("4", "Swish", (32, 32))]
+
+
 # -- gradcheck -----------------------------------------------------------------------------------
 SMALL = ["arch.width=12", "dataset.subset=100"]
 

@@ -66,7 +66,8 @@ def _after_jobs(outcomes: list[dict], sweep_dir: Path | None = None) -> int:
         from trainlab.sweep.resume import outcomes as folder_outcomes
 
         here = {str(Path(o["run_dir"]).resolve()): o for o in outcomes}
-        outcomes = [here.get(str(Path(o["run_dir"]).resolve()), o) for o in folder_outcomes(sweep_dir)]
+        outcomes = [o | {k: v for k, v in here.get(str(Path(o["run_dir"]).resolve()), {}).items() if v is not None}
+                    for o in folder_outcomes(sweep_dir)]
         if outcomes:
             _write_sweep_report(sweep_dir)
     failed = [o for o in outcomes if o["status"] == "failed"]

@@ -38,14 +38,19 @@ MOSTLY = 0.5
 # -- inspect ---------------------------------------------------------------------------------------
 def inspect_network(spec, *, gaussian: bool = False, batch: int = 256):
     """Layer statistics of the configured network at initialization (train mode, one batch)."""
-    from trainlab.diagnose.inspect_layers import layer_statistics
+    from trainlab.diagnose.inspect_layers import is_activation, layer_statistics
+    from trainlab.nn.activations import ACTIVATIONS
 
     c, device = assemble_run(spec)
     x, y = sample_batch(c, batch, spec.seed)
     if gaussian:  # the textbook experiment: zero-mean unit-variance input of the model's input shape
         x = torch.randn(x.shape, generator=torch.Generator().manual_seed(spec.seed)).to(device)
+    layer_types = None  # every module inspect_layers knows as an activation
+    if not any(is_activation(m) for m in c.model.modules()):
+        # an activation module it does not know (a plugin's, say): look for the configured one's type
+        layer_types = (type(ACTIVATIONS[spec.activation.name].build(spec.activation).make(1)),)
     try:
-        return layer_statistics(c.model, x, y, c.loss_fn, seed=spec.seed)
+        return layer_statistics(c.model, x, y, c.loss_fn, layer_types=layer_types, seed=spec.seed)
     except ValueError as err:
         raise ConfigError("arch", spec.arch.name, f"a network with activation modules to inspect ({err})") from None
 
