@@ -13,7 +13,9 @@ OVERRIDES = ["trainer.epochs=4", "regularizer=dropout", "regularizer.dropout.p=0
 
 def metrics_without_time(run_dir):
     with open(run_dir / "metrics.csv") as fh:
-        return [{k: v for k, v in row.items() if k != "time_s"} for row in csv.DictReader(fh)]
+        # live diagnostics (diag/* columns) sample steps; samples before a mid-epoch stop are not carried over
+        return [{k: v for k, v in row.items() if k != "time_s" and not k.startswith("diag/")}
+                for row in csv.DictReader(fh)]
 
 
 def final_state(run_dir):

@@ -42,6 +42,8 @@ class TrainerSchema:
     compile: bool = False          # torch.compile the model (compiled code is reused by later jobs of a multirun)
     compile_backend: str = "inductor"  # inductor (fast kernels), or eager / aot_eager to debug compilation
     channels_last: bool = False    # NHWC memory layout for convnets (faster with tensor cores)
+    diagnostics: str = "light"     # live per-layer statistics: off, light (update/weight ratio, grad norm), full (+ activations)
+    diagnostics_every: int = 10    # sample diagnostics every N steps
     data_placement: str = "auto"   # device: whole splits on the training device; host: pinned host memory,
                                    # batches copied over; auto: device when they fit under device_data_limit_mb
     device_data_limit_mb: int = 4096
@@ -65,6 +67,10 @@ class TrainerSchema:
         check(0 <= self.ema.decay < 1, "ema.decay", self.ema.decay, "a decay in [0, 1) (0 = off)")
         check(self.tta in ("none", "flip", "crop"), "tta", self.tta, "one of none, flip, crop")
         check(self.nonfinite in ("stop", "skip"), "nonfinite", self.nonfinite, "one of stop, skip")
+        check(self.diagnostics in ("off", "light", "full"), "diagnostics", self.diagnostics, "one of off, light, full")
+        check(self.diagnostics_every >= 1, "diagnostics_every", self.diagnostics_every, "an integer >= 1")
+        check(not (self.diagnostics == "full" and self.compile), "diagnostics", self.diagnostics,
+              "light or off with trainer.compile=true (full adds hooks that would force recompiles)")
         check(self.data_placement in ("auto", "device", "host"), "data_placement", self.data_placement,
               "one of auto, device, host")
         check(self.device_data_limit_mb >= 0, "device_data_limit_mb", self.device_data_limit_mb, "a size in MB >= 0")

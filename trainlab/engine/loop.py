@@ -39,6 +39,7 @@ class Loop:
         self.weights = [p for p in self.model.parameters() if p.requires_grad and p.dim() > 1]
         self.skip_nonfinite = trainer.nonfinite == "skip"
         self.skipped = 0  # steps skipped for a non-finite loss or gradient (skip mode)
+        self.diag = None  # trainlab.diagnose.live.LiveDiagnostics, set by the run
         # L-BFGS re-evaluates the loss several times per step, so it takes a closure
         self.needs_closure = isinstance(self.optimizer, torch.optim.LBFGS)
         self.channels_last = trainer.channels_last
@@ -105,7 +106,8 @@ class Loop:
     def batches_per_epoch(self) -> int:
         return steps_per_epoch(len(self.train_split.y), self.batch_size * self.dist.world)
 
-    def train_epoch(self, acc: EpochSums, on_step=lambda: None, start: int = 0, stop=lambda: False) -> int:
+    def train_epoch(self, acc: EpochSums, on_step=lambda: None, start: int = 0, stop=lambda: False,
+                    first_step: int = 0) -> int:
         """One pass over the training split, or its rest from batch `start` (a resumed epoch).
 
         Returns the index of the next batch: the epoch's batch count when it
@@ -125,7 +127,12 @@ class Loop:
             x, target = to_float(self.to_device(x_all[idx])), self.to_device(y_all[idx])
             if self.augment is not None:
                 x, target = self.augment(x, target, self.aug_gen)
+            sampled = self.diag is not None and self.diag.wants(first_step + i - start)
+            if sampled:
+                self.diag.before_step()  # snapshot the weights before the update; hooks see this forward
             scores, data_loss, penalty, kept = self._step(self.layout(self.pre(x)), target)
+            if sampled:
+                self.diag.after_step()
             with torch.no_grad():
                 losses[i] = data_loss.detach()
                 if kept:

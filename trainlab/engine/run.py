@@ -118,6 +118,11 @@ class Run:
             log.info(f"resumed from {self.ckpt_dir / 'last.pt'} at epoch {self.counters.epoch}, step {self.counters.step}")
         self.components = c
         loop = Loop(c, self.trainer, device)
+        if self.trainer.diagnostics != "off" and self.main:
+            from trainlab.diagnose.live import LiveDiagnostics
+
+            loop.diag = LiveDiagnostics(c.model, self.trainer.diagnostics, self.trainer.diagnostics_every)
+        self.flagged: set[str] = set()
         self._skipped_before = self.counters.skipped_steps
         log.info(f"run folder: {self.run_dir}")
         log.info(f"{self.spec.dataset.name}: {len(c.splits.train)} train / {len(c.splits.val)} val / "
@@ -155,7 +160,8 @@ class Run:
                 start = self.counters.batch_in_epoch
                 if start == 0:
                     self.epoch_start_state = c.shuffle_gen.get_state()
-                end = loop.train_epoch(pending, bar.advance, start=start, stop=lambda: self.stop_signal is not None)
+                end = loop.train_epoch(pending, bar.advance, start=start, stop=lambda: self.stop_signal is not None,
+                                       first_step=self.counters.step)
                 self.counters.step += end - start
                 self.counters.skipped_steps = self._skipped_before + loop.skipped
                 if end < loop.batches_per_epoch():  # a signal arrived mid-epoch
@@ -204,6 +210,12 @@ class Run:
         if c.ema is not None:
             ema_val = loop.evaluate(c.splits.val, model=c.ema.model)
             row |= {"val_loss_ema": ema_val["loss"], "val_acc_ema": ema_val["acc"]}
+        if loop.diag is not None:
+            row |= loop.diag.collect()
+            for flag in loop.diag.flags(row):
+                if flag not in self.flagged:  # each problem once, not at every evaluation
+                    self.flagged.add(flag)
+                    log.warning(f"diagnostics: {flag}")
         if self.main:
             self.metrics.append(row)
         c.schedule.on_eval(row)
@@ -280,6 +292,9 @@ class Run:
             write_summary(self.run_dir / "summary.json", summary)
             if rows:
                 plot_curves(rows, self.run_dir / "curves.png", title=self.run_dir.name)
+                from trainlab.diagnose.live import LiveDiagnostics
+
+                LiveDiagnostics.plot(rows, self.run_dir / "diagnostics.png")
         distributed.barrier()
         log.info(f"{self.status}: results in {self.run_dir}")
         return summary

@@ -98,6 +98,8 @@ class GeluSchema:
 class Swish(nn.Module):
     """x * sigmoid(beta * x) with an optionally learnable beta per unit."""
 
+    is_activation = True  # found by the activation-statistics hooks (inspect, live diagnostics)
+
     def __init__(self, width: int, beta: float, learnable: bool):
         super().__init__()
         init = torch.full((width,), float(beta))

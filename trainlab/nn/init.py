@@ -28,6 +28,7 @@ class InitSchema:
     distribution: str = "normal"   # xavier / kaiming / lecun: normal or uniform
     mode: str = "fan_in"           # kaiming: fan_in preserves forward variance, fan_out backward
     gain: float | None = None      # xavier / orthogonal: null takes the activation's gain
+    head_scale: float = 1.0        # classifier head weights x this: small makes the initial loss ~ ln(C)
 
     def __post_init__(self):
         check(self.std > 0, "std", self.std, "a positive standard deviation")
@@ -35,6 +36,7 @@ class InitSchema:
         check(self.distribution in DISTRIBUTIONS, "distribution", self.distribution, "one of normal, uniform")
         check(self.mode in ("fan_in", "fan_out"), "mode", self.mode, "one of fan_in, fan_out")
         check(self.gain is None or self.gain > 0, "gain", self.gain, "a positive number or null")
+        check(self.head_scale > 0, "head_scale", self.head_scale, "a positive multiplier")
 
 
 def _gain(cfg, nonlinearity, param):
@@ -108,6 +110,8 @@ class Initializer:
         for i, layer in enumerate(layers):
             is_head = i == len(layers) - 1
             self.weight_init(self.cfg, layer.weight, "linear" if is_head else nonlinearity, None if is_head else param)
+            if is_head and self.cfg.name != "default":
+                layer.weight.mul_(self.cfg.head_scale)
             if layer.bias is not None and self.cfg.bias is not None and self.cfg.name != "default":
                 nn.init.constant_(layer.bias, self.cfg.bias)
 
