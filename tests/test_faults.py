@@ -85,8 +85,9 @@ def test_sigkill_during_checkpoint_write_leaves_previous_checkpoint(tmp_path):
         original_save = torch.save
         writes = [0]
         def dying_save(obj, fh, *a, **k):
-            writes[0] += 1
-            if writes[0] == 4:  # epoch 2's last.pt (epoch 1 wrote best.pt and last.pt, epoch 2 best.pt first)
+            writes[0] += ".last.pt.tmp" in getattr(fh, "name", "")
+            if writes[0] == 2 and ".last.pt.tmp" in fh.name:  # epoch 2's last.pt, mid-write
+                writes[0] += 1
                 fh.write(b"partial")
                 fh.flush()
                 os.kill(os.getpid(), signal.SIGKILL)

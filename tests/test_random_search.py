@@ -121,3 +121,20 @@ def test_random_search_runs_end_to_end(tmp_path, cli_env):
         "low": 8.0, "high": 32.0, "log": False}
     header = (sweep / "table.md").read_text().splitlines()[0]
     assert header.startswith("| optimizer.lr | arch.width | best val acc (%) |")
+
+
+def test_table_of_a_coarse_and_a_fine_search_judges_edges_on_the_widest_range(tmp_path, capsys):
+    from trainlab.sweep.cli import table_main
+
+    coarse, fine = tmp_path / "coarse", tmp_path / "fine"
+    for num, (lr, acc) in enumerate([("0.0001", 0.7), ("0.5", 0.8)]):
+        make_trial(coarse, num, lr, acc)
+    for num, (lr, acc) in enumerate([("0.09", 0.95), ("0.02", 0.9)]):
+        make_trial(fine, num, lr, acc)
+    write_search_file(coarse, plan(["optimizer.lr=tag(log,interval(1e-5,1))"], 2))
+    write_search_file(fine, plan(["optimizer.lr=tag(log,interval(1e-2,1e-1))"], 2))
+    assert table_main([str(coarse), str(fine), "--no-figure"]) == 0
+    # 0.09 is at the upper edge of the fine range but central in the combined [1e-5, 1]
+    assert "searched range" not in capsys.readouterr().err
+    assert table_main([str(fine), "--no-figure"]) == 0
+    assert "optimizer.lr=0.09, in the upper 10% of the searched range [0.01, 0.1] (log scale)" in capsys.readouterr().err

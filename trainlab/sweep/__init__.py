@@ -1,6 +1,9 @@
-"""Sweeps: reading job folders, ablation tables, sweep figures, search-range checks.
+"""Sweeps: which jobs a sweep runs, resuming it, reading its job folders, ablation tables and figures.
 
-Entry points: `trainlab.sweep.cli.table_main` (the `trainlab table` command),
-`trainlab.sweep.cli.write_sweep_report` (called by the engine after a multirun)
-and `trainlab.sweep.aggregate.edge_warnings` (for random searches).
+Entry points: `trainlab.sweep.search.plan_sweep` (the job list of a grid or a seeded
+random search, shared by the CLI's checks and trainlab's Hydra sweeper in
+hydra_plugins/trainlab_sweeper), `trainlab.sweep.resume` (`trainlab resume-sweep`, and
+how a sweep folder's jobs ended), `trainlab.sweep.cli.table_main` (`trainlab table`),
+`trainlab.sweep.cli.write_sweep_report` (called by the CLI after every multirun) and
+`trainlab.sweep.aggregate.edge_warnings` (for random searches).
 """
