@@ -142,12 +142,6 @@ def resume_command(args: list[str]) -> int:
     return train_command([*kept, *new, "resume=true", f"hydra.run.dir={run_dir.resolve()}"])
 
 
-def ensemble_command(args: list[str]) -> int:
-    from trainlab.engine.ensemble import ensemble_main
-
-    return ensemble_main(args)
-
-
 def resume_sweep_command(args: list[str]) -> int:
     """`trainlab resume-sweep SWEEP_DIR [overrides]`: the sweep again in its folder; jobs with a
     result are kept, the others run (failed and interrupted ones from their last checkpoint)."""
@@ -158,19 +152,23 @@ def resume_sweep_command(args: list[str]) -> int:
     return train_command(resume_sweep_args(Path(args[0]), args[1:]))
 
 
-def table_command(args: list[str]) -> int:
-    from trainlab.sweep.cli import table_main
+def _lazy(module: str, function: str):
+    """A command imported on first use, so `trainlab train` does not load every other command."""
+    def command(args: list[str]) -> int:
+        import importlib
 
-    return table_main(args)
+        return getattr(importlib.import_module(module), function)(args)
+
+    return command
 
 
 COMMANDS = {"train": train_command, "resume": resume_command, "resume-sweep": resume_sweep_command,
-            "table": table_command, "ensemble": ensemble_command,
-            # diagnostics, imported on first use so that `trainlab train` does not load them
-            "check": lambda args: __import__("trainlab.diagnose.check", fromlist=["_"]).check_command(args),
-            "inspect": lambda args: __import__("trainlab.diagnose.commands", fromlist=["_"]).inspect_command(args),
-            "gradcheck": lambda args: __import__("trainlab.diagnose.commands", fromlist=["_"]).gradcheck_command(args),
-            "lr-find": lambda args: __import__("trainlab.diagnose.commands", fromlist=["_"]).lr_find_command(args)}
+            "table": _lazy("trainlab.sweep.cli", "table_main"),
+            "ensemble": _lazy("trainlab.engine.ensemble", "ensemble_main"),
+            "check": _lazy("trainlab.diagnose.check", "check_command"),
+            "inspect": _lazy("trainlab.diagnose.commands", "inspect_command"),
+            "gradcheck": _lazy("trainlab.diagnose.commands", "gradcheck_command"),
+            "lr-find": _lazy("trainlab.diagnose.commands", "lr_find_command")}
 
 
 def main(argv: list[str] | None = None) -> int:
