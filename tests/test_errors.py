@@ -57,6 +57,8 @@ CATALOGUE = [
     (["train", "transfer.freeze=[nomatch]"], ["transfer.freeze", "nomatch"]),
     (["train", "optimizer=lbfgs", "optimizer.weight_decay=0.1"], ["optimizer.weight_decay"]),
     (["ensemble"], ["ensemble", "required"]),
+    (["train", "hydra.run.dir=/etc/hostname/run"], ["hydra.run.dir", "/etc/hostname/run", "writable"]),
+    (["train", "-m", "seed=0,1", "hydra.sweep.dir=/etc/hostname/sweep"], ["hydra.sweep.dir", "writable"]),
     (["ensemble", "/nonexistent/sweep"], ["PATH", "/nonexistent/sweep"]),
     (["table", "/nonexistent/sweep"], ["/nonexistent/sweep"]),
     (["resume"], ["RUN_DIR"]),

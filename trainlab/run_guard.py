@@ -21,8 +21,23 @@ def holds_run(folder: Path) -> bool:
     return (folder / "summary.json").exists() or (folder / "checkpoints" / "last.pt").exists()
 
 
+def check_writable(key: str, folder: str) -> None:
+    """The output folder can be created and written: checked before Hydra tries to."""
+    import os
+
+    path = Path(folder).expanduser().absolute()
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(key, folder, f"a writable folder ({probe} is not a writable directory)")
+
+
 def guard_existing_run(args: list[str]) -> None:
     overrides = [a for a in args if not a.startswith("-")]
+    multirun = "-m" in args or "--multirun" in args
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    check_writable(key, _override(overrides, key) or "outputs")
     target = _override(overrides, "hydra.run.dir")
     if target is None or not holds_run(Path(target)):
         return
