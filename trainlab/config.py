@@ -43,7 +43,7 @@ class TrainerSchema:
     compile_backend: str = "inductor"  # inductor (fast kernels), or eager / aot_eager to debug compilation
     channels_last: bool = False    # NHWC memory layout for convnets (faster with tensor cores)
     diagnostics: str = "light"     # live per-layer statistics: off, light (update/weight ratio, grad norm), full (+ activations)
-    diagnostics_every: int = 10    # sample diagnostics every N steps
+    diagnostics_every: int = 20    # sample diagnostics every N steps
     data_placement: str = "auto"   # device: whole splits on the training device; host: pinned host memory,
                                    # batches copied over; auto: device when they fit under device_data_limit_mb
     device_data_limit_mb: int = 4096
