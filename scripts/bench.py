@@ -6,7 +6,7 @@
 Every comparator (scripts/bench_loops.py) trains a deep copy of the same initial
 model (the one trainlab assembles) on the same uint8 training tensor with the same
 SGD-momentum settings. A repetition is one epoch of `steps` optimizer steps per
-comparator; repetitions are interleaved (C0 C1 C2 C3 C4, C0 C1 ...) so drift in
+comparator; repetitions are interleaved (C0 C1 C2 C3 C4 C4d, C0 C1 ...) so drift in
 the machine (clocks, other load) hits every comparator alike; the first
 `--warmup` repetitions are dropped and medians are reported.
 
@@ -14,19 +14,30 @@ The results file keeps the data of every device it has seen in an embedded JSON
 comment, so a GPU run adds its section without erasing the CPU figures, and the
 hand-written notes section at the end is kept as it is.
 """
-import argparse
+import os
+import sys
+
+# glibc hands large freed buffers back to the OS and page-faults them in again on the next step
+# (thousands of faults per CNN step, 10-20% jitter that depends on allocator state, not on the
+# comparator). Fixed thresholds keep freed memory for reuse; every comparator runs under the same
+# policy. Set before torch is imported, hence this re-exec; --no-malloc-tuning keeps glibc's defaults.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(4 << 30),
+              "MALLOC_TOP_PAD_": str(256 << 20)}
+if (__name__ == "__main__" and sys.platform.startswith("linux") and "--no-malloc-tuning" not in sys.argv
+        and "--help" not in sys.argv and any(os.environ.get(k) != v for k, v in MALLOC_ENV.items())):
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
+
+import argparse  # noqa: E402  (the imports below come after the re-exec on purpose)
 import copy
 import datetime
 import gc
 import json
-import os
 import platform
 import re
 import statistics
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_loops as loops  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-IDS = ("C0", "C1", "C2", "C3", "C4")
+IDS = ("C0", "C1", "C2", "C3", "C4", "C4d")
 LR, MOMENTUM = 0.05, 0.9   # trainlab's optimizer=momentum defaults; every comparator uses them
 VAL_EXAMPLES = 64          # the synthetic dataset's val split (trainlab carves one); not used for timing
 GPU_PENDING = "not yet measured (no GPU in this session)"
@@ -61,10 +72,10 @@ class Workload:
 
 WORKLOADS = {
     "mlp": Workload("mlp", "MLP 784-256-256-10 (ReLU) on MNIST-shaped uint8 1x28x28, 10 classes, no augmentation",
-                    (1, 28, 28), ["arch=mlp", "arch.depth=2", "arch.width=256"], 128, 200, False,
+                    (1, 28, 28), ["arch=mlp", "arch.depth=2", "arch.width=256"], 128, 100, False,
                     gpu_batch_size=512, gpu_steps=200),
     "cnn": Workload("cnn", "CNN conv3x3(32)-maxpool-conv3x3(64)-maxpool-avgpool-linear on 3x32x32 uint8, flip + crop(pad 4)",
-                    (3, 32, 32), ["arch=cnn"], 128, 40, True, gpu_batch_size=512, gpu_steps=200),
+                    (3, 32, 32), ["arch=cnn"], 128, 20, True, gpu_batch_size=512, gpu_steps=200),
     "resnet18": Workload("resnet18", "ResNet-18 CIFAR variant (3x3 stem, no max pool) on 3x32x32, flip + crop, bf16 autocast, channels_last",
                          (3, 32, 32), ["arch=torchvision", "arch.model=resnet18"], 512, 50, True,
                          precision="bf16", channels_last=True, gpu_only=True, cifar_stem=True),
@@ -73,7 +84,7 @@ WORKLOADS = {
 
 # ------------------------------------------------------------------ building
 
-def trainlab_overrides(w: Workload, batch_size: int, steps: int, device: torch.device) -> list[str]:
+def trainlab_overrides(w: Workload, batch_size: int, steps: int, device: torch.device, extra=()) -> list[str]:
     n_train = batch_size * steps
     n_total = n_train + VAL_EXAMPLES
     return [
@@ -84,7 +95,7 @@ def trainlab_overrides(w: Workload, batch_size: int, steps: int, device: torch.d
         "augment=[flip,crop]" if w.augment else "augment=none",
         *(["augment.flip.p=0.5", "augment.crop.padding=4"] if w.augment else []),
         f"trainer.batch_size={batch_size}", f"trainer.precision={w.precision}", f"trainer.device={device}",
-        "trainer.epochs=1", "trainer.progress=off", "seed=0",
+        "trainer.epochs=1", "trainer.progress=off", "seed=0", *extra,
     ]
 
 
@@ -126,13 +137,14 @@ def build(w: Workload, args, device):
     on_gpu = device.type == "cuda"
     batch_size = (w.gpu_batch_size if on_gpu and w.gpu_batch_size else w.batch_size)
     steps = args.steps or (w.gpu_steps if on_gpu and w.gpu_steps else w.steps)
-    spec = trainlab_spec(trainlab_overrides(w, batch_size, steps, device))
+    channels_last = w.channels_last and (on_gpu or args.include_gpu_only)
+    extra = [*(["trainer.channels_last=true"] if channels_last else []), *args.override]
+    spec = trainlab_spec(trainlab_overrides(w, batch_size, steps, device, extra))
     c = assemble(spec, device)
     if w.cifar_stem:
         use_cifar_stem(c, spec, device)
-    channels_last = w.channels_last and (on_gpu or args.include_gpu_only)
-    if channels_last:
-        c.model.to(memory_format=torch.channels_last)  # in place: the optimizer keeps its parameters
+    if channels_last:  # again: the CIFAR stem's new conv (in place, the optimizer keeps its parameters)
+        c.model.to(memory_format=torch.channels_last)
     x, y = c.splits.train.x, c.splits.train.y
     steps = len(y) // batch_size
     setup = loops.Setup(
@@ -185,20 +197,23 @@ def make_comparators(c, spec, s: loops.Setup, args, device, epochs: int) -> tupl
     comps = [loops.Floor(s), loops.HandLoop(s), loops.TrainlabEngine(c, spec.trainer, device),
              loops.TutorialLoader(s, workers)]
     skipped = {}
-    if args.no_lightning:
-        skipped["C4"] = "not measured (--no-lightning)"
-    elif not loops.lightning_available():
-        skipped["C4"] = "not measured (lightning is not importable: pip install 'trainlab[bench]')"
+    why = ("not measured (--no-lightning)" if args.no_lightning else None if loops.lightning_available()
+           else "not measured (lightning is not importable: pip install -e '.[bench]')")
+    if why:
+        skipped = {"C4": why, "C4d": why}
     else:
-        comps.append(loops.LightningRunner(s, epochs, args.threads or torch.get_num_threads()))
+        threads = args.threads or torch.get_num_threads()
+        comps += [loops.LightningRunner(s, epochs, threads, device_batches=False, workers=workers),
+                  loops.LightningRunner(s, epochs, threads, device_batches=True)]
     return comps, skipped
 
 
 def interleaved(comps, device, warmup: int, reps: int) -> tuple[dict, dict]:
-    """Seconds per epoch for each comparator: C0 C1 C2 C3 C4, C0 C1 ... ; warm-up repetitions dropped.
+    """Seconds per epoch for each comparator: C0 C1 C2 C3 C4 C4d, C0 C1 ... ; warm-up repetitions dropped.
 
-    Also the CPU seconds this process used per wall second (all its threads): with T threads that
-    is T on an otherwise idle machine, less when other processes compete for the cores."""
+    Also the CPU seconds this process used in each repetition (all its threads). CPU time is what
+    a comparator costs when other processes share the cores: descheduled time is not in it, while
+    the wall clock counts it (on an idle machine wall x threads ~ CPU time)."""
     times = {comp.name: [] for comp in comps}
     cpu = {comp.name: [] for comp in comps}
     for rep in range(warmup + reps):
@@ -211,7 +226,7 @@ def interleaved(comps, device, warmup: int, reps: int) -> tuple[dict, dict]:
             elapsed, used = time.perf_counter() - t0, time.process_time() - c0
             if rep >= warmup:
                 times[comp.name].append(elapsed)
-                cpu[comp.name].append(used / elapsed)
+                cpu[comp.name].append(used)
     return times, cpu
 
 
@@ -237,23 +252,31 @@ def bench_workload(w: Workload, args, device) -> dict:
         rows[comp.name] = {"label": comp.label, "median_s": median, "times_s": times[comp.name],
                            "images_per_s": images / median, "min_ips": images / max(times[comp.name]),
                            "max_ips": images / min(times[comp.name]), "step_us": median / s.steps * 1e6,
-                           "flops_per_s": flops * s.steps / median, "cpu_per_wall": statistics.median(cpu[comp.name])}
+                           "flops_per_s": flops * s.steps / median, "cpu_s": cpu[comp.name],
+                           "cpu_step_us": statistics.median(cpu[comp.name]) / s.steps * 1e6,
+                           "cpu_per_wall": statistics.median(u / t for u, t in zip(cpu[comp.name], times[comp.name]))}
     for cid, why in skipped.items():
         rows[cid] = {"label": "Lightning", "skipped": why}
     floor_us = rows["C0"]["step_us"]
     for row in rows.values():
         if "step_us" in row:
             row["overhead_us"] = row["step_us"] - floor_us
-    c2 = rows["C2"]["images_per_s"]
-    ratios = {f"C2/{cid}": c2 / rows[cid]["images_per_s"] for cid in IDS if cid != "C2" and "images_per_s" in rows[cid]}
+    # C2 / Cx per repetition (the two ran seconds apart, under the same machine load), then the median
+    def paired(series):
+        return {f"C2/{cid}": statistics.median(tx / t2 for tx, t2 in zip(series[cid], series["C2"]))
+                for cid in IDS if cid != "C2" and "images_per_s" in rows[cid]}
+
+    ratios, cpu_ratios = paired(times), paired(cpu)
     for cid in IDS:
         print(f"  {cid}: " + (f"{rows[cid]['images_per_s']:>10,.0f} images/s, {rows[cid]['step_us']:>8.0f} µs/step"
                               if "images_per_s" in rows[cid] else rows[cid]["skipped"]), flush=True)
-    print("  " + "  ".join(f"{k} {v:.2f}" for k, v in ratios.items()), flush=True)
+    print("  wall:     " + "  ".join(f"{k} {v:.2f}" for k, v in ratios.items()), flush=True)
+    print("  CPU time: " + "  ".join(f"{k} {v:.2f}" for k, v in cpu_ratios.items()), flush=True)
     return {"title": w.title, "batch_size": s.batch_size, "steps": s.steps, "reps": args.reps,
             "warmup": args.warmup, "precision": w.precision, "channels_last": s.channels_last,
             "params": sum(p.numel() for p in s.model.parameters()), "flops_per_step": flops,
             "peak_flops": peak, "peak_dtype": str(peak_dtype).replace("torch.", ""), "rows": rows, "ratios": ratios,
+            "cpu_ratios": cpu_ratios,
             "c3_workers": 0 if device.type == "cpu" else args.workers,
             "load_avg": [load_before, os.getloadavg()[0]]}
 
@@ -297,7 +320,8 @@ def machine(device, threads) -> dict:
     info = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "python": platform.python_version(),
             "platform": platform.platform(), "threads": threads, "device": str(device),
-            "flush_denormal": True, "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
+            "flush_denormal": True, "malloc": " ".join(f"{k}={os.environ[k]}" for k in MALLOC_ENV if k in os.environ)
+            or "glibc defaults", "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M")}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["cuda"] = torch.version.cuda
@@ -314,6 +338,7 @@ def machine(device, threads) -> dict:
 
 TARGETS = [  # (workload, ratio, minimum): figures to report against, CPU at 2 threads
     ("mlp", "C2/C1", 0.95), ("cnn", "C2/C1", 0.95), ("cnn", "C2/C3", 1.2), ("mlp", "C2/C4", 1.3),
+    ("mlp", "C2/C4d", None), ("cnn", "C2/C4", None), ("cnn", "C2/C4d", None),  # no target: for reference
 ]
 DATA_RE = re.compile(r"<!-- bench-data\n(.*?)\n-->", re.S)
 NOTES_MARK = "<!-- notes: everything below this line is kept when scripts/bench.py rewrites this file -->"
@@ -336,17 +361,19 @@ def fmt_ips(x: float) -> str:
 def workload_table(res: dict, flops_unit: tuple) -> list[str]:
     unit, scale = flops_unit
     lines = ["| id | comparator | images/s (median) | min – max | µs/step | overhead vs C0 (µs/step) | C2 ÷ this "
-             "| CPU s per wall s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| CPU µs/step | C2 ÷ this by CPU time | CPU s per wall s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for cid in IDS:
         row = res["rows"].get(cid)
         if row is None:
             continue
         if "skipped" in row:
-            lines.append(f"| {cid} | {row['label']} | {row['skipped']} | | | | | |")
+            lines.append(f"| {cid} | {row['label']} | {row['skipped']} | | | | | | | |")
             continue
         ratio = "1.00" if cid == "C2" else f"{res['ratios'][f'C2/{cid}']:.2f}"
+        cpu_ratio = "1.00" if cid == "C2" else f"{res.get('cpu_ratios', {}).get(f'C2/{cid}', float('nan')):.2f}"
         lines.append(f"| {cid} | {row['label']} | {fmt_ips(row['images_per_s'])} | {fmt_ips(row['min_ips'])} – "
                      f"{fmt_ips(row['max_ips'])} | {row['step_us']:,.0f} | {row['overhead_us']:+,.0f} | {ratio} "
+                     f"| {row.get('cpu_step_us', float('nan')):,.0f} | {cpu_ratio} "
                      f"| {row.get('cpu_per_wall', float('nan')):.2f} |")
     c2 = res["rows"]["C2"]
     lines += ["", f"Model FLOPs (forward + backward, matmul/conv) {res['flops_per_step'] / 1e9:.3f} GFLOP per step: "
@@ -357,16 +384,17 @@ def workload_table(res: dict, flops_unit: tuple) -> list[str]:
     return lines
 
 
-def device_section(dev: str, run: dict) -> list[str]:
+def device_section(key: str, run: dict) -> list[str]:
     m = run["machine"]
-    gpu = dev == "cuda"
+    gpu = key == "cuda"
     flops_unit = ("TFLOP/s", 1e12) if gpu else ("GFLOP/s", 1e9)
-    head = f"## {'GPU' if gpu else 'CPU'} results ({m['date']})"
+    head = f"## {'GPU' if gpu else 'CPU'} results, {m['threads']} torch threads ({m['date']})"
     lines = [head, "", "| machine | |", "|---|---|",
              f"| CPU | {m['cpu']}, {m['cores']} logical cores |"]
     if gpu:
         lines.append(f"| GPU | {m.get('gpu')} (CUDA {m.get('cuda')}) |")
     lines += [f"| device | {m['device']}; torch threads {m['threads']}; flush denormal on |",
+              f"| allocator | {m.get('malloc', 'glibc defaults')} |",
               f"| software | Python {m['python']}, torch {m['torch']}, torchvision {m['torchvision']}, "
               f"lightning {m.get('lightning') or 'not installed'} |",
               f"| platform | {m['platform']} |", "",
@@ -389,13 +417,17 @@ def device_section(dev: str, run: dict) -> list[str]:
 
 def targets_section(data: dict) -> list[str]:
     lines = ["## Targets (CPU, 2 threads)", "",
-             "| workload | ratio | target | measured | met |", "|---|---|---:|---:|---|"]
+             "| workload | ratio | target | measured (wall clock) | met | measured (CPU time) | met |",
+             "|---|---|---:|---:|---|---:|---|"]
     cpu = data.get("runs", {}).get("cpu", {}).get("workloads", {})
     for name, key, minimum in TARGETS:
-        value = cpu.get(name, {}).get("ratios", {}).get(key)
-        shown = f"{value:.2f}" if value is not None else "not measured"
-        met = "—" if value is None else ("yes" if value >= minimum else "**no**")
-        lines.append(f"| {name} | {key} | ≥ {minimum} | {shown} | {met} |")
+        cells = []
+        for kind in ("ratios", "cpu_ratios"):
+            value = cpu.get(name, {}).get(kind, {}).get(key)
+            cells.append(f"{value:.2f}" if value is not None else "not measured")
+            cells.append("—" if value is None or minimum is None else ("yes" if value >= minimum else "**no**"))
+        target = f"≥ {minimum}" if minimum is not None else "(none)"
+        lines.append(f"| {name} | {key} | {target} | {' | '.join(cells)} |")
     return lines + [""]
 
 
@@ -405,10 +437,10 @@ def gpu_placeholder() -> list[str]:
              "adds this section (the CPU section is kept): the same comparators on the GPU, C3 with DataLoader "
              "workers and pinned memory, ResNet-18 in bf16 autocast with channels_last, and achieved TFLOP/s "
              "against a measured matmul peak of the workload's dtype.", "",
-             "| workload | images/s C0 – C4 | C2/C1 | C2/C3 | C2/C4 | C2/C0 | µs/step over C0 | achieved TFLOP/s (% of matmul peak) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| workload | images/s C0 – C4d | C2/C1 | C2/C3 | C2/C4 | C2/C4d | C2/C0 | µs/step over C0 | achieved TFLOP/s (% of matmul peak) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in WORKLOADS:
-        lines.append(f"| {name} | " + " | ".join([GPU_PENDING] * 7) + " |")
+        lines.append(f"| {name} | " + " | ".join([GPU_PENDING] * 8) + " |")
     return lines + [""]
 
 
@@ -419,7 +451,7 @@ METHOD = """## Method
   `schedule=constant`); every other comparator trains a deep copy of that model, taken before any step,
   on the same training tensor, with `torch.optim.SGD(lr=0.05, momentum=0.9)`.
 - **Interleaved repetitions.** One repetition = one epoch (`steps` optimizer steps) of each comparator in
-  the order C0 C1 C2 C3 C4; the first repetition is warm-up and dropped; the tables give medians
+  the order C0 C1 C2 C3 C4 C4d; the first repetition is warm-up and dropped; the tables give medians
   (and the min – max spread) over the rest. Timing has a device sync on both sides.
 - **Comparators.** C0: the floor, one fixed pre-converted device batch through forward/backward/step.
   C1: plain PyTorch written for speed: uint8 data on the device, `randperm` per epoch, one gather per
@@ -429,14 +461,31 @@ METHOD = """## Method
   torchvision v2 per-sample `RandomHorizontalFlip`, `RandomCrop(padding=4)`, `ToDtype(float32, scale=True)`,
   `.item()` on loss and correct count every step; `num_workers=0` on CPU (workers only compete with the
   2 compute threads there). C4: Lightning with no logger, checkpointing, progress bar or model summary,
-  fed C1's device-resident batches (its per-step cost is Lightning's own loop, not a data loader);
-  `fit()` runs in a helper thread that parks at every epoch start so it interleaves with the rest and
-  its one-time setup is not timed.
-- **Overhead** = µs per step minus C0's µs per step. **Ratios** = C2's images/s ÷ the comparator's.
+  fed the way its users write it: C3's DataLoader and per-sample transforms. C4d: the same Lightning
+  set-up fed C1's device-resident uint8 batches, flip/crop in `training_step`, so C4d − C1 is
+  Lightning's own per-step cost. Lightning's `fit()` runs in a helper thread that parks at every epoch
+  start, so it interleaves with the rest and its one-time set-up is not timed.
+- **Overhead** = µs per step minus C0's µs per step. **Ratios** C2/Cx = Cx's epoch time ÷ C2's epoch time
+  in the same repetition (so both saw the same machine load), median over repetitions: above 1 means
+  trainlab is faster.
+- **Wall clock and CPU time.** The targets use the wall clock. CPU time (all threads of the process) is a
+  check against other processes taking the cores: it leaves out descheduled time but also rewards a
+  comparator that keeps one of two cores idle (C3's per-sample transforms run on one thread).
 - CPU runs flush denormals (`torch.set_flush_denormal(True)`: training on random labels drifts into
   them) and use 2 torch threads (`--threads`). FLOP/s count matmul/conv FLOPs of forward + backward
   (`torch.utils.flop_counter`) against the best measured square matmul of the same dtype.
 """
+
+
+def _rounded(value):
+    """5 significant digits: the embedded data stays small and diffs stay readable."""
+    if isinstance(value, float):
+        return float(f"{value:.5g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def render(data: dict, notes: str) -> str:
@@ -446,14 +495,15 @@ def render(data: dict, notes: str) -> str:
              "`python scripts/bench.py --workload all`).", ""]
     lines += targets_section(data)
     runs = data.get("runs", {})
-    if "cpu" in runs:
-        lines += device_section("cpu", runs["cpu"])
+    for key in sorted(k for k in runs if k.startswith("cpu")):
+        lines += device_section(key, runs[key])
     lines += device_section("cuda", runs["cuda"]) if "cuda" in runs else gpu_placeholder()
-    if data.get("sweep"):
+    if data.get("sweeps"):
         from bench_sweep import render_sweep
 
-        lines += render_sweep(data["sweep"])
-    lines += [METHOD, f"<!-- bench-data\n{json.dumps(data, indent=1)}\n-->", "", NOTES_MARK, "",
+        for dev, sweep in data["sweeps"].items():
+            lines += render_sweep(sweep, dev)
+    lines += [METHOD, f"<!-- bench-data\n{json.dumps(_rounded(data), separators=(',', ':'))}\n-->", "", NOTES_MARK, "",
               notes or "## Notes\n\n(hand-written analysis goes here)", ""]
     return "\n".join(lines)
 
@@ -464,7 +514,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workload", choices=[*WORKLOADS, "all"], default="all")
-    p.add_argument("--reps", type=int, default=None, help="timed repetitions per comparator (default 7; quick 2)")
+    p.add_argument("--reps", type=int, default=None, help="timed repetitions per comparator (default 11; quick 2)")
     p.add_argument("--warmup", type=int, default=1, help="untimed repetitions first (default 1)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per repetition (default per workload)")
     p.add_argument("--out", type=Path, default=None, help="results file (default BENCHMARKS.md; quick: a temp file)")
@@ -472,16 +522,22 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch threads (default 2 on CPU)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="C3 DataLoader workers on GPU")
-    p.add_argument("--no-lightning", action="store_true", help="skip C4")
+    p.add_argument("--no-lightning", action="store_true", help="skip C4 and C4d")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra trainlab override for C2 (repeatable), e.g. trainer.diagnostics=off")
+    p.add_argument("--no-malloc-tuning", action="store_true",
+                   help="keep glibc's default malloc thresholds (more page-fault jitter on CPU)")
     p.add_argument("--sweep", action=argparse.BooleanOptionalAction, default=None,
                    help="also measure sweep throughput (default: on for a full --workload all run)")
     p.add_argument("--sweep-jobs", type=int, default=20)
     p.add_argument("--include-gpu-only", action="store_true",
                    help="run GPU-only workloads (resnet18) on the CPU too: slow, for checking the code path")
+    p.add_argument("--render-only", action="store_true",
+                   help="rewrite the results file from the data embedded in it, measuring nothing")
     p.add_argument("--profile", action="store_true", help="print a cProfile of C2 and C1 epochs and exit")
     args = p.parse_args(argv)
     if args.reps is None:
-        args.reps = 2 if args.quick else 7
+        args.reps = 2 if args.quick else 11
     if args.quick and args.steps is None:
         args.steps = 5
     if args.sweep is None:
@@ -507,9 +563,15 @@ def main(argv=None) -> int:
                 profile_engine(WORKLOADS[name], args, device)
         return 0
     data, notes = load_data(args.out)
+    if args.render_only:
+        args.out.write_text(render(data, notes))
+        print(f"results: {args.out}")
+        return 0
+    # the targets are for 2 CPU threads; a run with another thread count gets its own section
+    key = device.type if device.type != "cpu" or args.threads == 2 else f"cpu-{args.threads}-threads"
     run = {"machine": machine(device, torch.get_num_threads()),
            "command": "python scripts/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
-           "workloads": dict(data.get("runs", {}).get(device.type, {}).get("workloads", {}))}
+           "workloads": dict(data.get("runs", {}).get(key, {}).get("workloads", {}))}
     for name in names:
         w = WORKLOADS[name]
         if w.gpu_only and device.type != "cuda" and not args.include_gpu_only:
@@ -517,11 +579,11 @@ def main(argv=None) -> int:
             print(f"[{name}] skipped: GPU only", flush=True)
             continue
         run["workloads"][name] = bench_workload(w, args, device)
-    data.setdefault("runs", {})[device.type] = run
+    data.setdefault("runs", {})[key] = run
     if args.sweep:
         from bench_sweep import measure_sweep
 
-        data["sweep"] = measure_sweep(args.sweep_jobs)
+        data.setdefault("sweeps", {})[device.type] = measure_sweep(args.sweep_jobs)
     args.out.write_text(render(data, notes))
     print(f"results: {args.out}")
     return 0

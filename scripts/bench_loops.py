@@ -18,7 +18,11 @@ the host per step except C3, which does it on purpose (that is what it models).
     C2 TrainlabEngine   trainlab.engine.loop.Loop.train_epoch on assembled components
     C3 TutorialLoader   DataLoader over a Dataset with torchvision v2 per-sample
                         transforms and `.item()` every step
-    C4 LightningRunner  Lightning with lean settings, fed by C1's device batches
+    C4 LightningRunner  Lightning with lean settings and the data path its users
+                        write: C3's DataLoader and per-sample transforms
+    C4d LightningRunner the same Lightning set-up fed C1's device-resident
+                        batches (augmented in training_step): Lightning's own
+                        per-step cost with nothing else different from C1
 """
 import copy
 import threading
@@ -170,10 +174,21 @@ class TrainlabEngine:
         self._sums = EpochSums
         self.device = device
         self.loop = Loop(components, trainer_spec, device)
+        level = getattr(trainer_spec, "diagnostics", "off")
+        if level != "off":  # what Run.execute attaches to the loop (trainer.diagnostics, default light)
+            from trainlab.diagnose.live import LiveDiagnostics
+
+            self.loop.diag = LiveDiagnostics(components.model, level, trainer_spec.diagnostics_every)
+            self.label = f"{self.label} (trainer.diagnostics={level}, as `trainlab train` runs it)"
+        self.steps = 0
 
     def run_epoch(self):
         acc = self._sums.zeros(self.device)  # what Run._train hands in after every evaluation
-        self.loop.train_epoch(acc)
+        if self.loop.diag is not None:
+            self.steps += self.loop.train_epoch(acc, first_step=self.steps)
+            self.loop.diag.collect()  # Run reads these once per evaluation (every epoch by default)
+        else:
+            self.steps += self.loop.train_epoch(acc)
         self.last = acc
 
     def close(self):
@@ -202,19 +217,21 @@ def tutorial_transform(s: Setup):
     return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True)])
 
 
+def tutorial_loader(s: Setup, workers: int, seed: int) -> torch.utils.data.DataLoader:
+    cuda = s.device.type == "cuda"
+    dataset = PerSampleDataset(s.x.cpu(), s.y.cpu(), tutorial_transform(s))
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=s.batch_size, shuffle=True, drop_last=True, num_workers=workers,
+        pin_memory=cuda, persistent_workers=workers > 0, generator=torch.Generator().manual_seed(seed))
+
+
 class TutorialLoader:
     name, label = "C3", "DataLoader + torchvision v2 per-sample transforms + .item() per step"
 
     def __init__(self, s: Setup, workers: int):
         self.s, self.model = s, fresh_model(s)
         self.opt = sgd(self.model, s)
-        self.workers = workers
-        cuda = s.device.type == "cuda"
-        dataset = PerSampleDataset(s.x.cpu(), s.y.cpu(), tutorial_transform(s))
-        self.loader = torch.utils.data.DataLoader(
-            dataset, batch_size=s.batch_size, shuffle=True, drop_last=True, num_workers=workers,
-            pin_memory=cuda, persistent_workers=workers > 0,
-            generator=torch.Generator().manual_seed(s.seed + 13))
+        self.loader = tutorial_loader(s, workers, s.seed + 13)
         self.label = f"{self.label}, num_workers={workers}"
 
     def run_epoch(self):
@@ -274,9 +291,9 @@ class LightningRunner:
     one-time fit() setup is not, and it interleaves with the other comparators.
     """
 
-    name, label = "C4", "Lightning (no logger/checkpointing/progress bar/model summary), fed C1's device batches"
+    LEAN = "Lightning (no logger, checkpointing, progress bar, model summary)"
 
-    def __init__(self, s: Setup, epochs: int, threads: int):
+    def __init__(self, s: Setup, epochs: int, threads: int, device_batches: bool, workers: int = 0):
         import logging
         import warnings
 
@@ -286,6 +303,10 @@ class LightningRunner:
             logging.getLogger(name).setLevel(logging.WARNING)  # no banner about accelerators and tips
         warnings.filterwarnings("ignore", module=r"lightning\..*")
         self.s, self.epochs, self.threads = s, epochs, threads
+        if device_batches:
+            self.name, self.label = "C4d", f"{self.LEAN} fed C1's device-resident batches, flip/crop in training_step"
+        else:
+            self.name, self.label = "C4", f"{self.LEAN} + C3's DataLoader and per-sample transforms, num_workers={workers}"
         self.go = threading.Semaphore(0)
         self.parked = threading.Event()
         self.finished, self.stopping, self.error = False, False, None
@@ -307,16 +328,23 @@ class LightningRunner:
 
             def training_step(self, batch, batch_idx):
                 xb, yb = batch
-                if s.augment:
-                    xb = flip_crop_u8(xb, s.pad, self.g)
-                out = self.model(to_unit_float(xb, s.channels_last))
+                if device_batches:  # uint8 straight from the device tensor
+                    if s.augment:
+                        xb = flip_crop_u8(xb, s.pad, self.g)
+                    xb = to_unit_float(xb, s.channels_last)
+                elif s.channels_last:  # floats from the DataLoader, already augmented
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                out = self.model(xb)
                 return F.cross_entropy(out.float(), yb)
 
             def configure_optimizers(self):
                 return sgd(self.model, s)
 
         self.module = Module(fresh_model(s))
-        self.batches = DeviceBatchIterable(s, torch.Generator(device=s.device).manual_seed(s.seed + 17))
+        if device_batches:
+            self.batches = DeviceBatchIterable(s, torch.Generator(device=s.device).manual_seed(s.seed + 17))
+        else:
+            self.batches = tutorial_loader(s, workers, s.seed + 19)
         self.trainer = L.Trainer(
             accelerator="gpu" if s.device.type == "cuda" else "cpu", devices=1, max_epochs=epochs,
             precision="bf16-mixed" if s.amp_dtype == torch.bfloat16 else "32-true",

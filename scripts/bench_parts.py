@@ -37,6 +37,8 @@ def engine_parts(c, spec, s, device, calls: int = 300, rounds: int = 7) -> list[
 
     c = copy.copy(c)
     c.model = copy.deepcopy(s.model)
+    if hasattr(c, "train_model"):
+        c.train_model = c.model
     c.optimizer = build_optimizer(spec.optimizer, c.model, s.batch_size)
     c.schedule = build_schedule(spec.schedule, spec.optimizer, c.optimizer, c.steps_per_epoch, 10**9)
     loop = Loop(c, spec.trainer, device)
@@ -92,6 +94,23 @@ def engine_parts(c, spec, s, device, calls: int = 300, rounds: int = 7) -> list[
         "batch: to_float(x[idx]), y[idx] vs the same in C1": (lambda: (to_float(s.x[idx]), s.y[idx]),
                                                               lambda: (loops.to_unit_float(s.x[idx]), s.y[idx])),
     }
+    level = getattr(spec.trainer, "diagnostics", "off")
+    if level != "off":
+        from trainlab.diagnose.live import LiveDiagnostics
+
+        diag = LiveDiagnostics(c.model, level, spec.trainer.diagnostics_every)
+        counter = iter(range(10**9))
+
+        def sampled_diagnostics():  # Loop.train_epoch: before_step/after_step on every `every`-th step
+            if diag.wants(next(counter)):
+                diag.before_step()
+                diag.after_step()
+
+        pieces[f"diagnostics={level}, every {diag.every} steps (per-step share) vs nothing"] = (
+            sampled_diagnostics, lambda: None)
+    if hasattr(loop, "to_device") and hasattr(loop, "layout"):
+        pieces["Loop.to_device(x), to_device(y), layout(x) vs nothing"] = (
+            lambda: loop.layout(loop.to_device(xb)) if loop.to_device(yb) is not None else None, lambda: None)
     if c.augment is not None:
         pieces["augment flip+crop: BatchAugment on float32 vs one uint8 gather + to float"] = (
             lambda: c.augment(to_float(s.x[idx]), s.y[idx], gen_engine),

@@ -23,7 +23,9 @@ COMMON = ["trainer.epochs=1", "trainer.progress=off"]
 
 
 def _env() -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "TRAINLAB_VERBOSE")}
+    # jobs run as users run them: without bench.py's malloc thresholds (MALLOC_*_)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HYDRA_FULL_ERROR", "TRAINLAB_VERBOSE") and not (k.startswith("MALLOC_") and k.endswith("_"))}
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -85,11 +87,12 @@ def measure_sweep(jobs: int = 20) -> dict:
             "cores": os.cpu_count()}
 
 
-def render_sweep(sweep: dict) -> list[str]:
+def render_sweep(sweep: dict, device: str) -> list[str]:
     jobs = sweep["jobs"]
-    lines = [f"## Sweep throughput (CPU, {sweep.get('cores')} cores)", "",
+    where = "GPU" if device == "cuda" else "CPU"
+    lines = [f"## Sweep throughput ({where}, {sweep.get('cores')} cores)", "",
              f"{jobs} tiny jobs: the default run (embedded 8x8 digits, MLP) for 1 epoch, progress off.", "",
-             "| mode | command | wall (s) | runs / hour | s / job | of which training (s) | completed |",
+             "| mode | command | wall (s) | runs / hour | s / job | of which the run's own `wall_time_s` | completed |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for m in sweep["modes"]:
         train = f"{m['train_s_per_job']:.2f}" if m.get("train_s_per_job") is not None else "—"
