@@ -2,17 +2,21 @@
 
     python scripts/bench.py [--workload mlp|cnn|resnet18|all] [--reps N] [--steps N]
                             [--out BENCHMARKS.md] [--quick] [--threads N] [--sweep | --no-sweep]
+    python scripts/bench.py --profile --workload mlp --threads 1   # where C2's time goes (cProfile + pieces)
+    python scripts/bench.py --render-only                          # rewrite BENCHMARKS.md from its data
 
 Every comparator (scripts/bench_loops.py) trains a deep copy of the same initial
 model (the one trainlab assembles) on the same uint8 training tensor with the same
 SGD-momentum settings. A repetition is one epoch of `steps` optimizer steps per
 comparator; repetitions are interleaved (C0 C1 C2 C3 C4 C4d, C0 C1 ...) so drift in
 the machine (clocks, other load) hits every comparator alike; the first
-`--warmup` repetitions are dropped and medians are reported.
+`--warmup` repetitions are dropped. Throughputs are medians over repetitions;
+ratios are medians of per-repetition pairs (C2 and Cx ran seconds apart).
 
 The results file keeps the data of every device it has seen in an embedded JSON
 comment, so a GPU run adds its section without erasing the CPU figures, and the
-hand-written notes section at the end is kept as it is.
+hand-written notes section at the end is kept as it is. The sweep section
+(scripts/bench_sweep.py) runs on a full `--workload all` run.
 """
 import os
 import sys
