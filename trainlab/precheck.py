@@ -110,18 +110,10 @@ def _as_options(value: str) -> list[str]:
     return [value]
 
 
-def with_sweeper(overrides: list[str]) -> list[str]:
-    """The overrides plus trainlab's sweeper unless they pick one: experiment presets set
-    its keys (hydra.sweeper.params, n_trials, table), which Hydra's basic sweeper lacks."""
-    if any(_key(o) == "hydra/sweeper" for o in overrides):
-        return list(overrides)
-    return [*overrides, "hydra/sweeper=trainlab"]
-
-
 def compose_checked(overrides: list[str]):
     """Compose one job's config; Hydra's errors become one-line ConfigErrors."""
     try:
-        return compose(config_name="train", overrides=with_sweeper(overrides))
+        return compose(config_name="train", overrides=overrides)
     except Exception as err:
         raise _composition_error(err, overrides) from None
 
@@ -138,7 +130,7 @@ def _composition_error(err: Exception, overrides: list[str]) -> ConfigError:
 
 def _valid_keys_hint(parent: str, overrides: list[str], bad: str) -> str:
     try:
-        cfg = compose(config_name="train", overrides=with_sweeper([o for o in overrides if o != bad]))
+        cfg = compose(config_name="train", overrides=[o for o in overrides if o != bad])
         node = OmegaConf.select(cfg, parent) if parent else cfg
         keys = sorted(str(k) for k in node.keys()) if OmegaConf.is_dict(node) else []
     except Exception:
@@ -184,7 +176,7 @@ def prepare(args: list[str]) -> Prepared:
     if multirun and {"--cfg", "-c"} & set(flags):
         raise ConfigError("--cfg", "with -m", "one of them: --cfg prints one job's config, -m runs the sweep")
     task = [o for o in overrides if not _is_hydra(o)]
-    hydra = with_sweeper([o for o in overrides if _is_hydra(o)])
+    hydra = [o for o in overrides if _is_hydra(o)]
     _check_launcher(hydra)
     combos = expand(task)  # also turns override syntax errors into one line
     out = [a for a in args if a not in overrides] + task + hydra
