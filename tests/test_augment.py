@@ -160,6 +160,37 @@ def test_crop_is_a_window_of_the_padded_image(mode):
     assert len(offsets) > 1
 
 
+@pytest.mark.parametrize("mode", ["zeros", "reflect"])
+def test_fused_pixel_shifts_equal_the_steps_one_after_another(mode):
+    """flip + crop + translate run as one gather; applied one by one with the same
+    generator (each as its own pipeline, so nothing is fused) they give the same batch."""
+    from trainlab.data.augment import FusedPixelShift
+
+    settings = {"flip": {"vertical": True}, "crop": {"padding": 3, "padding_mode": mode},
+                "translate": {"fraction": 0.25}}
+    pipeline = BatchAugment({k: AUGMENTS[k].schema(**v) for k, v in settings.items()}, NUM_CLASSES)
+    assert [type(s) for s in pipeline.stages] == [FusedPixelShift]
+    x, y = images(n=32, shape=(C, 8, 6)), labels(n=32)  # non-square: rows and columns kept apart
+    fused, _ = pipeline(x, y, torch.Generator().manual_seed(5))
+    g, one_by_one = torch.Generator().manual_seed(5), x
+    for name in ("flip", "crop", "translate"):
+        one_by_one, _ = AUGMENTS[name].build(AUGMENTS[name].schema(**settings[name]), NUM_CLASSES)(one_by_one, y, g)
+    assert torch.equal(fused, one_by_one)
+    assert not torch.equal(fused, x)
+
+
+def test_uint8_batches_are_moved_as_bytes_and_come_back_as_unit_floats():
+    """The engine hands raw uint8 batches to the augmentation: the result must equal
+    augmenting the [0, 1] float images, whatever mix of pixel and value steps runs."""
+    raw = torch.randint(0, 256, (N, C, H, W), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    for chosen in (["flip", "crop"], ["flip", "crop", "color", "translate", "cutout"], ["noise"]):
+        pipeline = BatchAugment({k: AUGMENTS[k].schema(**VISIBLE[k]) for k in chosen}, NUM_CLASSES)
+        from_bytes, _ = pipeline(raw, labels(), torch.Generator().manual_seed(2))
+        from_floats, _ = pipeline(raw.float() / 255, labels(), torch.Generator().manual_seed(2))
+        assert from_bytes.dtype == torch.float32
+        torch.testing.assert_close(from_bytes, from_floats, rtol=0, atol=1e-6)
+
+
 def test_translate_zero_is_identity_and_shifts_are_whole_pixels():
     x = images()
     assert torch.equal(augment("translate", x, labels(), fraction=0.0)[0], x)

@@ -90,34 +90,61 @@ def _per_sample(values: Tensor, x: Tensor) -> Tensor:
 
 # ------------------------------------------------------------ shared tensor ops
 
-def _window(padded: Tensor, top: Tensor, left: Tensor, h: int, w: int) -> Tensor:
-    """out[n, :, i, j] = padded[n, :, top[n] + i, left[n] + j], in one gather.
-
-    The index tensors broadcast to (N, C, h, w) inside the indexing kernel, so
-    each sample reads its own window without a loop or a copy per sample.
-    """
-    n, c = padded.shape[:2]
-    dev = padded.device
-    rows = (top[:, None] + torch.arange(h, device=dev))[:, None, :, None]
-    cols = (left[:, None] + torch.arange(w, device=dev))[:, None, None, :]
-    batch = torch.arange(n, device=dev)[:, None, None, None]
-    channel = torch.arange(c, device=dev)[None, :, None, None]
-    return padded[batch, channel, rows, cols]
-
-
 def _pad(x: Tensor, pad_h: int, pad_w: int, mode: str) -> Tensor:
     return F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode="constant" if mode == "zeros" else mode)
 
 
-def _random_shift(x: Tensor, pad_h: int, pad_w: int, mode: str, g: torch.Generator) -> Tensor:
-    """Pad, then cut an H x W window at a random offset per sample.
+# Flips, crops and translations only move whole pixels, and each moves rows and
+# columns independently. So each is described by where every output row and
+# column comes from (a "source map" per sample), consecutive ones compose by
+# indexing one map with the next, and the batch is then moved with ONE gather.
+# That gather runs on the raw uint8 images, before the float conversion:
+# a quarter of the bytes, and no padded copy or flipped copy of the batch.
+OUTSIDE = -1  # a source index meaning "outside the image": the pixel becomes 0
 
-    Integer shifts copy pixels exactly; an interpolating warp would blur them.
-    """
-    n, _, h, w = x.shape
-    top = _randint(g, 2 * pad_h + 1, n, x.device)
-    left = _randint(g, 2 * pad_w + 1, n, x.device)
-    return _window(_pad(x, pad_h, pad_w, mode), top, left, h, w)
+
+def _identity(n: int, size: int, device) -> Tensor:
+    return torch.arange(size, device=device).expand(n, size)
+
+
+def _flip_map(chosen: Tensor, size: int) -> Tensor:
+    """(N, size) source indices: reversed for the chosen samples."""
+    ahead = torch.arange(size, device=chosen.device)
+    return torch.where(chosen[:, None], size - 1 - ahead, ahead)
+
+
+def _shift_map(offset: Tensor, size: int, pad: int, mode: str) -> Tensor:
+    """(N, size) source indices of a window starting `offset` pixels into the image padded by `pad`."""
+    src = offset[:, None] + torch.arange(size, device=offset.device) - pad
+    if mode == "reflect":  # mirror about the edge pixel, which is not repeated (torch's "reflect")
+        src = src.abs()
+        return torch.where(src > size - 1, 2 * (size - 1) - src, src)
+    return torch.where((src < 0) | (src >= size), OUTSIDE, src)
+
+
+def _compose(first: Tensor, then: Tensor) -> Tensor:
+    """The map of applying `first` and then `then`: out[i] = in[first[then[i]]]."""
+    picked = first.gather(1, then.clamp(min=0))
+    return torch.where(then < 0, OUTSIDE, picked)
+
+
+def _move_pixels(x: Tensor, rows: Tensor, cols: Tensor, may_fill: bool) -> Tensor:
+    """out[n, c, i, j] = x[n, c, rows[n, i], cols[n, j]], 0 where either index is OUTSIDE."""
+    n, c, h, w = x.shape
+    flat = rows.clamp(min=0)[:, :, None] * w + cols.clamp(min=0)[:, None, :]  # (N, H, W)
+    out = x.reshape(n, c, h * w).gather(2, flat.view(n, 1, h * w).expand(n, c, h * w)).view(n, c, h, w)
+    if may_fill:
+        inside = (rows >= 0)[:, :, None] & (cols >= 0)[:, None, :]
+        out = torch.where(inside[:, None], out, torch.zeros((), dtype=x.dtype, device=x.device))
+    return out
+
+
+def _random_shift_maps(n: int, h: int, w: int, pad_h: int, pad_w: int, mode: str,
+                       g: torch.Generator, device) -> tuple[Tensor, Tensor]:
+    """Source maps of a random H x W window of the image padded by (pad_h, pad_w)."""
+    top = _randint(g, 2 * pad_h + 1, n, device)
+    left = _randint(g, 2 * pad_w + 1, n, device)
+    return _shift_map(top, h, pad_h, mode), _shift_map(left, w, pad_w, mode)
 
 
 def _warp(x: Tensor, theta: Tensor, padding_mode: str) -> Tensor:
@@ -161,6 +188,41 @@ class Augmentation(ABC):
         """Return a new (x, y); the inputs are never modified in place."""
 
 
+class PixelShift(Augmentation):
+    """An augmentation that only moves whole pixels, rows and columns independently.
+
+    It draws source maps instead of touching pixels, so that BatchAugment can
+    fuse a run of these into one gather (see `_move_pixels`); on its own it
+    works on any dtype.
+    """
+
+    may_fill = False  # whether some output pixels can come from outside the image (zeros)
+
+    @abstractmethod
+    def source_maps(self, n: int, h: int, w: int, g: torch.Generator, device) -> tuple[Tensor, Tensor]:
+        """Per-sample (N, H) row and (N, W) column sources; OUTSIDE for a zero pixel."""
+
+    def __call__(self, x, y, generator):
+        return FusedPixelShift([self])(x, y, generator)
+
+
+class FusedPixelShift(Augmentation):
+    """Consecutive PixelShift steps as one gather; draws happen in the steps' order."""
+
+    def __init__(self, steps: list[PixelShift]):
+        self.steps = steps
+        self.name = "+".join(step.name for step in steps)
+        self.may_fill = any(step.may_fill for step in steps)
+
+    def __call__(self, x, y, generator):
+        n, _, h, w = x.shape
+        maps = [step.source_maps(n, h, w, generator, x.device) for step in self.steps]
+        rows, cols = maps[-1]
+        for first_rows, first_cols in reversed(maps[:-1]):
+            rows, cols = _compose(first_rows, rows), _compose(first_cols, cols)
+        return _move_pixels(x, rows, cols, self.may_fill), y
+
+
 # ----------------------------------------------------------------- geometric
 
 @dataclass
@@ -173,21 +235,16 @@ class FlipSchema:
 
 
 @AUGMENTS.register("flip", FlipSchema)
-class Flip(Augmentation):
+class Flip(PixelShift):
     name, needs_image = "flip", True
 
     def __init__(self, cfg: FlipSchema, num_classes: int):
         self.cfg = cfg
 
-    def __call__(self, x, y, generator):
-        x = self._flip_some(x, -1, generator)
-        if self.cfg.vertical:
-            x = self._flip_some(x, -2, generator)
-        return x, y
-
-    def _flip_some(self, x: Tensor, dim: int, g: torch.Generator) -> Tensor:
-        chosen = _rand(g, (x.shape[0],), x.device) < self.cfg.p
-        return torch.where(chosen.view(-1, 1, 1, 1), x.flip(dim), x)
+    def source_maps(self, n, h, w, g, device):
+        cols = _flip_map(_rand(g, (n,), device) < self.cfg.p, w)
+        rows = _flip_map(_rand(g, (n,), device) < self.cfg.p, h) if self.cfg.vertical else _identity(n, h, device)
+        return rows, cols
 
 
 @dataclass
@@ -202,11 +259,17 @@ class CropSchema:
 
 
 @AUGMENTS.register("crop", CropSchema)
-class Crop(Augmentation):
+class Crop(PixelShift):
+    """Pad by `padding`, then cut an H x W window at a random offset per sample.
+
+    Integer shifts copy pixels exactly; an interpolating warp would blur them.
+    """
+
     name, needs_image = "crop", True
 
     def __init__(self, cfg: CropSchema, num_classes: int):
         self.cfg = cfg
+        self.may_fill = cfg.padding_mode == "zeros" and cfg.padding > 0
 
     def check_input_shape(self, input_shape):
         super().check_input_shape(input_shape)
@@ -216,9 +279,8 @@ class Crop(Augmentation):
             raise ConfigError("augment.crop.padding", self.cfg.padding,
                               f"reflect padding must be smaller than the image ({h}x{w})")
 
-    def __call__(self, x, y, generator):
-        p = self.cfg.padding
-        return _random_shift(x, p, p, self.cfg.padding_mode, generator), y
+    def source_maps(self, n, h, w, g, device):
+        return _random_shift_maps(n, h, w, self.cfg.padding, self.cfg.padding, self.cfg.padding_mode, g, device)
 
 
 @dataclass
@@ -309,22 +371,21 @@ class TranslateSchema:
 
 
 @AUGMENTS.register("translate", TranslateSchema)
-class Translate(Augmentation):
+class Translate(PixelShift):
     """Shift by whole pixels (up to fraction * size, rounded) with zero fill.
 
     Unlike `crop`, the range scales with the image, so one setting suits 8x8
     digits and 32x32 CIFAR alike.
     """
 
-    name, needs_image = "translate", True
+    name, needs_image, may_fill = "translate", True, True
 
     def __init__(self, cfg: TranslateSchema, num_classes: int):
         self.cfg = cfg
 
-    def __call__(self, x, y, generator):
-        h, w = x.shape[-2:]
+    def source_maps(self, n, h, w, g, device):
         pad_h, pad_w = round(self.cfg.fraction * h), round(self.cfg.fraction * w)
-        return _random_shift(x, pad_h, pad_w, "zeros", generator), y
+        return _random_shift_maps(n, h, w, pad_h, pad_w, "zeros", g, device)
 
 
 # --------------------------------------------------------------- photometric
@@ -546,6 +607,24 @@ def _position(aug: Augmentation) -> tuple:
     return (aug.mixes_labels, CANONICAL_ORDER.index(aug.name) if known else len(CANONICAL_ORDER), aug.name)
 
 
+def _unit_float(x: Tensor) -> Tensor:
+    """uint8 images as float32 in [0, 1]; float images (any precision) unchanged."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+
+def _fuse_pixel_shifts(steps: list[Augmentation]) -> list[Augmentation]:
+    stages: list[Augmentation] = []
+    for step in steps:
+        if isinstance(step, PixelShift):
+            if stages and isinstance(stages[-1], FusedPixelShift):
+                stages[-1] = FusedPixelShift(stages[-1].steps + [step])
+            else:
+                stages.append(FusedPixelShift([step]))
+        else:
+            stages.append(step)
+    return stages
+
+
 class BatchAugment:
     """The selected options, built and run in the canonical order."""
 
@@ -557,6 +636,7 @@ class BatchAugment:
         if len(mixing) > 1:
             mixing = [OneMixingPerBatch(mixing, num_classes)]
         self.steps: list[Augmentation] = plain + mixing
+        self.stages = _fuse_pixel_shifts(self.steps)  # what runs: consecutive pixel shifts as one gather
 
     @property
     def mixes_labels(self) -> bool:
@@ -568,9 +648,16 @@ class BatchAugment:
             step.check_input_shape(tuple(input_shape))
 
     def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        for step in self.steps:
-            x, y = step(x, y, generator)
-        return x, y
+        """Augment a batch; uint8 images come back as [0, 1] floats.
+
+        Pixel shifts run on whatever dtype arrives (uint8 is cheapest to move);
+        the first stage that computes with pixel values gets floats.
+        """
+        for stage in self.stages:
+            if not isinstance(stage, FusedPixelShift):
+                x = _unit_float(x)
+            x, y = stage(x, y, generator)
+        return _unit_float(x), y
 
     def __repr__(self) -> str:
         return f"BatchAugment({', '.join(step.name for step in self.steps) or 'none'})"

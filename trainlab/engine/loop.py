@@ -125,9 +125,10 @@ class Loop:
         lo = self.dist.rank * self.batch_size
         for i in range(start, len(batches)):
             idx = batches[i] if self.dist.world == 1 else batches[i][lo:lo + self.batch_size]
-            x, target = to_float(self.to_device(x_all[idx])), self.to_device(y_all[idx])
-            if self.augment is not None:
+            x, target = self.to_device(x_all[idx]), self.to_device(y_all[idx])
+            if self.augment is not None:  # on the raw (often uint8) batch: pixel moves are cheaper there
                 x, target = self.augment(x, target, self.aug_gen)
+            x = to_float(x)
             sampled = self.diag is not None and self.diag.wants(first_step + i - start)
             if sampled:
                 self.diag.before_step()  # snapshot the weights before the update; hooks see this forward
