@@ -62,42 +62,58 @@ class Loop:
         return sum(p(self.weights) for p in self.penalties)
 
     def _step(self, x, target):
-        """One optimizer step; returns (scores, data loss, penalty) of the first evaluation."""
-        first = {}
-
-        def closure():
-            self.optimizer.zero_grad(set_to_none=True)
-            with self.autocast():
-                scores = self.train_model(x)
-            data_loss = self.loss_fn(scores.float(), target)
-            penalty = self.penalty()
-            self.scaler.scale(data_loss + penalty).backward()
-            if self.clip is not None:
-                self.scaler.unscale_(self.optimizer)
-                self.clip(self.model.parameters())
-            first.setdefault("out", (scores, data_loss, penalty))
-            return data_loss + penalty
-
+        """One optimizer step; returns (scores, data loss, penalty, whether the update was applied)."""
         if self.needs_closure:
-            self.optimizer.step(closure)
-        else:
-            total = closure()
-            if self.skip_nonfinite and not self._finite(total):
-                # One host read per step, the price of this opt-in mode: the update is skipped.
-                self.optimizer.zero_grad(set_to_none=True)
-                self.skipped += 1
-                self.schedule.step()
-                scores, data_loss, penalty = first["out"]
-                return scores, data_loss, penalty, False
+            return self._closure_step(x, target)
+        scores, data_loss, penalty, total = self._forward_backward(x, target)
+        if self.skip_nonfinite and not self._finite(total):
+            # One host read per step, the price of this opt-in mode: the update is skipped.
+            self.optimizer.zero_grad(set_to_none=True)
+            self.skipped += 1
+            self.schedule.step()
+            return scores, data_loss, penalty, False
+        if self.scaler.is_enabled():
             self.scaler.step(self.optimizer)
             self.scaler.update()
+        else:  # fp32/bf16: the scaler would only forward the call
+            self.optimizer.step()
+        self._after_update()
+        return scores, data_loss, penalty, True
+
+    def _forward_backward(self, x, target):
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.autocast():
+            scores = self.train_model(x)
+        data_loss = self.loss_fn(scores.float(), target)
+        penalty = self.penalty()
+        total = data_loss + penalty if self.penalties else data_loss
+        (self.scaler.scale(total) if self.scaler.is_enabled() else total).backward()
+        if self.clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            self.clip(self.model.parameters())
+        return scores, data_loss, penalty, total
+
+    def _closure_step(self, x, target):
+        """L-BFGS evaluates the loss several times per step; the first evaluation is reported."""
+        first = []
+
+        def closure():
+            out = self._forward_backward(x, target)
+            if not first:
+                first.append(out[:3])
+            return out[3]
+
+        self.optimizer.step(closure)
+        self._after_update()
+        return (*first[0], True)
+
+    def _after_update(self):
         lr = self.optimizer.param_groups[0]["lr"]
         for constrain in self.constraints:
             constrain(self.weights, lr)
         if self.ema is not None:
             self.ema.update()
         self.schedule.step()
-        return (*first["out"], True)
 
     def _finite(self, total: torch.Tensor) -> bool:
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
@@ -120,9 +136,11 @@ class Loop:
         x_all, y_all = self.train_split.x, self.train_split.y
         # every rank draws the same permutation of global batches and takes its own slice
         batches = epoch_batches(len(y_all), self.batch_size * self.dist.world, self.shuffle_gen)
-        losses = torch.empty(len(batches), device=self.device)
         end = len(batches)
         lo = self.dist.rank * self.batch_size
+        # Per-step device scalars, summed once when the epoch (or its part) ends: appending
+        # a tensor to a list launches no kernel, a running sum would launch several per step.
+        losses, penalties, corrects = [], [], []
         for i in range(start, len(batches)):
             idx = batches[i] if self.dist.world == 1 else batches[i][lo:lo + self.batch_size]
             x, target = self.to_device(x_all[idx]), self.to_device(y_all[idx])
@@ -135,26 +153,32 @@ class Loop:
             scores, data_loss, penalty, kept = self._step(self.layout(self.pre(x)), target)
             if sampled:
                 self.diag.after_step()
-            with torch.no_grad():
-                losses[i] = data_loss.detach()
-                if kept:
+            if kept:  # a skipped step (trainer.nonfinite=skip) leaves no trace in the sums or the loss history
+                with torch.no_grad():
                     labels = target.argmax(dim=1) if target.dim() == 2 else target
-                    n = len(labels)
-                    correct = (scores.argmax(dim=1) == labels).sum()
-                    # one accumulation for all four sums: fewer tiny kernels per step
-                    acc.sums += torch.stack([data_loss.detach() * n, penalty.detach() * n, correct,
-                                             self._zero + n]).double()
-                else:
-                    losses[i] = float("nan")
+                    losses.append(data_loss.detach())
+                    corrects.append((scores.argmax(dim=1) == labels).sum())
+                    if self.penalties:
+                        penalties.append(penalty.detach())
             on_step()
             if stop() and i + 1 < len(batches):
                 end = i + 1
                 break
-        done = losses[start:end]
-        if self.skip_nonfinite:  # skipped steps leave no trace in the loss history (this mode syncs anyway)
-            done = done[torch.isfinite(done)]
-        acc.step_losses.append(done)
+        self._fold(acc, losses, penalties, corrects, len(idx) if losses else 0)
         return end
+
+    def _fold(self, acc: EpochSums, losses: list, penalties: list, corrects: list, batch: int) -> None:
+        """Add an epoch's per-step scalars to the accumulators. Every batch of an epoch has the
+        same size (epoch_batches drops a partial last batch), so sums of means scale by it."""
+        if not losses:
+            acc.step_losses.append(torch.empty(0, device=self.device))
+            return
+        step_losses = torch.stack(losses).float()
+        loss_sum = step_losses.double().sum()
+        penalty_sum = torch.stack(penalties).double().sum() if penalties else self._zero.double()
+        correct = torch.stack(corrects).sum().double()
+        acc.sums += torch.stack([loss_sum * batch, penalty_sum * batch, correct, self._zero.double() + batch * len(losses)])
+        acc.step_losses.append(step_losses)
 
     def _scores(self, model, x_raw, tta: str):
         """Scores of a batch; with TTA, the log of the softmax averaged over the views
