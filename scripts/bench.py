@@ -69,7 +69,6 @@ class Workload:
     precision: str = "fp32"       # bf16: autocast (GPU)
     channels_last: bool = False   # GPU
     gpu_only: bool = False
-    cifar_stem: bool = False      # torchvision resnet18 with a 3x3 stride-1 stem and no max pool
     gpu_batch_size: int | None = None
     gpu_steps: int | None = None
 
@@ -81,8 +80,8 @@ WORKLOADS = {
     "cnn": Workload("cnn", "CNN conv3x3(32)-maxpool-conv3x3(64)-maxpool-avgpool-linear on 3x32x32 uint8, flip + crop(pad 4)",
                     (3, 32, 32), ["arch=cnn"], 128, 20, True, gpu_batch_size=512, gpu_steps=200),
     "resnet18": Workload("resnet18", "ResNet-18 CIFAR variant (3x3 stem, no max pool) on 3x32x32, flip + crop, bf16 autocast, channels_last",
-                         (3, 32, 32), ["arch=torchvision", "arch.model=resnet18"], 512, 50, True,
-                         precision="bf16", channels_last=True, gpu_only=True, cifar_stem=True),
+                         (3, 32, 32), ["arch=torchvision", "arch.model=resnet18", "arch.cifar_stem=true"], 512, 50, True,
+                         precision="bf16", channels_last=True, gpu_only=True),
 }
 
 
@@ -117,23 +116,6 @@ def trainlab_spec(overrides: list[str]):
     return validate(cfg)
 
 
-def use_cifar_stem(c, spec, device) -> None:
-    """torchvision's resnet18 has an ImageNet stem (7x7/2 conv + 3x3/2 max pool) that shrinks 32x32
-    inputs to 8x8 before the first block; the CIFAR variant uses a 3x3/1 conv and no pool.
-    trainlab has no option for it yet, so the assembled model is patched and its optimizer rebuilt."""
-    from torch import nn
-
-    from trainlab.optim.optimizers import build_optimizer
-    from trainlab.optim.schedules import build_schedule
-
-    net = c.model[1]
-    net.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False).to(device)
-    net.maxpool = nn.Identity()
-    c.optimizer = build_optimizer(spec.optimizer, c.model, spec.trainer.batch_size)
-    c.schedule = build_schedule(spec.schedule, spec.optimizer, c.optimizer, c.steps_per_epoch,
-                                c.steps_per_epoch * spec.trainer.epochs)
-
-
 def build(w: Workload, args, device):
     """trainlab's assembled components, and the shared Setup cut from them (same weights, same data)."""
     from trainlab.engine.assemble import assemble
@@ -145,10 +127,6 @@ def build(w: Workload, args, device):
     extra = [*(["trainer.channels_last=true"] if channels_last else []), *args.override]
     spec = trainlab_spec(trainlab_overrides(w, batch_size, steps, device, extra))
     c = assemble(spec, device)
-    if w.cifar_stem:
-        use_cifar_stem(c, spec, device)
-    if channels_last:  # again: the CIFAR stem's new conv (in place, the optimizer keeps its parameters)
-        c.model.to(memory_format=torch.channels_last)
     x, y = c.splits.train.x, c.splits.train.y
     steps = len(y) // batch_size
     setup = loops.Setup(

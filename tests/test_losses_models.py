@@ -7,6 +7,7 @@ from torch import nn
 
 from conftest import compose_cfg
 from trainlab.config import validate
+from trainlab.errors import ConfigError
 from trainlab.nn import build_model
 from trainlab.nn.activations import Maxout, Swish
 from trainlab.optim.losses import CrossEntropy, CrossEntropySchema, HingeSchema, MulticlassHinge
@@ -124,3 +125,21 @@ def test_resnet_depth_and_torchvision_adaptation():
     tv = model_for(["arch=torchvision", "arch.model=resnet18", "activation=elu"], input_shape=(1, 28, 28))
     assert tv(torch.rand(2, 1, 28, 28)).shape == (2, 10)
     assert not any(isinstance(m, nn.ReLU) for m in tv.modules()) and any(isinstance(m, nn.ELU) for m in tv.modules())
+
+
+def test_torchvision_cifar_stem_keeps_full_resolution_into_the_first_block():
+    seen = {}
+    net = model_for(["arch=torchvision", "arch.model=resnet18", "arch.cifar_stem=true"], input_shape=(3, 32, 32))
+    resnet = net[1]
+    assert resnet.conv1.kernel_size == (3, 3) and resnet.conv1.stride == (1, 1)
+    assert isinstance(resnet.maxpool, nn.Identity)
+    resnet.layer1.register_forward_pre_hook(lambda m, inp: seen.update(shape=tuple(inp[0].shape)))
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    assert seen["shape"] == (2, 64, 32, 32)  # the ImageNet stem would give 8x8 here
+    plain = model_for(["arch=torchvision", "arch.model=resnet18"], input_shape=(3, 32, 32))
+    assert plain[1].conv1.kernel_size == (7, 7)
+
+
+def test_cifar_stem_on_a_model_without_that_stem_is_a_config_error():
+    with pytest.raises(ConfigError, match="arch.cifar_stem"):
+        model_for(["arch=torchvision", "arch.model=mobilenet_v3_small", "arch.cifar_stem=true"], input_shape=(3, 32, 32))

@@ -101,3 +101,10 @@ def test_group_choices_are_listed_in_the_composed_config():
     cfg = compose_cfg(["optimizer=sgd", "regularizer=[l2,dropout]"])
     assert cfg.optimizer.name == "sgd"
     assert set(cfg.regularizer) == {"l2", "dropout"}
+
+
+def test_torchvision_cifar_stem_trains(tmp_path):
+    summary = run_tiny(tmp_path, ["arch=torchvision", "arch.model=resnet18", "arch.cifar_stem=true",
+                                  "dataset=synthetic", "dataset.shape=[3,16,16]", "dataset.train_size=48",
+                                  "dataset.subset=null", "trainer.batch_size=16"])
+    assert summary["status"] == "completed", summary

@@ -161,6 +161,7 @@ class TorchvisionSchema:
     name: str = "torchvision"
     model: str = "resnet18"      # any torchvision.models classification model name
     resize: int | None = None    # resize inputs to this square size first (e.g. 224); null keeps them
+    cifar_stem: bool = False     # ResNet family: 3x3 stride-1 first conv and no max pool, for 32x32 inputs
 
 
 def classification_models() -> list[str]:
@@ -198,9 +199,22 @@ def build_torchvision(cfg: TorchvisionSchema, parts: BlockParts, input_shape, nu
     if parts.dropout > 0:
         raise ConfigError("regularizer", "dropout", "arch=torchvision keeps the model's own dropout; drop the dropout regularizer")
     net = torchvision.models.get_model(cfg.model, weights=None, num_classes=num_classes)
+    if cfg.cifar_stem:
+        _use_cifar_stem(net, cfg.model)
     if parts.activation.name != "relu":
         _swap_relu(net, parts)
     return nn.Sequential(_Adapt(input_shape[0], cfg.resize), net)
+
+
+def _use_cifar_stem(net: nn.Module, model: str) -> None:
+    """The ImageNet stem (7x7 stride-2 conv, then a stride-2 max pool) shrinks a 32x32 image to
+    8x8 before the first block; small-image ResNets start with a 3x3 stride-1 conv and no pool."""
+    conv = getattr(net, "conv1", None)
+    if not isinstance(conv, nn.Conv2d) or not hasattr(net, "maxpool"):
+        raise ConfigError("arch.cifar_stem", True, f"false for {model}: only ResNet-style models "
+                          "(a conv1 and a maxpool stem, e.g. resnet18, resnext50_32x4d, wide_resnet50_2) have that stem")
+    net.conv1 = nn.Conv2d(conv.in_channels, conv.out_channels, 3, stride=1, padding=1, bias=False)
+    net.maxpool = nn.Identity()
 
 
 def _swap_relu(module: nn.Module, parts: BlockParts) -> None:
