@@ -1,4 +1,6 @@
 """No host synchronization inside the per-step loop: values are read once per evaluation."""
+import sys
+
 import pytest
 import torch
 
@@ -42,6 +44,51 @@ def test_train_epoch_reads_nothing_back_from_tensors(monkeypatch, overrides):
     assert calls == []
     monkeypatch.undo()
     assert sums.sums[3].item() == 64  # the reads happen here, once per evaluation
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_loader_path_reads_nothing_back_per_step(monkeypatch, workers):
+    """trainer.data_placement=loader: trainlab reads nothing back either. The one read left is
+    DataLoader's own: when an iterator starts (each epoch, or once with persistent workers) it draws
+    its workers' base seed from the loader's CPU generator, never from a device value."""
+    loop = build_loop([*CONFIGS[1], "trainer.data_placement=loader", f"trainer.loader.workers={workers}"])
+    calls = []
+    for name in READS:
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *a, _name=name, _original=original, **k):
+            calls.append((_name, sys._getframe(1).f_code.co_filename))
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    sums = EpochSums.zeros(loop.device)
+    for epoch in range(2):
+        assert loop.train_epoch(sums) == 4
+    monkeypatch.undo()
+    assert all(name == "item" and "torch/utils/data" in where for name, where in calls), calls
+    assert len(calls) <= 2  # at most one per epoch, however many steps
+    assert sums.sums[3].item() == 128
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_loader_path_syncs_once_per_epoch_on_cuda():
+    """The loader's one sync per epoch: the permutation, drawn on the GPU, copied to the host for
+    the batch sampler. Batches are pinned and copied with non_blocking: no sync per step."""
+    import warnings
+
+    loop = build_loop(["optimizer=momentum", "trainer.data_placement=loader", "trainer.loader.workers=2"],
+                      device="cuda")
+    sums = EpochSums.zeros(loop.device)
+    loop.train_epoch(sums)  # warm-up: lazy init may sync
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loop.train_epoch(sums)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert len([w for w in caught if "synchroniz" in str(w.message)]) <= 1
 
 
 @pytest.mark.gpu

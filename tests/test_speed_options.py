@@ -45,7 +45,7 @@ def test_gpu_training(tmp_path, precision):
     assert s["status"] == "completed" and s["device"].startswith("cuda")
 
 
-@pytest.mark.parametrize("placement", ["host", "device", "auto"])
+@pytest.mark.parametrize("placement", ["host", "device", "auto", "loader"])
 def test_data_placement(tmp_path, placement):
     from conftest import compose_cfg
     from trainlab.config import validate
@@ -53,7 +53,8 @@ def test_data_placement(tmp_path, placement):
 
     c = assemble(validate(compose_cfg([f"trainer.data_placement={placement}"])), torch.device("cpu"))
     assert c.splits.train.x.device.type == "cpu"
-    s = run_tiny(tmp_path, [f"trainer.data_placement={placement}", "trainer.device_data_limit_mb=0"])
+    s = run_tiny(tmp_path, [f"trainer.data_placement={placement}", "trainer.device_data_limit_mb=0",
+                            "trainer.loader.workers=0"])
     assert s["status"] == "completed"
 
 
@@ -61,12 +62,14 @@ def test_auto_placement_threshold():
     from conftest import compose_cfg
     from trainlab.config import validate
     from trainlab.data.splits import load_splits
-    from trainlab.engine.assemble import data_device_for, split_megabytes
+    from trainlab.engine.assemble import choose_placement, split_megabytes
 
     spec = validate(compose_cfg(["trainer.device_data_limit_mb=0"]))
     splits = load_splits(spec.dataset)
     assert split_megabytes(splits) > 0
-    # pretend the training device is a GPU: data above the limit stays on the host
-    assert data_device_for(spec.trainer, splits, torch.device("cuda")).type == "cpu"
+    # data above the limit is read by a DataLoader; below it, it lives on the device
+    assert choose_placement(spec.trainer, splits) == "loader"
     roomy = validate(compose_cfg(["trainer.device_data_limit_mb=4096"])).trainer
-    assert data_device_for(roomy, splits, torch.device("cuda")).type == "cuda"
+    assert choose_placement(roomy, splits) == "device"
+    host = validate(compose_cfg(["trainer.device_data_limit_mb=0", "trainer.data_placement=host"])).trainer
+    assert choose_placement(host, splits) == "host"  # an explicit choice is kept

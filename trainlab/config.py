@@ -27,6 +27,16 @@ class EMASchema:
 
 
 @dataclass
+class LoaderSchema:
+    """The DataLoader of trainer.data_placement=loader (data too large for the device, or images on disk)."""
+
+    workers: int | None = None     # processes reading (and decoding) batches; 0 = in the training process;
+                                   # null = this process's share of the CPU cores, at most 8
+    prefetch_factor: int = 2       # batches each worker reads ahead (with workers > 0)
+    persistent_workers: bool = True  # keep workers alive between epochs and evaluations (no restart cost)
+
+
+@dataclass
 class TrainerSchema:
     epochs: int = 20               # passes over the training split
     batch_size: int = 64           # examples per optimizer step (per process)
@@ -45,8 +55,10 @@ class TrainerSchema:
     diagnostics: str = "light"     # live per-layer statistics: off, light (update/weight ratio, grad norm), full (+ activations)
     diagnostics_every: int = 20    # sample diagnostics every N steps
     data_placement: str = "auto"   # device: whole splits on the training device; host: pinned host memory,
-                                   # batches copied over; auto: device when they fit under device_data_limit_mb
-    device_data_limit_mb: int = 4096
+                                   # batches gathered there and copied over; loader: a DataLoader with workers;
+                                   # auto: device when the splits fit under device_data_limit_mb, else loader
+    device_data_limit_mb: int = 4096  # the size (MB) of all splits' tensors auto puts on the device
+    loader: LoaderSchema = field(default_factory=LoaderSchema)
     progress: str = "auto"         # auto (rich bar on a terminal, plain lines otherwise), rich, plain, off
     save_checkpoints: bool = True  # write last.pt/best.pt (turn off for throwaway sweeps)
     snapshots: bool = False        # also keep checkpoints/snapshot_eNNN.pt at every checkpoint (for snapshot ensembles)
@@ -71,8 +83,12 @@ class TrainerSchema:
         check(self.diagnostics_every >= 1, "diagnostics_every", self.diagnostics_every, "an integer >= 1")
         check(not (self.diagnostics == "full" and self.compile), "diagnostics", self.diagnostics,
               "light or off with trainer.compile=true (full adds hooks that would force recompiles)")
-        check(self.data_placement in ("auto", "device", "host"), "data_placement", self.data_placement,
-              "one of auto, device, host")
+        check(self.data_placement in ("auto", "device", "host", "loader"), "data_placement", self.data_placement,
+              "one of auto, device, host, loader")
+        check(self.loader.workers is None or self.loader.workers >= 0, "loader.workers", self.loader.workers,
+              "an integer >= 0 (0 = no worker processes) or null")
+        check(self.loader.prefetch_factor >= 1, "loader.prefetch_factor", self.loader.prefetch_factor,
+              "an integer >= 1 (batches read ahead per worker)")
         check(self.device_data_limit_mb >= 0, "device_data_limit_mb", self.device_data_limit_mb, "a size in MB >= 0")
         check(self.compile_backend in ("inductor", "eager", "aot_eager", "cudagraphs"), "compile_backend",
               self.compile_backend, "one of inductor, eager, aot_eager, cudagraphs")

@@ -3,11 +3,14 @@
 Every loader returns RawData: images as (N, C, H, W) uint8 where the source is
 uint8 (float32 in [0, 1] otherwise), features as (N, D) float32, labels int64.
 Holding the data as one tensor is what lets the engine batch by indexing on
-the training device instead of going through a DataLoader.
+the training device instead of going through a DataLoader. The one exception:
+an image folder too large to preload keeps its inputs as ImageFiles (paths,
+decoded per batch by DataLoader workers); its labels are still a tensor.
 """
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -188,18 +191,25 @@ class ImageFolderSchema(DatasetSchema):
     image_size: int = 32       # every image is resized to image_size x image_size
     channels: int = 3          # 3 (RGB) or 1 (grayscale)
     test_split: float = 0.2    # fraction held out as test when there is no test/ folder
+    preload: Any = "auto"      # true: decode every image into memory once; false: keep paths, decode per batch
+                               # in DataLoader workers; auto: preload when it takes at most preload_limit_mb
+    preload_limit_mb: int = 2048  # decoded size (images x channels x image_size^2 bytes) auto preloads up to
 
     def __post_init__(self):
         super().__post_init__()
         check(self.image_size >= 1, "image_size", self.image_size, "a positive pixel count")
         check(self.channels in (1, 3), "channels", self.channels, "1 or 3")
         check(0 < self.test_split < 1, "test_split", self.test_split, "a fraction in (0, 1)")
+        check(isinstance(self.preload, bool) or self.preload == "auto", "preload", self.preload,
+              "one of true, false, auto")
+        check(self.preload_limit_mb >= 0, "preload_limit_mb", self.preload_limit_mb, "a size in MB >= 0")
 
 
-def _read_folder(path: Path, cfg: ImageFolderSchema, classes: list[str] | None):
+def _list_folder(path: Path, cfg: ImageFolderSchema, classes: list[str] | None):
+    """(files, labels, class names) of a folder holding one sub-folder of images per class."""
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-    from torchvision.io import ImageReadMode, decode_image
-    from torchvision.transforms.v2.functional import resize
+
+    from trainlab.data.image_files import ImageFiles
 
     try:
         found, index = find_classes(str(path))
@@ -208,34 +218,44 @@ def _read_folder(path: Path, cfg: ImageFolderSchema, classes: list[str] | None):
         raise ConfigError("dataset.root", str(path), f"a folder with one sub-folder of images per class ({err})") from None
     if classes is not None and found != classes:
         raise ConfigError("dataset.root", str(path), f"the same class folders as train/ ({', '.join(classes)})")
-    mode = ImageReadMode.RGB if cfg.channels == 3 else ImageReadMode.GRAY
-    size = [cfg.image_size, cfg.image_size]
-    images = [resize(decode_image(p, mode=mode), size, antialias=True) for p, _ in samples]
-    return torch.stack(images), torch.tensor([c for _, c in samples], dtype=torch.int64), found
+    files = ImageFiles([p for p, _ in samples], cfg.channels, cfg.image_size)
+    return files, torch.tensor([c for _, c in samples], dtype=torch.int64), found
+
+
+def _preloads(cfg: ImageFolderSchema, folders: list) -> bool:
+    if cfg.preload != "auto":
+        return cfg.preload
+    return sum(files.nbytes for files, _, _ in folders) <= cfg.preload_limit_mb * 2**20
 
 
 @DATASETS.register("image_folder", ImageFolderSchema)
 def load_image_folder(cfg: ImageFolderSchema) -> RawData:
-    """Images on disk, resized once to one size and held in memory as uint8."""
+    """Images on disk, resized to one size: decoded once and held in memory as uint8, or (preload
+    off) kept as file paths and decoded per batch by the training DataLoader's workers."""
+    from trainlab.data.splits import held_count, stratified_split, take
+
     root = Path(cfg.root).expanduser()
     if not root.is_dir():
         raise ConfigError("dataset.root", str(root), "an existing folder of images (one sub-folder per class)")
-    if (root / "train").is_dir():
-        trx, try_, classes = _read_folder(root / "train", cfg, None)
-        val = _read_folder(root / "val", cfg, classes) if (root / "val").is_dir() else None
-        if (root / "test").is_dir():
-            tex, tey, _ = _read_folder(root / "test", cfg, classes)
-            raw = RawData(trx, try_, tex, tey, classes)
-            if val:
-                raw.val_x, raw.val_y = val[0], val[1]
-            return raw
+    split_layout = (root / "train").is_dir()
+    train = _list_folder(root / "train" if split_layout else root, cfg, None)
+    classes = train[2]
+    own_splits = {sub: _list_folder(root / sub, cfg, classes)  # the layout's val/ and test/ folders
+             for sub in ("val", "test") if split_layout and (root / sub).is_dir()}
+    if _preloads(cfg, [train, *own_splits.values()]):
+        train, own_splits = _decoded(train), {sub: _decoded(f) for sub, f in own_splits.items()}
+    trx, try_, _ = train
+    if "test" in own_splits:
+        tex, tey, _ = own_splits["test"]
     else:
-        trx, try_, classes = _read_folder(root, cfg, None)
-        val = None
-    from trainlab.data.splits import held_count, stratified_split
-
-    keep, test = stratified_split(try_, held_count(len(try_), cfg.test_split), cfg.split_seed)
-    raw = RawData(trx[keep], try_[keep], trx[test], try_[test], classes)
-    if val:
-        raw.val_x, raw.val_y = val[0], val[1]
+        keep, test = stratified_split(try_, held_count(len(try_), cfg.test_split), cfg.split_seed)
+        trx, try_, tex, tey = take(trx, keep), try_[keep], take(trx, test), try_[test]
+    raw = RawData(trx, try_, tex, tey, classes)
+    if "val" in own_splits:
+        raw.val_x, raw.val_y = own_splits["val"][0], own_splits["val"][1]
     return raw
+
+
+def _decoded(folder):
+    files, labels, classes = folder
+    return files[:], labels, classes

@@ -3,8 +3,11 @@
 A Preprocessor is an nn.Module whose buffers are the fitted statistics: they
 travel to the device with `.to()`, land in checkpoints through `state_dict()`,
 and are applied unchanged to val and test batches. Inputs arrive as floats
-(uint8 images already scaled to [0, 1]).
+(uint8 images already scaled to [0, 1]). Every fit streams the training split
+in chunks (sums and covariances accumulate), so a split that does not fit in
+memory, an image folder read from disk, is fitted as exactly as one that does.
 """
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +20,8 @@ PREPROCESS = Registry("preprocess")
 
 # Fitting PCA on every example of a large set buys nothing over a large sample.
 MAX_FIT_EXAMPLES = 20000
+# Examples per chunk when statistics are streamed: bounded memory, whatever the split's size.
+FIT_CHUNK = 1024
 
 
 @dataclass
@@ -37,15 +42,73 @@ class PreprocessSchema:
         check(self.epsilon >= 0, "epsilon", self.epsilon, "a non-negative number")
 
 
+class RunningMoments:
+    """Count, mean and sum of squared deviations of rows streamed in chunks, per column (or,
+    with covariance=True, the full cross-product matrix). Chunks merge exactly (Chan et al.'s
+    pairwise update) in float64, so a split streamed from disk fits the statistics the whole
+    matrix would, without ever holding it."""
+
+    def __init__(self, covariance: bool = False):
+        self.covariance, self.n, self.mean, self.m2 = covariance, 0, None, None
+
+    def update(self, rows: torch.Tensor) -> None:
+        rows = rows.double()
+        nb = len(rows)
+        if nb == 0:
+            return
+        mean_b = rows.mean(dim=0)
+        dev = rows - mean_b
+        m2_b = dev.T @ dev if self.covariance else (dev * dev).sum(dim=0)
+        if self.n == 0:
+            self.n, self.mean, self.m2 = nb, mean_b, m2_b
+            return
+        n = self.n + nb
+        delta = mean_b - self.mean
+        spread = torch.outer(delta, delta) if self.covariance else delta * delta
+        self.m2 = self.m2 + m2_b + spread * (self.n * nb / n)
+        self.mean = self.mean + delta * (nb / n)
+        self.n = n
+
+    def variance(self) -> torch.Tensor:
+        """Unbiased, as torch.std and torch.cov compute it."""
+        return self.m2 / max(self.n - 1, 1)
+
+
+def _rows(x: torch.Tensor, reduce: str) -> torch.Tensor:
+    """A chunk as (rows, columns) for statistics over `reduce`: "all" (one scalar), "channel"
+    (one per image channel; one per feature for flat inputs) or "example" (one per input element)."""
+    if reduce == "all":
+        return x.reshape(-1, 1)
+    if reduce == "channel" and x.dim() == 4:
+        return x.transpose(0, 1).reshape(x.shape[1], -1).T
+    return x.reshape(len(x), -1)
+
+
+def _stat_shape(input_shape: tuple, reduce: str) -> tuple:
+    if reduce == "all":
+        return (1,)
+    if reduce == "channel" and len(input_shape) == 3:
+        return (input_shape[0], 1, 1)  # broadcasts over (N, C, H, W)
+    return tuple(input_shape)
+
+
 class Preprocessor(nn.Module):
-    """Base: subclasses fill buffers in `fit` and transform in `forward`."""
+    """Base: subclasses fill buffers in `fit` (from chunks of training inputs) and transform in `forward`."""
+
+    max_fit_examples: int | None = None  # fit on an evenly spaced sample of at most this many examples
 
     def __init__(self, cfg: PreprocessSchema, input_shape: tuple):
         super().__init__()
         self.cfg, self.input_shape = cfg, tuple(input_shape)
 
-    def fit(self, x: torch.Tensor) -> "Preprocessor":
-        return self
+    def fit(self, chunks: Iterable[torch.Tensor]) -> "Preprocessor":
+        return self  # nothing to fit: the chunks are never read (nor, for files on disk, decoded)
+
+    def moments(self, chunks, reduce: str, covariance: bool = False) -> RunningMoments:
+        acc = RunningMoments(covariance)
+        for chunk in chunks:
+            acc.update(_rows(chunk, reduce))
+        return acc
 
     def output_shape(self) -> tuple:
         return self.input_shape
@@ -54,21 +117,11 @@ class Preprocessor(nn.Module):
         return x
 
 
-def _channel_dims(x: torch.Tensor) -> list[int]:
-    """Dims to reduce for per-channel statistics: all but channels for images, all but features otherwise."""
-    return [0, 2, 3] if x.dim() == 4 else [0]
-
-
 class Center(Preprocessor):
-    def fit(self, x):
-        if self.cfg.mode == "scalar":
-            mean = x.mean().reshape(1)
-        elif self.cfg.mode == "per_channel":
-            mean = x.mean(dim=_channel_dims(x))
-            mean = mean.view(-1, 1, 1) if x.dim() == 4 else mean
-        else:
-            mean = x.mean(dim=0)
-        self.register_buffer("mean", mean)
+    def fit(self, chunks):
+        reduce = {"scalar": "all", "per_channel": "channel", "mean_image": "example"}[self.cfg.mode]
+        mean = self.moments(chunks, reduce).mean
+        self.register_buffer("mean", mean.float().reshape(_stat_shape(self.input_shape, reduce)))
         return self
 
     def forward(self, x):
@@ -76,12 +129,13 @@ class Center(Preprocessor):
 
 
 class Standardize(Preprocessor):
-    def fit(self, x):
-        dims = _channel_dims(x) if self.cfg.mode == "per_channel" else [0]
-        mean, std = x.mean(dim=dims, keepdim=True)[0], x.std(dim=dims, keepdim=True)[0]
-        self.register_buffer("mean", mean)
+    def fit(self, chunks):
+        reduce = "channel" if self.cfg.mode == "per_channel" else "example"
+        acc = self.moments(chunks, reduce)
+        shape = _stat_shape(self.input_shape, reduce)
+        self.register_buffer("mean", acc.mean.float().reshape(shape))
         # constant features (e.g. border pixels) have std 0; epsilon keeps them finite
-        self.register_buffer("std", torch.sqrt(std**2 + self.cfg.epsilon**2))
+        self.register_buffer("std", torch.sqrt(acc.variance() + self.cfg.epsilon**2).float().reshape(shape))
         return self
 
     def forward(self, x):
@@ -91,8 +145,11 @@ class Standardize(Preprocessor):
 class MinMax(Preprocessor):
     """Scale each feature to [-1, 1] using the training min and max."""
 
-    def fit(self, x):
-        lo, hi = x.amin(dim=0), x.amax(dim=0)
+    def fit(self, chunks):
+        lo = hi = None
+        for chunk in chunks:
+            c_lo, c_hi = chunk.amin(dim=0), chunk.amax(dim=0)
+            lo, hi = (c_lo, c_hi) if lo is None else (torch.minimum(lo, c_lo), torch.maximum(hi, c_hi))
         self.register_buffer("low", lo)
         self.register_buffer("range", torch.clamp(hi - lo, min=1e-8))
         return self
@@ -102,19 +159,19 @@ class MinMax(Preprocessor):
 
 
 class PCA(Preprocessor):
-    """Center, rotate onto the top-k principal axes, optionally whiten (and rotate back: ZCA)."""
+    """Center, rotate onto the top-k principal axes, optionally whiten (and rotate back: ZCA).
+    The covariance accumulates chunk by chunk (a D x D matrix, never the N x D data)."""
 
     zca = False
+    max_fit_examples = MAX_FIT_EXAMPLES
 
-    def fit(self, x):
-        flat = x.reshape(len(x), -1).double()
-        if len(flat) > MAX_FIT_EXAMPLES:  # an evenly spaced sample: deterministic, train-only
-            flat = flat[torch.linspace(0, len(flat) - 1, MAX_FIT_EXAMPLES).long()]
-        mean = flat.mean(dim=0)
-        cov = (flat - mean).T @ (flat - mean) / max(len(flat) - 1, 1)
+    def fit(self, chunks):
+        acc = self.moments(chunks, "example", covariance=True)
+        mean, cov = acc.mean, acc.variance()
         eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
         order = eigvals.flip(0).clamp(min=0), eigvecs.flip(1)
-        k = min(self.cfg.components or flat.shape[1], flat.shape[1])
+        d = cov.shape[0]
+        k = min(self.cfg.components or d, d)
         vals, vecs = order[0][:k], order[1][:, :k]
         scale = 1 / torch.sqrt(vals + self.cfg.epsilon) if self._whitens() else torch.ones_like(vals)
         proj = vecs * scale  # (D, k): project and scale in one matmul
@@ -151,9 +208,24 @@ for _name, _cls in _KINDS.items():
     PREPROCESS.register(_name, PreprocessSchema)(lambda cfg, shape, _cls=_cls: _cls(cfg, shape))
 
 
-def fit_preprocessor(cfg: PreprocessSchema, train_x: torch.Tensor) -> Preprocessor:
-    """Fit on the TRAINING inputs only (as floats); the one place statistics are computed."""
-    return PREPROCESS[cfg.name].build(cfg, tuple(train_x.shape[1:])).fit(to_float(train_x))
+def fit_rows(n: int, limit: int | None, chunk: int = FIT_CHUNK) -> list[torch.Tensor]:
+    """The training rows a fit reads, in chunks: all of them, or an evenly spaced sample
+    (deterministic, train-only) when the preprocessor caps its fit at `limit` examples."""
+    rows = torch.arange(n) if limit is None or n <= limit else torch.linspace(0, n - 1, limit).long()
+    return list(rows.split(chunk))
+
+
+def fit_preprocessor(cfg: PreprocessSchema, train_x, read=None) -> Preprocessor:
+    """Fit on the TRAINING inputs only (as floats); the one place statistics are computed.
+
+    The inputs are streamed in chunks: `read(batches)` yields the inputs of each index batch
+    (trainlab.data.loader.read_inputs decodes images on disk in workers); by default the
+    tensor `train_x` is indexed. Chunks are read lazily, so `none` reads nothing.
+    """
+    pre = PREPROCESS[cfg.name].build(cfg, tuple(train_x.shape[1:]))
+    batches = fit_rows(len(train_x), pre.max_fit_examples)
+    chunks = read(batches) if read is not None else (train_x[rows] for rows in batches)
+    return pre.fit(to_float(chunk) for chunk in chunks)
 
 
 def restore_preprocessor(cfg: PreprocessSchema, input_shape: tuple, state: dict) -> Preprocessor:

@@ -4,12 +4,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from trainlab.data.image_files import is_lazy
 from trainlab.errors import ConfigError
 
 
 @dataclass
 class Split:
-    x: torch.Tensor
+    x: torch.Tensor  # or ImageFiles: images on disk, decoded per batch (dataset.preload=false)
     y: torch.Tensor
 
     def __len__(self) -> int:
@@ -66,20 +67,27 @@ def cv_fold(y: torch.Tensor, folds: int, fold: int, seed: int) -> tuple[np.ndarr
     return np.sort(train), np.sort(val)
 
 
+def take(x, idx):
+    """Rows `idx` of a split's inputs: a tensor is indexed, files still on disk
+    (trainlab.data.image_files.ImageFiles) become a subset of files, nothing decoded."""
+    return x.subset(idx) if is_lazy(x) else x[idx]
+
+
 def make_splits(raw, cfg) -> Splits:
-    """Carve validation (a CV fold or a held-out fraction) and the training subset."""
+    """Carve validation (a CV fold or a held-out fraction) and the training subset: from the
+    labels alone, so images on disk are split without being read."""
     x, y = raw.train_x, raw.train_y
     if cfg.cv.folds:
         tr, va = cv_fold(y, cfg.cv.folds, cfg.cv.fold, cfg.split_seed)
-        train, val = Split(x[tr], y[tr]), Split(x[va], y[va])
+        train, val = Split(take(x, tr), y[tr]), Split(take(x, va), y[va])
     elif raw.val_x is not None:
         train, val = Split(x, y), Split(raw.val_x, raw.val_y)
     else:
         tr, va = stratified_split(y, held_count(len(y), cfg.val_split), cfg.split_seed)
-        train, val = Split(x[tr], y[tr]), Split(x[va], y[va])
+        train, val = Split(take(x, tr), y[tr]), Split(take(x, va), y[va])
     if cfg.subset is not None and cfg.subset < len(train):
         _, keep = stratified_split(train.y, cfg.subset, cfg.split_seed)
-        train = Split(train.x[keep], train.y[keep])
+        train = Split(take(train.x, keep), train.y[keep])
     return Splits(train, val, Split(raw.test_x, raw.test_y), raw.classes)
 
 

@@ -154,7 +154,8 @@ def overfit_subset(c, n: int, seed: int):
         idx = torch.as_tensor(keep, device=split.y.device)
     else:
         idx = torch.arange(len(split), device=split.y.device)
-    return c.preprocess(to_float(split.x[idx])), split.y[idx]
+    x, y = c.training_examples(idx)
+    return c.preprocess(to_float(x)), y
 
 
 def run_checks(spec, *, tolerance: float = 0.1, examples: int = 20, max_steps: int = 500, lr: float = 0.1,

@@ -121,8 +121,8 @@ def sample_batch(c, n: int, seed: int):
 
     split = c.splits.train
     generator = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(split), generator=generator)[:n].to(split.y.device)
-    return c.preprocess(to_float(split.x[idx])), split.y[idx]
+    x, y = c.training_examples(torch.randperm(len(split), generator=generator)[:n])
+    return c.preprocess(to_float(x)), y
 
 
 def out_dir(args, command: str) -> Path:

@@ -187,9 +187,10 @@ class TrainingBatches:
         from trainlab.data.batches import epoch_batches
         from trainlab.data.preprocess import to_float
 
-        c, split = self.c, self.c.splits.train
-        for idx in epoch_batches(len(split), self.batch_size, c.shuffle_gen):
-            x, target = to_float(split.x[idx]), split.y[idx]
+        c = self.c
+        for idx in epoch_batches(len(c.splits.train), self.batch_size, c.shuffle_gen):
+            x, target = c.training_examples(idx)
+            x = to_float(x)
             if c.augment is not None:
                 x, target = c.augment(x, target, c.aug_gen)
             yield c.preprocess(x), target

@@ -1,11 +1,14 @@
 """Assemble a run from its validated spec: data, preprocessing, model, optimizer, schedule."""
 import random
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
 
 from trainlab.data.batches import steps_per_epoch
+from trainlab.data.image_files import is_lazy
+from trainlab.data.loader import read_inputs
 from trainlab.data.preprocess import fit_preprocessor
 from trainlab.data.splits import Split, Splits, load_splits
 from trainlab.engine import distributed
@@ -38,7 +41,7 @@ def seed_everything(seed: int) -> None:
 
 @dataclass
 class Components:
-    splits: Splits          # on the training device
+    splits: Splits          # on the training device, in (pinned) host memory, or on disk: see placement
     preprocess: torch.nn.Module
     model: torch.nn.Module
     augment: object | None
@@ -55,6 +58,14 @@ class Components:
     shuffle_gen: torch.Generator
     aug_gen: torch.Generator
     steps_per_epoch: int
+    placement: str = "device"  # where batches come from: device, host or loader (see choose_placement)
+
+    def training_examples(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training examples `idx` (raw inputs, labels) on the training device, wherever the split
+        lives: for the tools (check, lr-find, inspect) that pick examples outside the Loop."""
+        split, device = self.splits.train, next(self.model.parameters()).device
+        idx = idx.to(split.y.device)
+        return split.x[idx].to(device), split.y[idx].to(device)
 
 
 def split_megabytes(splits: Splits) -> float:
@@ -62,22 +73,33 @@ def split_megabytes(splits: Splits) -> float:
     return sum(t.numel() * t.element_size() for t in tensors) / 2**20
 
 
-def data_device_for(trainer, splits: Splits, device: torch.device) -> torch.device:
-    """Where the dataset tensors live: on the training device when they fit (indexing there is
-    the fast path), else in host memory with batches copied over."""
-    if trainer.data_placement == "device":
-        return device
-    if trainer.data_placement == "host" or split_megabytes(splits) > trainer.device_data_limit_mb:
-        return torch.device("cpu")
-    return device
+def choose_placement(trainer, splits: Splits) -> str:
+    """Where batches come from: `device` (whole splits on the training device, indexing there is
+    the fast path), `loader` (a DataLoader with workers) or `host` (pinned host memory, gathered
+    in this process). auto: device when the splits fit under device_data_limit_mb, else loader.
+    Images still on disk can only be read per batch, by the loader."""
+    if is_lazy(splits.train.x):
+        if trainer.data_placement in ("device", "host"):
+            raise ConfigError("trainer.data_placement", trainer.data_placement,
+                              "loader or auto: the image folder is read from disk per batch (dataset.preload); "
+                              "set dataset.preload=true to decode it into memory first")
+        return "loader"
+    if trainer.data_placement != "auto":
+        return trainer.data_placement
+    return "device" if split_megabytes(splits) <= trainer.device_data_limit_mb else "loader"
 
 
-def place_splits(splits: Splits, device: torch.device, data_device: torch.device) -> Splits:
-    pin = data_device.type == "cpu" and device.type == "cuda"  # pinned memory makes the copies asynchronous
+def place_splits(splits: Splits, device: torch.device, placement: str) -> Splits:
+    """Move the splits where `placement` reads them: the device, or pinned host memory for `host`
+    (asynchronous copies). The loader pins each batch itself and leaves the splits as they are."""
+    if placement == "loader":
+        return splits
+    if placement == "device":
+        return Splits(splits.train.to(device), splits.val.to(device), splits.test.to(device), splits.classes)
+    pin = device.type == "cuda"
 
     def place(split):
-        moved = split.to(data_device)
-        return Split(moved.x.pin_memory(), moved.y.pin_memory()) if pin else moved
+        return Split(split.x.pin_memory(), split.y.pin_memory()) if pin else split
 
     return Splits(place(splits.train), place(splits.val), place(splits.test), splits.classes)
 
@@ -99,13 +121,15 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = not spec.trainer.deterministic
     splits = load_splits(spec.dataset)
+    placement = choose_placement(spec.trainer, splits)
     if preprocess_state is None:
-        pre = fit_preprocessor(spec.preprocess, splits.train.x)  # train split only
+        # train split only, streamed; images on disk are decoded by loader workers
+        read = partial(read_inputs, splits.train, cfg=spec.trainer.loader) if is_lazy(splits.train.x) else None
+        pre = fit_preprocessor(spec.preprocess, splits.train.x, read)
     else:
         from trainlab.data.preprocess import restore_preprocessor
 
         pre = restore_preprocessor(spec.preprocess, splits.input_shape, preprocess_state)
-    data_device = data_device_for(spec.trainer, splits, device)
     augment = build_augment(spec, splits.input_shape, splits.num_classes)
     if spec.trainer.tta != "none" and len(splits.input_shape) != 3:
         raise ConfigError("trainer.tta", spec.trainer.tta, f"none: test-time augmentation needs images, the dataset gives {splits.input_shape}")
@@ -131,14 +155,15 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
     schedule = build_schedule(spec.schedule, spec.optimizer, optimizer, per_epoch, per_epoch * spec.trainer.epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=spec.trainer.precision == "fp16")
     return Components(
-        splits=place_splits(splits, device, data_device),
+        splits=place_splits(splits, device, placement), placement=placement,
         preprocess=pre.to(device), model=model, augment=augment,
         loss_fn=LOSSES[spec.loss.name].build(spec.loss), penalties=build_penalties(spec.regularizer, model),
         optimizer=optimizer, schedule=schedule, clip=gradient_clipper(spec.optimizer),
         constraints=build_constraints(spec.regularizer), scaler=scaler,
         ema=EMA(model, spec.trainer.ema.decay, spec.trainer.ema.warmup) if spec.trainer.ema.decay > 0 else None,
         train_model=distributed.wrap(model, device), dist=info,
-        shuffle_gen=torch.Generator(device=data_device).manual_seed(spec.seed + 1),
+        # drawn where the device path draws it, so `loader` reproduces its order (host keeps its own)
+        shuffle_gen=torch.Generator(device="cpu" if placement == "host" else device).manual_seed(spec.seed + 1),
         aug_gen=torch.Generator(device=device).manual_seed(spec.seed + 2),
         steps_per_epoch=per_epoch,
     )

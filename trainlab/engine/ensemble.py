@@ -58,7 +58,9 @@ def ensemble(checkpoints: list[Path], device: str = "cpu") -> dict:
     from omegaconf import OmegaConf
 
     splits = load_splits(validate(OmegaConf.create(configs[0])).dataset)
-    x, y = splits.test.x.to(device), splits.test.y.to(device)
+    test = splits.test
+    # indexing reads every test input, also from an image folder left on disk (dataset.preload=false)
+    x, y = test.x[torch.arange(len(test.y))].to(device), test.y.to(device)
     members, total = [], None
     for path in checkpoints:
         trained = load_trained(path, splits.input_shape, splits.num_classes, device)

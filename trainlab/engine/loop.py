@@ -2,14 +2,16 @@
 
 Nothing here reads a value back to the host per step: losses, penalties and
 correct counts accumulate in device tensors that the caller reads once per
-evaluation. Batches are gathered from device-resident tensors by index.
+evaluation. Batches follow one seeded permutation per epoch; they are gathered
+from resident tensors by index (ResidentBatches) or read by a DataLoader
+(LoaderBatches, trainer.data_placement=loader), the same batches either way.
 """
 from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 
-from trainlab.data.batches import epoch_batches, eval_batches, steps_per_epoch
+from trainlab.data.batches import ResidentBatches, rank_batches, steps_per_epoch
 from trainlab.data.preprocess import to_float
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -34,6 +36,12 @@ class Loop:
         self.penalties, self.constraints, self.clip = c.penalties, c.constraints, c.clip
         self.optimizer, self.schedule, self.scaler, self.ema = c.optimizer, c.schedule, c.scaler, c.ema
         self.train_split, self.device = c.splits.train, device
+        if c.placement == "loader":
+            from trainlab.data.loader import LoaderBatches
+
+            self.batches = LoaderBatches(c.splits, trainer.loader, device, trainer.eval_batch_size)
+        else:
+            self.batches = ResidentBatches(c.splits.train, device, trainer.eval_batch_size)
         self.shuffle_gen, self.aug_gen = c.shuffle_gen, c.aug_gen
         self.batch_size, self.eval_batch_size = trainer.batch_size, trainer.eval_batch_size
         self.weights = [p for p in self.model.parameters() if p.requires_grad and p.dim() > 1]
@@ -133,17 +141,15 @@ class Loop:
         re-draws it from the generator state saved for that start.
         """
         self.model.train()
-        x_all, y_all = self.train_split.x, self.train_split.y
         # every rank draws the same permutation of global batches and takes its own slice
-        batches = epoch_batches(len(y_all), self.batch_size * self.dist.world, self.shuffle_gen)
+        batches = rank_batches(len(self.train_split.y), self.batch_size, self.dist.world, self.dist.rank,
+                               self.shuffle_gen)
         end = len(batches)
-        lo = self.dist.rank * self.batch_size
         # Per-step device scalars, summed once when the epoch (or its part) ends: appending
         # a tensor to a list launches no kernel, a running sum would launch several per step.
-        losses, penalties, corrects = [], [], []
-        for i in range(start, len(batches)):
-            idx = batches[i] if self.dist.world == 1 else batches[i][lo:lo + self.batch_size]
-            x, target = self.to_device(x_all[idx]), self.to_device(y_all[idx])
+        losses, penalties, corrects, batch = [], [], [], 0
+        for i, (x, target) in enumerate(self.batches.train(batches, start), start):
+            batch = len(target)
             if self.augment is not None:  # on the raw (often uint8) batch: pixel moves are cheaper there
                 x, target = self.augment(x, target, self.aug_gen)
             x = to_float(x)
@@ -164,7 +170,7 @@ class Loop:
             if stop() and i + 1 < len(batches):
                 end = i + 1
                 break
-        self._fold(acc, losses, penalties, corrects, len(idx) if losses else 0)
+        self._fold(acc, losses, penalties, corrects, batch)
         return end
 
     def _fold(self, acc: EpochSums, losses: list, penalties: list, corrects: list, batch: int) -> None:
@@ -203,9 +209,8 @@ class Loop:
         was_training = model.training
         model.eval()
         totals = torch.zeros(2, device=self.device, dtype=torch.float64)
-        for sl in eval_batches(len(split.y), self.eval_batch_size, self.device):
-            scores = self._scores(model, self.to_device(split.x[sl]), tta)
-            y = self.to_device(split.y[sl])
+        for x, y in self.batches.eval(split):
+            scores = self._scores(model, x, tta)
             totals[0] += self.loss_fn(scores, y).double() * len(y)
             totals[1] += (scores.argmax(dim=1) == y).sum()
         model.train(was_training)
