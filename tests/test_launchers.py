@@ -2,6 +2,7 @@
 table and the right exit code; parallel jobs spread over GPUs; the SLURM config composes."""
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -85,3 +86,42 @@ def test_parallel_jobs_spread_over_the_visible_gpus():
     assert device_for_job("auto", 3, 0) == "auto"
     assert device_for_job("cpu", 3, 4) == "cpu" and device_for_job("cuda:1", 0, 4) == "cuda:1"
     assert device_for_job("auto", None, 4) == "auto"
+
+
+@needs("hydra_submitit_launcher")
+def test_slurm_ddp_config_asks_for_one_gpu_per_task_and_the_preemption_signal(tmp_path, monkeypatch):
+    """The sbatch script submitit would submit for hydra/launcher=slurm_ddp (no cluster here:
+    a stand-in `srun` on PATH lets the executor be built; nothing is submitted)."""
+    import submitit
+    from hydra.utils import instantiate
+
+    (tmp_path / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    GlobalHydra.instance().clear()
+    with initialize_config_module("trainlab.conf", version_base=None):
+        cfg = compose("train", overrides=["hydra/launcher=slurm_ddp", "hydra.launcher.tasks_per_node=8",
+                                          "hydra.launcher.nodes=2", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                      return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    launcher = instantiate(cfg.hydra.launcher)
+    launcher.config = cfg
+    built = []
+    monkeypatch.setattr(submitit.AutoExecutor, "map_array", lambda self, fn, *args: built.append(self) or [])
+    assert launcher.launch([["seed=0"]], 0) == []
+    sbatch = built[0]._executor._make_submission_file_text("python -m submitit.core._submit x", "uid")
+    for line in ("--nodes=2", "--ntasks-per-node=8", "--gpus-per-node=8", "--cpus-per-task=4", "--signal=USR2@120",
+                 "--time=120"):
+        assert f"#SBATCH {line}\n" in sbatch
+    assert "export SUBMITIT_EXECUTOR=slurm\nsrun " in sbatch  # one task per process, each runs the job
+
+
+@needs("hydra_submitit_launcher")
+def test_bad_submitit_resources_and_a_machine_without_slurm_are_one_line(tmp_path, monkeypatch):
+    with pytest.raises(ConfigError, match=r"^hydra.launcher.tasks_per_node=0 is not valid: an integer >= 1$"):
+        prepare(["-m", "seed=0,1", "hydra/launcher=slurm_ddp", "hydra.launcher.tasks_per_node=0"])
+    with pytest.raises(ConfigError, match=r"^hydra.launcher.nodes=-1 is not valid: an integer >= 1$"):
+        prepare(["-m", "seed=0,1", "hydra/launcher=submitit_local", "hydra.launcher.nodes=-1"])
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch
+    with pytest.raises(ConfigError, match=r"^hydra/launcher='slurm_ddp' is not valid: a machine with SLURM"):
+        prepare(["-m", "seed=0,1", "hydra/launcher=slurm_ddp"])

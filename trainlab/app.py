@@ -42,7 +42,9 @@ def verbose() -> bool:
 
 @hydra.main(config_path="conf", config_name="train", version_base=None)
 def train_app(cfg: DictConfig) -> float | None:
+    from trainlab.engine import distributed
     from trainlab.engine.run import run_training
+    from trainlab.run_guard import holds_run, requeued
 
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
@@ -50,9 +52,16 @@ def train_app(cfg: DictConfig) -> float | None:
     outcome = {"run_dir": str(run_dir), "status": "failed", "error": None,
                "sweep_dir": str(Path(hc.sweep.dir).resolve()) if multirun else None}
     OUTCOMES.append(outcome)
-    if multirun:
-        _prepare_sweep_job(cfg, hc, run_dir)
     try:
+        # The tasks of one SLURM/submitit job (hydra.launcher.tasks_per_node > 1) form one process group
+        # here; under torchrun the CLI has joined it already.
+        info = distributed.init(cfg.trainer.device)
+        if not info.is_main:
+            _leave_the_log_to_rank_zero()
+        if multirun:
+            _prepare_sweep_job(cfg, hc, run_dir, info)
+        elif requeued() and not cfg.resume and holds_run(run_dir):  # a single run that SLURM started again
+            _continue_or_restart(cfg, run_dir, info, f"SLURM_RESTART_COUNT={os.environ['SLURM_RESTART_COUNT']}")
         summary = run_training(cfg, run_dir, list(hc.overrides.task))
     except ConfigError as err:
         # Bad input found once the data or model is built: recorded in the run folder, reported by the CLI.
@@ -71,22 +80,48 @@ def train_app(cfg: DictConfig) -> float | None:
     return best.get("val_acc")
 
 
-def _prepare_sweep_job(cfg: DictConfig, hc, run_dir: Path) -> None:
-    """Settings only a sweep job has: its GPU, and how it restarts in a resumed sweep."""
+def _prepare_sweep_job(cfg: DictConfig, hc, run_dir: Path, info) -> None:
+    """Settings only a sweep job has: its GPU, and how it restarts in a resumed sweep or a requeued job."""
     import torch
 
-    gpus = torch.cuda.device_count() if cfg.trainer.device == "auto" else 0
-    cfg.trainer.device = device_for_job(cfg.trainer.device, hc.job.num, gpus)
-    # When resuming, the sweeper launches only jobs without a result (trainlab.sweep.resume):
-    # they continue from their last checkpoint, or start over without the earlier attempt's files.
+    if info.world == 1:  # the ranks of a multi-task job take their GPU by local rank instead
+        gpus = torch.cuda.device_count() if cfg.trainer.device == "auto" else 0
+        cfg.trainer.device = device_for_job(cfg.trainer.device, hc.job.num, gpus)
+    # A job that may find an earlier attempt in its folder continues from its last checkpoint, or starts
+    # over without that attempt's files:
+    # - in a resumed sweep: the sweeper launches only jobs without a result (trainlab.sweep.resume);
+    # - in any job submitit runs (SLURM, or its local executor): its folder holds a run only when the job
+    #   was started again (requeued after preemption or a time limit), because a new sweep is refused in
+    #   a folder that holds one (trainlab.precheck). Looking at the folder rather than SLURM_RESTART_COUNT
+    #   also covers submitit's local executor and a requeue that came before any checkpoint.
     if OmegaConf.select(hc, "sweeper.resume", default=False):
-        if (run_dir / "checkpoints" / "last.pt").is_file():
-            cfg.resume = True
-            log.info(f"resuming job {hc.job.num} from its checkpoints/last.pt")
-        else:
-            from trainlab.sweep.resume import clear_results
+        _continue_or_restart(cfg, run_dir, info, f"job {hc.job.num} of a resumed sweep")
+    elif os.environ.get("SUBMITIT_EXECUTOR"):
+        _continue_or_restart(cfg, run_dir, info, f"job {hc.job.num} started again by submitit (requeued)")
 
-            clear_results(run_dir)
+
+def _continue_or_restart(cfg: DictConfig, run_dir: Path, info, why: str) -> None:
+    from trainlab.engine import distributed
+
+    # rank 0 decides for all: the others must not look while it clears files
+    resume = distributed.broadcast_object((run_dir / "checkpoints" / "last.pt").is_file())
+    if resume:
+        cfg.resume = True
+        log.info(f"resuming from {run_dir / 'checkpoints' / 'last.pt'} ({why})")
+    elif info.is_main:
+        from trainlab.sweep.resume import clear_results
+
+        clear_results(run_dir)
+    distributed.barrier()
+
+
+def _leave_the_log_to_rank_zero() -> None:
+    """Hydra set up logging in every task of a multi-task job: train.log is rank 0's alone.
+    (Each task also writes the run's .hydra/*.yaml: the same bytes, so harmless.)"""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def device_for_job(device: str, job_num: int | None, gpu_count: int) -> str:

@@ -8,6 +8,7 @@ the value and what is valid. Nothing is trained and nothing is written.
 import importlib.util
 import itertools
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,7 +144,8 @@ INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--shell-completio
 SWEEPER = "hydra_plugins.trainlab_sweeper.trainlab_sweeper.TrainlabSweeper"
 # Launchers from optional plugins (pip install trainlab[launchers]) -> the hydra_plugins package providing them.
 LAUNCHER_PLUGINS = {"joblib": "hydra_joblib_launcher", "submitit_local": "hydra_submitit_launcher",
-                    "submitit_slurm": "hydra_submitit_launcher", "slurm": "hydra_submitit_launcher"}
+                    "submitit_slurm": "hydra_submitit_launcher", "slurm": "hydra_submitit_launcher",
+                    "slurm_ddp": "hydra_submitit_launcher"}
 
 
 @dataclass
@@ -186,6 +188,7 @@ def prepare(args: list[str]) -> Prepared:
         with initialize_config_module("trainlab.conf", version_base=None):
             if multirun:
                 hydra_cfg = _hydra_config(task, hydra)
+                _check_submitit_resources(hydra_cfg)
                 sweep_dir = Path(str(hydra_cfg.sweep.dir))
                 user_dir = any(_key(o) == "hydra.sweep.dir" for o in hydra)
                 combos = _planned_jobs(hydra_cfg, task, combos, user_dir)
@@ -219,6 +222,23 @@ def _check_launcher(hydra_overrides: list[str]) -> None:
             if plugin and importlib.util.find_spec(f"hydra_plugins.{plugin}") is None:
                 raise ConfigError("hydra/launcher", choice,
                                   f"needs the {plugin.replace('_', '-')} plugin: pip install 'trainlab[launchers]'")
+
+
+def _check_submitit_resources(hydra_cfg) -> None:
+    """What a submitit launcher asks SLURM for: a bad value is one line now, not an sbatch error later."""
+    launcher = hydra_cfg.launcher
+    target = str(launcher.get("_target_", ""))
+    if "submitit_launcher" not in target:
+        return
+    for key, least in (("nodes", 1), ("tasks_per_node", 1), ("timeout_min", 1), ("cpus_per_task", 1),
+                       ("gpus_per_node", 0), ("mem_gb", 1), ("signal_delay_s", 0), ("max_num_timeout", 0)):
+        value = launcher.get(key)
+        if value is not None and value < least:
+            raise ConfigError(f"hydra.launcher.{key}", value, f"an integer >= {least}")
+    if target.endswith("SlurmLauncher") and not shutil.which("sbatch"):
+        choice = OmegaConf.select(hydra_cfg, "runtime.choices.hydra/launcher", default="slurm")
+        raise ConfigError("hydra/launcher", choice, "a machine with SLURM (no sbatch here): submit from the "
+                          "cluster's login node, or try the same path here with hydra/launcher=submitit_local")
 
 
 def _hydra_config(task: list[str], hydra: list[str]):

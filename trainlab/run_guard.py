@@ -3,7 +3,12 @@
 They run before Hydra starts, because Hydra rewrites `.hydra/` and appends to
 the log in its output folder as soon as a job begins: a refused resume must
 leave the existing run exactly as it was.
+
+One exception: a job that SLURM started again (requeued after preemption or a
+node failure; SLURM_RESTART_COUNT > 0) continues the run it began in that folder,
+as with resume=true (trainlab.app), or starts it over when it left no checkpoint.
 """
+import os
 from pathlib import Path
 
 from trainlab.errors import ConfigError
@@ -15,6 +20,11 @@ def _override(overrides: list[str], key: str) -> str | None:
         if k == key:
             return v
     return None
+
+
+def requeued() -> bool:
+    """This process belongs to a SLURM job that was started again (SLURM counts the restarts)."""
+    return (os.environ.get("SLURM_RESTART_COUNT") or "0").strip() not in ("", "0")
 
 
 def holds_run(folder: Path) -> bool:
@@ -42,9 +52,13 @@ def guard_existing_run(args: list[str]) -> None:
     if target is None or not holds_run(Path(target)):
         return
     resume = (_override(overrides, "resume") or "false").lower() == "true"
+    last = Path(target) / "checkpoints" / "last.pt"
+    if not resume and requeued():
+        if not last.is_file():
+            return  # the first attempt left no checkpoint: the job starts over (trainlab.app)
+        resume = True
     if not resume:
         raise ConfigError("hydra.run.dir", target, "a new folder: this one holds a run (use `trainlab resume` to continue it)")
-    last = Path(target) / "checkpoints" / "last.pt"
     if not last.is_file():
         raise ConfigError("resume", target, "a run folder holding checkpoints/last.pt")
     _check_resume_conflicts(last, [o for o in overrides if not o.startswith("hydra.")])

@@ -3,7 +3,10 @@
 A checkpoint holds everything needed to resume exactly: model, optimizer,
 scheduler, gradient scaler, counters, every RNG state, the data-order and
 augmentation generators, the preprocessing statistics and the resolved config.
+Written by several processes (DDP), it also holds each rank's own RNG states,
+augmentation generator and partial epoch sums under `ranks`, indexed by rank.
 """
+import logging
 import os
 import random
 from pathlib import Path
@@ -12,6 +15,8 @@ import numpy as np
 import torch
 
 from trainlab.errors import ConfigError
+
+log = logging.getLogger("trainlab")
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -69,6 +74,18 @@ def restore_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def own_rank_state(state: dict, info) -> dict | None:
+    """This rank's entry of a checkpoint's `ranks`, or None when it has none (a single-process
+    checkpoint: its top-level states are rank 0's). Resuming with another number of processes
+    than wrote it is allowed, with a warning: ranks without an entry start fresh streams."""
+    ranks = state.get("ranks") or []
+    saved = max(len(ranks), 1)
+    if saved != info.world and info.is_main:
+        log.warning(f"checkpoint written by {saved} process(es), resumed by {info.world}: ranks without a saved RNG "
+                    "state start fresh per-rank streams, so this run will not match an uninterrupted one")
+    return ranks[info.rank] if info.rank < len(ranks) else None
 
 
 def _as_tuple(value):

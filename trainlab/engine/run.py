@@ -10,7 +10,6 @@ import logging
 import math
 import signal
 import sys
-import threading
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from trainlab.engine.console import Progress
 from trainlab.engine.loop import EpochSums, Loop
 from trainlab.engine.metrics import MetricsFile, read_floats
 from trainlab.engine.plots import plot_curves
+from trainlab.engine.signals import StopOnSignal, preemption_signal
 from trainlab.engine.summary import versions, write_summary
 from trainlab.errors import ConfigError
 from trainlab.nn.archs import count_parameters
@@ -63,7 +63,10 @@ class Run:
         self.started = time.time()
         self.epoch_start_state = None   # shuffle-generator state at the start of the current epoch
         self.main = distributed.current().is_main  # only rank 0 writes the run folder
-        self.stop_signal: int | None = None
+        self.stop_signal: int | None = None   # the signal that stopped the run (summary.json, exit code)
+        self.signals: set[int] = set()        # signals that reached this process during training
+        self.agreed: set[int] = set()         # signals that reached any rank, as agreed by all ranks
+        self.preempt_handler = None           # the preemption-signal handler training displaced (submitit's)
 
     # -- state --------------------------------------------------------------
     def state(self, c: Components, pending: EpochSums) -> dict:
@@ -83,6 +86,12 @@ class Run:
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
 
+    def rank_state(self, c: Components, pending: EpochSums) -> dict:
+        """What differs between ranks: the global RNGs (dropout), the augmentation generator and the
+        epoch's partial sums. Rank 0's are also the checkpoint's top-level `rng`, `data`, `pending`."""
+        return {"rng": ckpt.rng_state(), "augment": c.aug_gen.get_state(),
+                "pending": {"sums": pending.sums.cpu(), "losses": [t.cpu() for t in pending.step_losses]}}
+
     def restore(self, c: Components, state: dict, pending: EpochSums) -> None:
         c.model.load_state_dict(state["model"])
         c.optimizer.load_state_dict(state["optimizer"])
@@ -96,10 +105,22 @@ class Run:
         c.aug_gen.set_state(state["data"]["augment"])
         if self.counters.batch_in_epoch:
             c.shuffle_gen.set_state(state["data"]["epoch_start"])  # the epoch's permutation is drawn again
-        pending.sums.copy_(state["pending"]["sums"])
-        pending.step_losses = [t.to(pending.sums.device) for t in state["pending"]["losses"]]
+        mine = ckpt.own_rank_state(state, c.dist)
+        if mine is not None:  # several processes wrote it: this rank's own RNG, augmentation and sums
+            ckpt.restore_rng_state(mine["rng"])
+            c.aug_gen.set_state(mine["augment"])
+        else:
+            mine = state
+            if c.dist.rank > 0:  # a checkpoint with fewer ranks than now: fresh per-rank streams (warned)
+                torch.manual_seed(distributed.rank_seed(self.spec.seed, c.dist.rank, self.counters.step))
+                c.aug_gen.manual_seed(distributed.rank_seed(self.spec.seed + 2, c.dist.rank, self.counters.step))
+                mine = {"pending": {"sums": torch.zeros_like(pending.sums), "losses": []}}
+        pending.sums.copy_(mine["pending"]["sums"])
+        pending.step_losses = [t.to(pending.sums.device) for t in mine["pending"]["losses"]]
         self.step_losses = state["step_losses"].tolist()
-        if self.main:
+        # a run stopped before its first evaluation has no metrics.csv: a header-only one written
+        # here would fix the columns without the EMA and diagnostics extras
+        if self.main and self.metrics.path.exists():
             self.metrics.truncate_after(self.counters.step)
 
     def elapsed(self) -> float:
@@ -107,11 +128,18 @@ class Run:
 
     # -- the run ------------------------------------------------------------
     def execute(self) -> dict:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.remove_stale_temporaries(self.ckpt_dir)
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            ckpt.remove_stale_temporaries(self.ckpt_dir)
         device = resolve_device(self.trainer.device)
         resume_state = self._resume_state()
         c = assemble(self.spec, device, resume_state["preprocess"] if resume_state else None)
+        if c.dist.rank > 0:
+            # assemble seeds every rank alike: the same initial weights (DDP broadcasts rank 0's anyway)
+            # and the same data order (shuffle_gen, untouched here). Dropout (the global torch RNG) and
+            # augmentation get a stream per rank, or every rank would drop the same units of its examples.
+            torch.manual_seed(distributed.rank_seed(self.spec.seed, c.dist.rank))
+            c.aug_gen.manual_seed(distributed.rank_seed(self.spec.seed + 2, c.dist.rank))
         pending = EpochSums.zeros(device)
         if resume_state:
             self.restore(c, resume_state, pending)
@@ -150,17 +178,17 @@ class Run:
     def _train(self, c: Components, loop: Loop, pending: EpochSums) -> str:
         total_steps = c.steps_per_epoch * self.trainer.epochs
         epochs_this_session = 0
-        with Progress(self.trainer.progress, total_steps, self.counters.step) as bar, StopOnSignal(self):
+        with Progress(self.trainer.progress, total_steps, self.counters.step) as bar, StopOnSignal(self) as stop:
             while self.counters.epoch < self.trainer.epochs:
                 if self.trainer.stop_after is not None and epochs_this_session >= self.trainer.stop_after:
                     return "interrupted"
-                if self.stop_signal is not None:
+                if stop.settle():
                     self._save_last(c, pending)
                     return "interrupted"
                 start = self.counters.batch_in_epoch
                 if start == 0:
                     self.epoch_start_state = c.shuffle_gen.get_state()
-                end = loop.train_epoch(pending, bar.advance, start=start, stop=lambda: self.stop_signal is not None,
+                end = loop.train_epoch(pending, bar.advance, start=start, stop=stop.after_step,
                                        first_step=self.counters.step)
                 self.counters.step += end - start
                 self.counters.skipped_steps = self._skipped_before + loop.skipped
@@ -250,9 +278,16 @@ class Run:
         return patience > 0 and self.counters.evals_since_best >= patience
 
     def _save_last(self, c: Components, pending: EpochSums) -> None:
-        if not self.trainer.save_checkpoints or not self.main:
+        if not self.trainer.save_checkpoints:
             return
-        ckpt.save_atomic(self.state(c, pending), self.ckpt_dir / "last.pt")
+        # every rank's own states, gathered on rank 0: a collective, so all ranks save at the same points
+        ranks = distributed.gather_object(self.rank_state(c, pending)) if c.dist.world > 1 else None
+        if not self.main:
+            return
+        state = self.state(c, pending)
+        if ranks is not None:
+            state["ranks"] = ranks  # indexed by rank
+        ckpt.save_atomic(state, self.ckpt_dir / "last.pt")
         if self.trainer.snapshots:
             ckpt.save_atomic({"model": c.model.state_dict(), "epoch": self.counters.epoch,
                               "preprocess": {k: v.cpu() for k, v in c.preprocess.state_dict().items()},
@@ -309,6 +344,24 @@ class Run:
         if findings:
             log.info("diagnosis: " + format_findings(findings).replace("\n", "\n  "))
         return [f.to_dict() for f in findings]
+
+    def hand_over(self) -> None:
+        """After a preemption signal stopped training and the folder is complete (last.pt, summary.json
+        `interrupted`, on every rank past the last barrier): call the handler training displaced.
+        submitit's requeues the job from rank 0 and exits (SystemExit passes through); the requeued job
+        resumes from last.pt (trainlab.app). When it will not requeue (a time limit reached more often
+        than hydra.launcher.max_num_timeout allows) it raises: the run stays `interrupted` for
+        `trainlab resume-sweep`. Every rank calls it (submitit's only acts on rank 0), even one the
+        signal did not reach, so the job is requeued whichever task was signalled."""
+        preempt = preemption_signal()
+        handler = self.preempt_handler
+        if self.status != "interrupted" or preempt not in self.agreed or not callable(handler):
+            return  # a plain process (default handler): stopped and saved as for SIGTERM
+        log.info(f"{signal.Signals(preempt).name}: run saved; handing over to the job's handler (requeue)")
+        try:
+            handler(preempt, None)
+        except Exception as err:  # submitit: UncompletedJobError
+            log.warning(f"not requeued ({err}); `trainlab resume-sweep` continues it from checkpoints/last.pt")
 
     def diverged_at_step(self) -> int | None:
         """The first optimizer step (1-based, as in metrics.csv) whose loss was not finite."""
@@ -379,29 +432,6 @@ def _lookup(tree: dict, dotted: str):
     return node
 
 
-class StopOnSignal:
-    """SIGINT/SIGTERM ask the run to stop after the current step and save; a second one stops at once."""
-
-    def __init__(self, run: "Run"):
-        self.run, self.previous = run, {}
-
-    def handle(self, signum, frame):
-        if self.run.stop_signal is not None:
-            raise KeyboardInterrupt
-        self.run.stop_signal = signum
-        log.warning(f"{signal.Signals(signum).name}: finishing the current step, saving checkpoints/last.pt, then stopping")
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.previous[sig] = signal.signal(sig, self.handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
 def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> dict:
     """Run one job; on any exception write a failed summary (and the traceback to the log), then re-raise."""
     run_dir = Path(run_dir)
@@ -410,13 +440,16 @@ def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = N
 
     existing = holds_run(run_dir)
     try:
-        return Run(cfg, run_dir, overrides).execute()
+        run = Run(cfg, run_dir, overrides)
+        summary = run.execute()
     except ConfigError:
         if existing:  # refused before training: the folder keeps the run it holds, untouched
             raise
         return _record_failure(run_dir, cfg, overrides, started, sys.exc_info()[1])
     except BaseException as err:
         _record_failure(run_dir, cfg, overrides, started, err)
+    run.hand_over()
+    return summary
 
 
 def _record_failure(run_dir: Path, cfg, overrides, started: float, err: BaseException):
