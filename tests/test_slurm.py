@@ -41,6 +41,23 @@ def slurm_env(monkeypatch):
 
 
 @needs_submitit
+
+def usr2_after_step(monkeypatch, n: int) -> None:
+    """Send this process SIGUSR2 right after optimizer step n, as SLURM would while training."""
+    import trainlab.engine.loop as loop_mod
+
+    step, count = loop_mod.Loop._step, [0]
+
+    def signalled(self, x, target):
+        out = step(self, x, target)
+        count[0] += 1
+        if count[0] == n:
+            os.kill(os.getpid(), signal.SIGUSR2)
+        return out
+
+    monkeypatch.setattr(loop_mod.Loop, "_step", signalled)
+
+
 def test_ranks_meet_on_the_first_node_at_a_port_of_the_job(slurm_env):
     env = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "731", "SLURM_JOB_NODELIST": "gpu[017-018],cpu3",
            "SLURM_NTASKS": "8", "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_JOB_NUM_NODES": "2",
@@ -130,18 +147,8 @@ def test_a_requeued_job_resumes_from_its_checkpoint_and_ends_as_if_uninterrupted
 
     for k, v in SLURM_ENV.items():
         slurm_env.setenv(k, v)
-    job, calls = tmp_path / "job", []
-    step = loop_mod.Loop._step
-
-    def signalled(self, x, target):
-        out = step(self, x, target)
-        signalled.n += 1
-        if signalled.n == 13:
-            os.kill(os.getpid(), signal.SIGUSR2)
-        return out
-
-    signalled.n = 0
-    slurm_env.setattr(loop_mod.Loop, "_step", signalled)
+    job, calls, step = tmp_path / "job", [], loop_mod.Loop._step
+    usr2_after_step(slurm_env, 13)
     previous = signal.signal(signal.SIGUSR2, lambda signum, frame: calls.append(signum))  # stands in for submitit's
     try:
         assert main(["train", *ARGS, f"hydra.run.dir={job}"]) == 128 + signal.SIGUSR2
@@ -236,22 +243,11 @@ def test_two_task_ddp_job_through_submitit_is_preempted_requeued_and_resumed(tmp
 def test_not_requeued_at_the_time_limit_the_run_stays_interrupted_for_resume_sweep(tmp_path, monkeypatch, caplog):
     """submitit raises instead of requeueing (time limit, max_num_timeout used up): the run keeps its
     `interrupted` summary and last.pt, the job returns normally, `trainlab resume-sweep` finishes it."""
-    import trainlab.engine.loop as loop_mod
-
-    step = loop_mod.Loop._step
-
-    def signalled(self, x, target):
-        out = step(self, x, target)
-        signalled.n += 1
-        if signalled.n == 5:
-            os.kill(os.getpid(), signal.SIGUSR2)
-        return out
 
     def submitit_at_time_limit(signum, frame):
         raise RuntimeError("Job not requeued because: timed-out too many times.")
 
-    signalled.n = 0
-    monkeypatch.setattr(loop_mod.Loop, "_step", signalled)
+    usr2_after_step(monkeypatch, 5)
     previous = signal.signal(signal.SIGUSR2, submitit_at_time_limit)
     try:
         with caplog.at_level("WARNING", logger="trainlab"):
