@@ -103,14 +103,15 @@ def trainlab_overrides(w: Workload, batch_size: int, steps: int, device: torch.d
 
 
 def trainlab_spec(overrides: list[str]):
-    from hydra import compose, initialize_config_module
+    from hydra import compose
+    from trainlab.compose import hydra_session
     from hydra.core.global_hydra import GlobalHydra
 
     import trainlab.app  # noqa: F401  (registers the resolvers the configs use)
     from trainlab.config import validate
 
     GlobalHydra.instance().clear()
-    with initialize_config_module("trainlab.conf", version_base=None):
+    with hydra_session():
         cfg = compose(config_name="train", overrides=overrides)
     GlobalHydra.instance().clear()
     return validate(cfg)

@@ -4,7 +4,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
+from hydra import compose
+from trainlab.compose import hydra_session
 from hydra.core.global_hydra import GlobalHydra
 
 import trainlab.app  # noqa: F401  (registers the resolvers the configs use)
@@ -25,7 +26,7 @@ def _quiet_threads():
 
 def compose_cfg(overrides=()):
     GlobalHydra.instance().clear()
-    with initialize_config_module("trainlab.conf", version_base=None):
+    with hydra_session():
         return compose(config_name="train", overrides=list(overrides))
 
 

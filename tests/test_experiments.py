@@ -4,14 +4,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
+from hydra import compose
+from trainlab.compose import hydra_session
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from trainlab.config import validate
 from trainlab.sweep.search import plan_sweep
 
-PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "trainlab" / "conf" / "experiment").glob("*.yaml"))
+PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "experiment").glob("*.yaml"))
 
 
 def test_there_are_the_five_studies_and_more():
@@ -20,12 +21,12 @@ def test_there_are_the_five_studies_and_more():
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_defines_a_complete_study(name):
-    path = Path(__file__).resolve().parents[1] / "trainlab" / "conf" / "experiment" / f"{name}.yaml"
+    path = Path(__file__).resolve().parents[1] / "conf" / "experiment" / f"{name}.yaml"
     text = path.read_text()
     assert text.startswith("# @package _global_\n")
     assert f"trainlab train -m experiment={name}" in text and "# Budget:" in text and "CPU" in text
     GlobalHydra.instance().clear()
-    with initialize_config_module("trainlab.conf", version_base=None):
+    with hydra_session():
         cfg = compose("train", overrides=[f"experiment={name}", "hydra/sweeper=trainlab"], return_hydra_config=True)
         sweeper = cfg.hydra.sweeper
         params = [f"{k}={v}" for k, v in sweeper.params.items()]

@@ -14,6 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from trainlab.compose import conf_dir
 from trainlab.errors import ConfigError
 
 log = logging.getLogger("trainlab")
@@ -40,7 +41,7 @@ def verbose() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("TRAINLAB_VERBOSE") == "1"
 
 
-@hydra.main(config_path="conf", config_name="train", version_base=None)
+@hydra.main(config_path=str(conf_dir()), config_name="train", version_base=None)
 def train_app(cfg: DictConfig) -> float | None:
     from trainlab.engine import distributed
     from trainlab.engine.run import run_training

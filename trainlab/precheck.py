@@ -12,32 +12,18 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from hydra import compose, initialize_config_module
+from hydra import compose
+from trainlab.compose import group_options, groups, hydra_session
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from trainlab.errors import ConfigError
 
-CONF_DIR = Path(__file__).parent / "conf"
 # Flags Hydra takes with a value after them.
 FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
                     "--config-dir", "-cd", "--experimental-rerun"}
 MAX_COMBINATIONS = 2000
-
-
-def config_dirs() -> list[Path]:
-    """The shipped configs plus the user's folders from TRAINLAB_CONFIG_PATH."""
-    extra = [Path(p) for p in os.environ.get("TRAINLAB_CONFIG_PATH", "").split(os.pathsep) if p]
-    return [CONF_DIR, *extra]
-
-
-def group_options(group: str) -> list[str]:
-    return sorted({p.stem for d in config_dirs() for p in (d / group).glob("*.yaml")})
-
-
-def groups() -> list[str]:
-    return sorted({p.name for d in config_dirs() if d.is_dir() for p in d.iterdir() if p.is_dir() and p.name != "hydra"})
 
 
 def split_args(args: list[str]) -> tuple[list[str], list[str]]:
@@ -185,7 +171,7 @@ def prepare(args: list[str]) -> Prepared:
     sweep_dir = None
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_module("trainlab.conf", version_base=None):
+        with hydra_session():
             if multirun:
                 hydra_cfg = _hydra_config(task, hydra)
                 _check_submitit_resources(hydra_cfg)

@@ -65,7 +65,8 @@ def guard_existing_run(args: list[str]) -> None:
 
 
 def _check_resume_conflicts(last: Path, overrides: list[str]) -> None:
-    from hydra import compose, initialize_config_module
+    from hydra import compose
+    from trainlab.compose import hydra_session
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
@@ -75,7 +76,7 @@ def _check_resume_conflicts(last: Path, overrides: list[str]) -> None:
     saved = ckpt.load(last).get("config") or {}
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_module("trainlab.conf", version_base=None):
+        with hydra_session():
             current = OmegaConf.to_container(compose(config_name="train", overrides=overrides), resolve=True)
     except Exception:
         return  # the composition error itself is reported by the regular checks that follow

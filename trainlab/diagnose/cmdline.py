@@ -82,7 +82,7 @@ def positive(kind: type):
 
 def load_spec(overrides: list[str]):
     """The validated RunSpec of one configuration, or one-line ConfigErrors like `trainlab train`."""
-    from hydra import initialize_config_module
+    from trainlab.compose import hydra_session
     from hydra.core.global_hydra import GlobalHydra
 
     import trainlab.app  # noqa: F401  (registers the resolvers the configs use)
@@ -97,7 +97,7 @@ def load_spec(overrides: list[str]):
                           "one configuration; sweeps (a,b) are for `trainlab train -m`")
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_module("trainlab.conf", version_base=None):
+        with hydra_session():
             return validate(compose_checked(overrides))
     finally:
         GlobalHydra.instance().clear()

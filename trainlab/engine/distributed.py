@@ -261,14 +261,15 @@ def rank_args(args: list[str], info: DistInfo) -> list[str]:
 
 
 def _resolve_run_dir(args: list[str]) -> str:
-    from hydra import compose, initialize_config_module
+    from hydra import compose
+    from trainlab.compose import hydra_session
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
     overrides = [a for a in args if not a.startswith("-")]
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_module("trainlab.conf", version_base=None):
+        with hydra_session():
             cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
             return str(OmegaConf.select(cfg, "hydra.run.dir"))
     finally:

@@ -10,10 +10,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainlab.errors import check
-from trainlab.registry import Registry
-
-ACTIVATIONS = Registry("activation")
+from trainlab.schemas.activation import (ACTIVATIONS, EluSchema, GeluSchema, LeakyReluSchema, MaxoutSchema,
+                                         PReluSchema, SoftplusSchema, SwishSchema)
 
 
 @dataclass
@@ -26,73 +24,6 @@ class Activation:
     width_multiplier: int = 1    # maxout: the preceding layer emits k * width units
     has_kinks: bool = False      # non-differentiable points matter for gradient checks
     name: str = ""               # the option name, filled in by build_model
-
-
-@dataclass
-class NoParams:
-    name: str = ""
-
-
-@dataclass
-class LeakyReluSchema:
-    name: str = "leaky_relu"
-    negative_slope: float = 0.01  # slope for x < 0
-
-    def __post_init__(self):
-        check(0 <= self.negative_slope < 1, "negative_slope", self.negative_slope, "a slope in [0, 1)")
-
-
-@dataclass
-class PReluSchema:
-    name: str = "prelu"
-    init: float = 0.25        # initial negative slope
-    per_channel: bool = True  # one learnable slope per unit/channel, else one shared
-
-    def __post_init__(self):
-        check(0 <= self.init < 1, "init", self.init, "a slope in [0, 1)")
-
-
-@dataclass
-class EluSchema:
-    name: str = "elu"
-    alpha: float = 1.0  # saturation value for x -> -inf is -alpha
-
-    def __post_init__(self):
-        check(self.alpha > 0, "alpha", self.alpha, "a positive number")
-
-
-@dataclass
-class SwishSchema:
-    name: str = "swish"
-    beta: float = 1.0        # x * sigmoid(beta * x); beta=1 is SiLU
-    learnable: bool = False  # learn beta per unit (Ramachandran et al.)
-
-
-@dataclass
-class SoftplusSchema:
-    name: str = "softplus"
-    beta: float = 1.0  # sharpness: log(1 + exp(beta x)) / beta
-
-    def __post_init__(self):
-        check(self.beta > 0, "beta", self.beta, "a positive number")
-
-
-@dataclass
-class MaxoutSchema:
-    name: str = "maxout"
-    pieces: int = 2  # k linear pieces per unit; the layer before is k times wider
-
-    def __post_init__(self):
-        check(self.pieces >= 2, "pieces", self.pieces, "an integer >= 2")
-
-
-@dataclass
-class GeluSchema:
-    name: str = "gelu"
-    approximate: str = "none"  # "none" (exact erf) or "tanh"
-
-    def __post_init__(self):
-        check(self.approximate in ("none", "tanh"), "approximate", self.approximate, "one of none, tanh")
 
 
 class Swish(nn.Module):
@@ -129,28 +60,26 @@ class Maxout(nn.Module):
         return x.view(n, kw // self.pieces, self.pieces, *x.shape[2:]).amax(dim=2)
 
 
-def _simple(name: str, module: type, nonlinearity: str, kinks: bool = False):
-    @ACTIVATIONS.register(name, NoParams)
-    def build(cfg):
-        return Activation(lambda width: module(), nonlinearity, has_kinks=kinks)
-
-
 # Gains follow torch.nn.init.calculate_gain; smooth ReLU-like functions
 # (elu, swish, gelu, softplus) use the ReLU gain since they pass roughly half
 # the variance of a zero-mean input, as ReLU does.
-_simple("sigmoid", nn.Sigmoid, "sigmoid")
-_simple("tanh", nn.Tanh, "tanh")
-_simple("relu", nn.ReLU, "relu", kinks=True)
-_simple("selu", nn.SELU, "selu", kinks=True)
+SIMPLE = {"sigmoid": (nn.Sigmoid, "sigmoid", False), "tanh": (nn.Tanh, "tanh", False),
+          "relu": (nn.ReLU, "relu", True), "selu": (nn.SELU, "selu", True)}
 
 
-@ACTIVATIONS.register("leaky_relu", LeakyReluSchema)
+@ACTIVATIONS.builder(*SIMPLE)
+def build_simple(cfg):
+    module, nonlinearity, kinks = SIMPLE[cfg.name]
+    return Activation(lambda width: module(), nonlinearity, has_kinks=kinks)
+
+
+@ACTIVATIONS.builder("leaky_relu")
 def build_leaky_relu(cfg: LeakyReluSchema):
     return Activation(lambda width: nn.LeakyReLU(cfg.negative_slope), "leaky_relu",
                       init_param=cfg.negative_slope, has_kinks=True)
 
 
-@ACTIVATIONS.register("prelu", PReluSchema)
+@ACTIVATIONS.builder("prelu")
 def build_prelu(cfg: PReluSchema):
     def make(width):
         return nn.PReLU(width if cfg.per_channel else 1, init=cfg.init)
@@ -158,27 +87,27 @@ def build_prelu(cfg: PReluSchema):
     return Activation(make, "leaky_relu", init_param=cfg.init, has_kinks=True)
 
 
-@ACTIVATIONS.register("elu", EluSchema)
+@ACTIVATIONS.builder("elu")
 def build_elu(cfg: EluSchema):
     return Activation(lambda width: nn.ELU(cfg.alpha), "relu", has_kinks=cfg.alpha != 1.0)
 
 
-@ACTIVATIONS.register("swish", SwishSchema)
+@ACTIVATIONS.builder("swish")
 def build_swish(cfg: SwishSchema):
     return Activation(lambda width: Swish(width, cfg.beta, cfg.learnable), "relu")
 
 
-@ACTIVATIONS.register("softplus", SoftplusSchema)
+@ACTIVATIONS.builder("softplus")
 def build_softplus(cfg: SoftplusSchema):
     return Activation(lambda width: nn.Softplus(cfg.beta), "relu")
 
 
-@ACTIVATIONS.register("gelu", GeluSchema)
+@ACTIVATIONS.builder("gelu")
 def build_gelu(cfg: GeluSchema):
     return Activation(lambda width: nn.GELU(cfg.approximate), "relu")
 
 
-@ACTIVATIONS.register("maxout", MaxoutSchema)
+@ACTIVATIONS.builder("maxout")
 def build_maxout(cfg: MaxoutSchema):
     # Each piece is a linear unit, so init uses the linear gain.
     return Activation(lambda width: Maxout(cfg.pieces), "linear",

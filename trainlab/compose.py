@@ -1,0 +1,108 @@
+"""Where configs come from, and the one place they are composed.
+
+The configs live in the repository's top-level conf/. A wheel ships that folder as
+the package `trainlab.conf` (pyproject maps it); an editable install or a source
+checkout reads it in place. Every command composes through `compose_job` /
+`hydra_config`, so the CLI, the sweep precheck, torchrun ranks and the diagnosis
+commands all see the same config for the same overrides. No torch import here.
+"""
+import contextlib
+import os
+from importlib import resources
+from pathlib import Path
+
+from trainlab.errors import ConfigError
+
+CONFIG_NAME = "train"
+
+
+def conf_dir() -> Path:
+    """The shipped configs: the installed `trainlab.conf` package, else the checkout's conf/."""
+    try:
+        shipped = Path(str(resources.files("trainlab.conf")))
+        if (shipped / f"{CONFIG_NAME}.yaml").is_file():
+            return shipped
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "conf"
+
+
+def config_dirs() -> list[Path]:
+    """The shipped configs plus the user's folders from TRAINLAB_CONFIG_PATH."""
+    extra = [Path(p) for p in os.environ.get("TRAINLAB_CONFIG_PATH", "").split(os.pathsep) if p]
+    return [conf_dir(), *extra]
+
+
+def groups() -> list[str]:
+    return sorted({p.name for d in config_dirs() if d.is_dir() for p in d.iterdir()
+                   if p.is_dir() and p.name not in ("hydra", "__pycache__")})
+
+
+def group_options(group: str) -> list[str]:
+    return sorted({p.stem for d in config_dirs() for p in (d / group).glob("*.yaml")})
+
+
+def register_resolvers() -> None:
+    """The resolvers the shipped configs use (run and sweep folder names)."""
+    import re
+
+    from omegaconf import OmegaConf
+
+    def safe(text) -> str:  # a folder-name-safe, bounded version of Hydra's override_dirname
+        text = re.sub(r"[^A-Za-z0-9=,._+\-\[\]]", "-", str(text))
+        return text[:120] if text else "job"
+
+    OmegaConf.register_new_resolver("trainlab_safe", safe, replace=True)
+    OmegaConf.register_new_resolver("trainlab_suffix", lambda name: f"_{safe(name)}" if name else "", replace=True)
+
+
+@contextlib.contextmanager
+def hydra_session():
+    """Hydra initialized on the shipped configs for the duration (compose calls inside)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    register_resolvers()
+    if GlobalHydra.instance().is_initialized():  # already inside one (a sweep's precheck): reuse it
+        yield
+        return
+    try:
+        with initialize_config_dir(str(conf_dir()), version_base=None):
+            yield
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def compose_job(overrides: list[str], with_hydra: bool = False):
+    """One job's composed config. Hydra's multi-line errors become one-line ConfigErrors."""
+    from hydra import compose
+
+    with hydra_session():
+        try:
+            return compose(config_name=CONFIG_NAME, overrides=list(overrides), return_hydra_config=with_hydra)
+        except Exception as err:
+            raise composition_error(err, overrides) from None
+
+
+def composition_error(err: Exception, overrides: list[str]) -> ConfigError:
+    text = str(err)
+    for ov in overrides:
+        key, _, value = ov.lstrip("+~").partition("=")
+        if f"'{key}'" in text or f"Could not override '{key}'" in text:
+            parent = key.rpartition(".")[0]
+            return ConfigError(key, value, f"unknown key{_valid_keys_hint(parent, overrides, ov)}")
+    return ConfigError("override", " ".join(overrides), text.splitlines()[0])
+
+
+def _valid_keys_hint(parent: str, overrides: list[str], bad: str) -> str:
+    from hydra import compose
+    from omegaconf import OmegaConf
+
+    try:
+        cfg = compose(config_name=CONFIG_NAME, overrides=[o for o in overrides if o != bad])
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        keys = sorted(str(k) for k in node.keys()) if OmegaConf.is_dict(node) else []
+    except Exception:
+        keys = []
+    where = f" in {parent}" if parent else ""
+    return f"; valid keys{where}: {', '.join(keys)}" if keys else ""
