@@ -23,8 +23,11 @@ def registries(plugins: bool = True) -> dict:
         from trainlab.plugins import load_plugins
 
         load_plugins()
-    return {group: getattr(importlib.import_module(f"trainlab.schemas.{group}"), attr)
-            for group, attr in GROUP_MODULES.items()}
+    return {group: registry_of(group) for group in GROUP_MODULES}
+
+
+def registry_of(group: str):
+    return getattr(importlib.import_module(f"trainlab.schemas.{group}"), GROUP_MODULES[group])
 
 
 def single_schema(group: str) -> type:

@@ -104,17 +104,20 @@ def render(schema: type, description: str | None, key: str | None = None) -> str
     return "\n".join(header + body) + "\n"
 
 
-def generated_files(conf: Path) -> dict[Path, str]:
-    """Every generated YAML path -> its text."""
-    from trainlab.schemas import COMBINABLE, SINGLE, registries, single_schema
+def generated_files(conf: Path, only: set[str] = frozenset()) -> dict[Path, str]:
+    """Every generated YAML path (of the groups in `only`, or all) -> its text."""
+    from trainlab.schemas import COMBINABLE, GROUP_MODULES, SINGLE, registry_of, single_schema
 
     out = {}
-    for group, registry in registries(plugins=False).items():
-        for entry in registry.entries():
+    for group in GROUP_MODULES:
+        if only and group not in only:
+            continue
+        for entry in registry_of(group).entries():
             key = entry.name if group in COMBINABLE else None
             out[conf / group / f"{entry.name}.yaml"] = render(entry.schema, entry.description, key)
     for group in SINGLE:
-        out[conf / group / "default.yaml"] = render(single_schema(group), None)
+        if not only or group in only:
+            out[conf / group / "default.yaml"] = render(single_schema(group), None)
     return out
 
 
@@ -124,9 +127,7 @@ def main(argv: list[str]) -> int:
     conf = conf_dir()
     only = {argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--group"}
     stale = []
-    for path, text in generated_files(conf).items():
-        if only and path.parent.name not in only:
-            continue
+    for path, text in generated_files(conf, only).items():
         if path.is_file() and path.read_text() == text:
             continue
         stale.append(path)
