@@ -103,18 +103,10 @@ def trainlab_overrides(w: Workload, batch_size: int, steps: int, device: torch.d
 
 
 def trainlab_spec(overrides: list[str]):
-    from hydra import compose
-    from trainlab.compose import hydra_session
-    from hydra.core.global_hydra import GlobalHydra
-
-    import trainlab.app  # noqa: F401  (registers the resolvers the configs use)
+    from trainlab.compose import compose_job
     from trainlab.config import validate
 
-    GlobalHydra.instance().clear()
-    with hydra_session():
-        cfg = compose(config_name="train", overrides=overrides)
-    GlobalHydra.instance().clear()
-    return validate(cfg)
+    return validate(compose_job(overrides))
 
 
 def build(w: Workload, args, device):

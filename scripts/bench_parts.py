@@ -108,9 +108,8 @@ def engine_parts(c, spec, s, device, calls: int = 300, rounds: int = 7) -> list[
 
         pieces[f"diagnostics={level}, every {diag.every} steps (per-step share) vs nothing"] = (
             sampled_diagnostics, lambda: None)
-    if hasattr(loop, "to_device") and hasattr(loop, "layout"):
-        pieces["Loop.to_device(x), to_device(y), layout(x) vs nothing"] = (
-            lambda: loop.layout(loop.to_device(xb)) if loop.to_device(yb) is not None else None, lambda: None)
+    if hasattr(loop, "layout"):
+        pieces["Loop.layout(x) vs nothing"] = (lambda: loop.layout(xb), lambda: None)
     if c.augment is not None:
         pieces["augment flip+crop: BatchAugment on float32 vs one uint8 gather + to float"] = (
             lambda: c.augment(to_float(s.x[idx]), s.y[idx], gen_engine),

@@ -4,11 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from hydra import compose
-from trainlab.compose import hydra_session
-from hydra.core.global_hydra import GlobalHydra
-
-import trainlab.app  # noqa: F401  (registers the resolvers the configs use)
+from trainlab.compose import compose_job
 
 SHARED_DATA = Path(os.environ.get("TRAINLAB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -25,9 +21,7 @@ def _quiet_threads():
 
 
 def compose_cfg(overrides=()):
-    GlobalHydra.instance().clear()
-    with hydra_session():
-        return compose(config_name="train", overrides=list(overrides))
+    return compose_job(list(overrides))
 
 
 def run_tiny(run_dir: Path, overrides=(), tiny=True) -> dict:

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 from hydra import compose
 from trainlab.compose import hydra_session
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from trainlab.config import validate
@@ -25,7 +24,6 @@ def test_preset_defines_a_complete_study(name):
     text = path.read_text()
     assert text.startswith("# @package _global_\n")
     assert f"trainlab train -m experiment={name}" in text and "# Budget:" in text and "CPU" in text
-    GlobalHydra.instance().clear()
     with hydra_session():
         cfg = compose("train", overrides=[f"experiment={name}", "hydra/sweeper=trainlab"], return_hydra_config=True)
         sweeper = cfg.hydra.sweeper
@@ -36,7 +34,6 @@ def test_preset_defines_a_complete_study(name):
         # the first and the last job are valid configurations (the CLI checks all before running)
         for job in (jobs[0], jobs[-1]):
             validate(compose("train", overrides=[f"experiment={name}", "hydra/sweeper=trainlab", *job]))
-    GlobalHydra.instance().clear()
     seen: dict[str, set] = {}
     for job in jobs:
         for override in job:

@@ -9,9 +9,8 @@ import sys
 import pytest
 from hydra import compose
 from trainlab.compose import hydra_session
-from hydra.core.global_hydra import GlobalHydra
 
-from trainlab.app import device_for_job
+from trainlab.job import device_for_job
 from trainlab.errors import ConfigError
 from trainlab.precheck import prepare
 
@@ -60,11 +59,9 @@ def test_submitit_local_runs_a_two_job_sweep(tmp_path, cli_env):
 
 @needs("hydra_submitit_launcher")
 def test_slurm_config_composes_on_top_of_submitit_slurm():
-    GlobalHydra.instance().clear()
     with hydra_session():
         cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
                       return_hydra_config=True)
-    GlobalHydra.instance().clear()
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 1, 120)
@@ -99,12 +96,10 @@ def test_slurm_ddp_config_asks_for_one_gpu_per_task_and_the_preemption_signal(tm
     (tmp_path / "srun").write_text("#!/bin/sh\nexit 1\n")
     (tmp_path / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    GlobalHydra.instance().clear()
     with hydra_session():
         cfg = compose("train", overrides=["hydra/launcher=slurm_ddp", "hydra.launcher.tasks_per_node=8",
                                           "hydra.launcher.nodes=2", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
                       return_hydra_config=True)
-    GlobalHydra.instance().clear()
     launcher = instantiate(cfg.hydra.launcher)
     launcher.config = cfg
     built = []

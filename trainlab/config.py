@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from trainlab.errors import ConfigError, check
+from trainlab.schemas import COMBINABLE, SINGLE, registries, single_schema
 
 
 @dataclass
@@ -120,46 +121,6 @@ class RunSpec:
     augment: dict = field(default_factory=dict)
 
 
-def load_plugins() -> None:
-    """Import the user's modules that register their own options: the `trainlab.plugins`
-    entry-point group of installed packages, and TRAINLAB_PLUGINS (comma-separated modules)."""
-    import importlib
-    import os
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="trainlab.plugins"):
-        ep.load()
-    for module in filter(None, (m.strip() for m in os.environ.get("TRAINLAB_PLUGINS", "").split(","))):
-        try:
-            importlib.import_module(module)
-        except ImportError as err:
-            raise ConfigError("TRAINLAB_PLUGINS", module, f"an importable module ({err})") from None
-
-
-def registries() -> dict:
-    """Group name -> registry. Imported lazily: the CLI validates without importing torch twice."""
-    load_plugins()
-    from trainlab.data.augment import AUGMENTS
-    from trainlab.data.datasets import DATASETS
-    from trainlab.data.preprocess import PREPROCESS
-    from trainlab.nn.activations import ACTIVATIONS
-    from trainlab.nn.archs import ARCHS
-    from trainlab.nn.init import INITS
-    from trainlab.nn.norms import NORMS
-    from trainlab.optim.losses import LOSSES
-    from trainlab.optim.optimizers import OPTIMIZERS
-    from trainlab.optim.regularizers import REGULARIZERS
-    from trainlab.optim.schedules import SCHEDULES
-
-    return {"dataset": DATASETS, "preprocess": PREPROCESS, "arch": ARCHS, "activation": ACTIVATIONS,
-            "init": INITS, "norm": NORMS, "loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
-            "regularizer": REGULARIZERS, "augment": AUGMENTS}
-
-
-# Groups whose options combine (`regularizer=[l2,dropout]`): each option lives under its own key.
-COMBINABLE = ("regularizer", "augment")
-
-
 def to_schema(schema: type, node, prefix: str):
     """Merge a config node into a schema dataclass; any problem becomes a one-line ConfigError."""
     try:
@@ -184,9 +145,11 @@ def _value_at(node, key):
 
 
 def validate(cfg: DictConfig) -> RunSpec:
+    """The one validation of a composed config: what the sweep precheck runs on every job before
+    anything starts, and what the job runs again on its own config. No torch import."""
     regs = registries()
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # a plain copy without the hydra node
-    known = set(regs) | {"seed", "name", "resume", "trainer", "transfer", "hydra"}
+    known = set(regs) | set(SINGLE) | {"seed", "name", "resume", "hydra"}
     for key in cfg:
         if key not in known:
             raise ConfigError(str(key), cfg[key], "unknown top-level key; valid: " + ", ".join(sorted(known - {"hydra"})))
@@ -201,10 +164,48 @@ def validate(cfg: DictConfig) -> RunSpec:
             if node is None or "name" not in node:
                 raise ConfigError(group, node, f"a {group} option: {', '.join(registry.names())}")
             parts[group] = to_schema(registry[node.name].schema, node, group)
-    parts["trainer"] = to_schema(TrainerSchema, cfg.get("trainer") or {}, "trainer")
-    from trainlab.engine.transfer import TransferSchema
-
-    parts["transfer"] = to_schema(TransferSchema, cfg.get("transfer") or {}, "transfer")
+    for group in SINGLE:
+        parts[group] = to_schema(single_schema(group), cfg.get(group) or {}, group)
     seed, name = cfg.get("seed", 0), cfg.get("name", "")
-    check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "a non-negative integer")
-    return RunSpec(seed=seed, name=str(name or ""), resume=bool(cfg.get("resume", False)), **parts)
+    check(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32, "seed", seed,
+          "an integer in [0, 2^32) (numpy's seed range)")
+    spec = RunSpec(seed=seed, name=str(name or ""), resume=bool(cfg.get("resume", False)), **parts)
+    check_combination(spec)
+    return spec
+
+
+# Option values whose output is a flat vector, whatever the dataset's images were.
+FLAT_INPUTS = {("dataset", "spirals"), ("preprocess", "pca")}
+IMAGE_ARCHS = ("cnn", "resnet", "torchvision")
+
+
+def gives_images(spec: RunSpec) -> bool | None:
+    """Whether the model sees (C, H, W) images: False when known flat, None when only the data can tell."""
+    if ("dataset", spec.dataset.name) in FLAT_INPUTS or ("preprocess", spec.preprocess.name) in FLAT_INPUTS:
+        return False
+    if spec.preprocess.name == "whiten" and getattr(spec.preprocess, "method", "") == "pca":
+        return False
+    shape = getattr(spec.dataset, "shape", None)
+    if shape is not None:
+        return len(shape) == 3
+    return None
+
+
+def check_combination(spec: RunSpec) -> None:
+    """Choices that are valid alone but not together, found from the config alone (before any data
+    or model is built), so a sweep refuses such a job before its first job starts."""
+    arch, norm = spec.arch.name, spec.norm.name
+    if arch == "torchvision" and norm != "none":
+        raise ConfigError("norm", norm, "none with arch=torchvision (it keeps the model's own normalization)")
+    if arch == "torchvision" and "dropout" in spec.regularizer:
+        raise ConfigError("regularizer", "dropout", "arch=torchvision keeps the model's own dropout; drop the dropout regularizer")
+    if arch == "torchvision" and spec.activation.name == "maxout":
+        raise ConfigError("activation", "maxout", "an activation that keeps the layer width: maxout cannot be swapped into a torchvision model")
+    images = gives_images(spec)
+    if norm == "instancenorm" and (arch in ("linear", "mlp") or images is False):
+        raise ConfigError("norm", norm, f"instance norm needs conv feature maps (arch={arch} has none); use layernorm")
+    if images is False and arch in IMAGE_ARCHS:
+        raise ConfigError("arch", arch, f"linear or mlp: arch={arch} needs (C, H, W) images and "
+                          f"dataset={spec.dataset.name} preprocess={spec.preprocess.name} gives flat vectors")
+    if images is False and spec.trainer.tta != "none":
+        raise ConfigError("trainer.tta", spec.trainer.tta, "none: test-time augmentation needs images")

@@ -12,13 +12,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from hydra import compose
-from trainlab.compose import group_options, groups, hydra_session
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
+from trainlab.compose import compose_job, group_options, groups, hydra_session
 from trainlab.errors import ConfigError
+from trainlab.run_folder import check_run_dir, check_writable
 
 # Flags Hydra takes with a value after them.
 FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
@@ -98,32 +98,8 @@ def _as_options(value: str) -> list[str]:
 
 
 def compose_checked(overrides: list[str]):
-    """Compose one job's config; Hydra's errors become one-line ConfigErrors."""
-    try:
-        return compose(config_name="train", overrides=overrides)
-    except Exception as err:
-        raise _composition_error(err, overrides) from None
-
-
-def _composition_error(err: Exception, overrides: list[str]) -> ConfigError:
-    text = str(err)
-    for ov in overrides:
-        key, _, value = ov.lstrip("+~").partition("=")
-        if f"'{key}'" in text or f"Could not override '{key}'" in text:
-            parent, _, leaf = key.rpartition(".")
-            return ConfigError(key, value, f"unknown key{_valid_keys_hint(parent, overrides, ov)}")
-    return ConfigError("override", " ".join(overrides), text.splitlines()[0])
-
-
-def _valid_keys_hint(parent: str, overrides: list[str], bad: str) -> str:
-    try:
-        cfg = compose(config_name="train", overrides=[o for o in overrides if o != bad])
-        node = OmegaConf.select(cfg, parent) if parent else cfg
-        keys = sorted(str(k) for k in node.keys()) if OmegaConf.is_dict(node) else []
-    except Exception:
-        keys = []
-    where = f" in {parent}" if parent else ""
-    return f"; valid keys{where}: {', '.join(keys)}" if keys else ""
+    """One job's config (trainlab.compose.compose_job): Hydra's errors are one-line ConfigErrors."""
+    return compose_job(overrides)
 
 
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
@@ -135,10 +111,17 @@ LAUNCHER_PLUGINS = {"joblib": "hydra_joblib_launcher", "submitit_local": "hydra_
 
 
 @dataclass
-class Prepared:
+class Plan:
+    """What `trainlab train ARGS` will do, found before anything runs or is written."""
+
     args: list[str]                # what Hydra gets
+    multirun: bool = False
+    info_only: bool = False        # --help, --info, -sc, --cfg: Hydra answers, no run
     sweep_dir: Path | None = None  # a multirun's folder, fixed before any job starts
-    jobs: int = 0                  # jobs checked
+    run_dir: Path | None = None    # a single run's folder, fixed now (a timestamp would move)
+    config: dict | None = None     # a single run's resolved config (the folder decision compares it)
+    resume: bool = False
+    jobs: int = 0                  # jobs validated
 
 
 def precheck(args: list[str]) -> int:
@@ -146,44 +129,54 @@ def precheck(args: list[str]) -> int:
     return prepare(args).jobs
 
 
-def prepare(args: list[str]) -> Prepared:
-    """Validate every job of `trainlab train args` and return the arguments for Hydra.
+def prepare(args: list[str]) -> Plan:
+    """Validate every job of `trainlab train args` with the job's own validation
+    (trainlab.config.validate) and return the arguments for Hydra.
 
-    A multirun gets trainlab's sweeper (unless `hydra/sweeper=` picks another) and
-    its sweep folder resolved now and pinned with `hydra.sweep.dir`: jobs that a
-    launcher runs in other processes cannot tell the CLI where they went, and the
-    CLI writes the table and decides the exit code from that folder.
+    The run's folder is resolved now and pinned (`hydra.run.dir` / `hydra.sweep.dir`): the
+    folder is claimed before Hydra writes into it, and jobs that a launcher runs in other
+    processes cannot tell the CLI where they went. A multirun gets trainlab's sweeper unless
+    `hydra/sweeper=` picks another. No torch import on this path.
     """
-    import trainlab.app  # noqa: F401  (registers the resolvers the sweep folder's name uses)
     from trainlab.config import validate
 
     flags, overrides = split_args(args)
     if INFO_FLAGS & set(flags):
-        return Prepared(list(args))
+        return Plan(list(args), info_only=True)
     multirun = bool({"-m", "--multirun"} & set(flags))
-    if multirun and {"--cfg", "-c"} & set(flags):
+    show_cfg = bool({"--cfg", "-c"} & set(flags))
+    if multirun and show_cfg:
         raise ConfigError("--cfg", "with -m", "one of them: --cfg prints one job's config, -m runs the sweep")
     task = [o for o in overrides if not _is_hydra(o)]
     hydra = [o for o in overrides if _is_hydra(o)]
     _check_launcher(hydra)
     combos = expand(task)  # also turns override syntax errors into one line
     out = [a for a in args if a not in overrides] + task + hydra
-    sweep_dir = None
-    GlobalHydra.instance().clear()
-    try:
-        with hydra_session():
-            if multirun:
-                hydra_cfg = _hydra_config(task, hydra)
-                _check_submitit_resources(hydra_cfg)
-                sweep_dir = Path(str(hydra_cfg.sweep.dir))
-                user_dir = any(_key(o) == "hydra.sweep.dir" for o in hydra)
-                combos = _planned_jobs(hydra_cfg, task, combos, user_dir)
-                out = [a for a in out if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
-            for combo in combos[:MAX_COMBINATIONS]:
-                validate(compose_checked(combo))
-    finally:
-        GlobalHydra.instance().clear()
-    return Prepared(out, sweep_dir, len(combos))
+    with hydra_session():
+        if not multirun:
+            cfg = compose_job(task + hydra, with_hydra=True)
+            run_dir = Path(str(OmegaConf.select(cfg, "hydra.run.dir"))).absolute()
+            with open_dict(cfg):
+                del cfg["hydra"]
+            spec = validate(cfg)
+            if show_cfg:
+                return Plan(out, info_only=True, jobs=1)
+            check_run_dir("hydra.run.dir", run_dir)
+            out = [a for a in out if _key(a) != "hydra.run.dir"] + [f"hydra.run.dir={_quote(str(run_dir))}"]
+            return Plan(out, run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True),
+                        resume=spec.resume, jobs=1)
+        hydra_cfg = _hydra_config(task, hydra, combos)
+        _check_submitit_resources(hydra_cfg)
+        sweep_dir = Path(str(hydra_cfg.sweep.dir)).absolute()
+        check_writable("hydra.sweep.dir", str(sweep_dir))
+        user_dir = any(_key(o) == "hydra.sweep.dir" for o in hydra)
+        combos = _planned_jobs(hydra_cfg, task, combos, user_dir)
+        if not combos:
+            raise ConfigError("sweep", " ".join(task) or "(no overrides)", "at least one job (an empty range?)")
+        out = [a for a in out if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
+        for combo in combos[:MAX_COMBINATIONS]:
+            validate(compose_job(combo))
+    return Plan(out, multirun=True, sweep_dir=sweep_dir, jobs=len(combos))
 
 
 def _key(override: str) -> str:
@@ -227,14 +220,18 @@ def _check_submitit_resources(hydra_cfg) -> None:
                           "cluster's login node, or try the same path here with hydra/launcher=submitit_local")
 
 
-def _hydra_config(task: list[str], hydra: list[str]):
-    """Hydra's own config for this sweep, composed as its sweeper will see it (sweep axes left out)."""
+def _hydra_config(task: list[str], hydra: list[str], combos: list[list[str]]):
+    """Hydra's own config for this sweep, composed as its sweeper will see it: without the sweep
+    axes. When a fixed override only exists under a swept option (`augment=crop,standard
+    augment.crop.padding=1`), the first job's choices stand in for the axes."""
     parsed = OverridesParser.create().parse_overrides(task)
     fixed = [raw for raw, ov in zip(task, parsed) if not ov.is_sweep_override()]
     try:
-        return compose(config_name="train", overrides=[*fixed, *hydra], return_hydra_config=True).hydra
-    except Exception as err:
-        raise _composition_error(err, [*fixed, *hydra]) from None
+        return compose_job([*fixed, *hydra], with_hydra=True).hydra
+    except ConfigError:
+        if not combos or combos[0] == fixed:
+            raise
+    return compose_job([*combos[0], *hydra], with_hydra=True).hydra
 
 
 def _planned_jobs(hydra_cfg, task: list[str], grid: list[list[str]], user_dir: bool) -> list[list[str]]:

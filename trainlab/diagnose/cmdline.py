@@ -82,25 +82,17 @@ def positive(kind: type):
 
 def load_spec(overrides: list[str]):
     """The validated RunSpec of one configuration, or one-line ConfigErrors like `trainlab train`."""
-    from trainlab.compose import hydra_session
-    from hydra.core.global_hydra import GlobalHydra
-
-    import trainlab.app  # noqa: F401  (registers the resolvers the configs use)
+    from trainlab.compose import compose_job
     from trainlab.config import validate
-    from trainlab.precheck import compose_checked, precheck
+    from trainlab.precheck import expand
 
     bad = [o for o in overrides if o.startswith("-") or "=" not in o and not o.startswith("~")]
     if bad:
         raise ConfigError("override", bad[0], "key=value or group=option (the overrides `trainlab train` takes)")
-    if precheck(overrides) > 1:
+    if len(expand(overrides)) > 1:
         raise ConfigError("overrides", " ".join(overrides),
                           "one configuration; sweeps (a,b) are for `trainlab train -m`")
-    GlobalHydra.instance().clear()
-    try:
-        with hydra_session():
-            return validate(compose_checked(overrides))
-    finally:
-        GlobalHydra.instance().clear()
+    return validate(compose_job(overrides))
 
 
 def assemble_run(spec, *, regularization: bool = True):

@@ -261,16 +261,9 @@ def rank_args(args: list[str], info: DistInfo) -> list[str]:
 
 
 def _resolve_run_dir(args: list[str]) -> str:
-    from hydra import compose
-    from trainlab.compose import hydra_session
-    from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    overrides = [a for a in args if not a.startswith("-")]
-    GlobalHydra.instance().clear()
-    try:
-        with hydra_session():
-            cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-            return str(OmegaConf.select(cfg, "hydra.run.dir"))
-    finally:
-        GlobalHydra.instance().clear()
+    from trainlab.compose import compose_job
+
+    cfg = compose_job([a for a in args if not a.startswith("-")], with_hydra=True)
+    return str(OmegaConf.select(cfg, "hydra.run.dir"))

@@ -55,10 +55,6 @@ class Loop:
         dtype = AUTOCAST_DTYPES.get(trainer.precision)
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
 
-    def to_device(self, t: torch.Tensor) -> torch.Tensor:
-        """Host-resident data (trainer.data_placement=host) is copied per batch, asynchronously."""
-        return t if t.device == self.device else t.to(self.device, non_blocking=True)
-
     def layout(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
             return x.contiguous(memory_format=torch.channels_last)

@@ -1,10 +1,12 @@
-"""One training run, start to finish, in its run folder.
+"""One training run, start to finish, in its run folder: the run's control flow.
 
     validate -> assemble (seeded) -> [restore last.pt] -> epochs: train, evaluate,
     checkpoint -> test the best checkpoint -> summary.json, curves.png
 
-A failure is a result: exceptions are written to summary.json (and the
-traceback to the log) before they propagate.
+What the checkpoints hold is trainlab.engine.run_state; summary.json is
+trainlab.engine.summary; whether the run starts or continues in its folder was
+decided before (trainlab.run_folder). A failure is a result: exceptions are
+written to summary.json (and the traceback to the log) before they propagate.
 """
 import logging
 import math
@@ -12,7 +14,6 @@ import signal
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -26,33 +27,21 @@ from trainlab.engine.console import Progress
 from trainlab.engine.loop import EpochSums, Loop
 from trainlab.engine.metrics import MetricsFile, read_floats
 from trainlab.engine.plots import plot_curves
+from trainlab.engine.run_state import Counters, last_state, rank_state, restore, weights_state
 from trainlab.engine.signals import StopOnSignal, preemption_signal
-from trainlab.engine.summary import versions, write_summary
+from trainlab.engine.summary import failure_summary, run_summary, write_summary
 from trainlab.errors import ConfigError
 from trainlab.nn.archs import count_parameters
+from trainlab.run_folder import Decision, decide
 
 log = logging.getLogger("trainlab")
 
 
-@dataclass
-class Counters:
-    epoch: int = 0                 # completed epochs
-    step: int = 0                  # optimizer steps taken
-    best_value: float | None = None
-    best_epoch: int = 0
-    best_step: int = 0
-    best_val_loss: float = math.nan
-    best_val_acc: float = math.nan
-    evals_since_best: int = 0      # early stopping patience counter
-    elapsed_s: float = 0.0         # training time of earlier sessions (resume)
-    stopped_early: bool = False
-    batch_in_epoch: int = 0        # > 0 when stopped mid-epoch (a signal): where the epoch resumes
-    skipped_steps: int = 0         # steps skipped for non-finite values (trainer.nonfinite=skip)
-
-
 class Run:
-    def __init__(self, cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None):
+    def __init__(self, cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
+                 resume_state: dict | None = None):
         self.cfg, self.run_dir, self.overrides = cfg, Path(run_dir), list(overrides or [])
+        self.resume_state = resume_state      # last.pt's content when the run continues
         self.spec = validate(cfg)
         self.trainer = self.spec.trainer
         self.metrics = MetricsFile(self.run_dir / "metrics.csv")
@@ -68,63 +57,11 @@ class Run:
         self.agreed: set[int] = set()         # signals that reached any rank, as agreed by all ranks
         self.preempt_handler = None           # the preemption-signal handler training displaced (submitit's)
 
-    # -- state --------------------------------------------------------------
-    def state(self, c: Components, pending: EpochSums) -> dict:
-        return {
-            "model": c.model.state_dict(),
-            "optimizer": c.optimizer.state_dict(),
-            "schedule": c.schedule.state_dict(),
-            "scaler": c.scaler.state_dict(),
-            "ema": c.ema.state_dict() if c.ema is not None else None,
-            "counters": asdict(self.counters) | {"elapsed_s": self.elapsed()},
-            "rng": ckpt.rng_state(),
-            "data": {"shuffle": c.shuffle_gen.get_state(), "augment": c.aug_gen.get_state(),
-                     "epoch_start": self.epoch_start_state if self.counters.batch_in_epoch else None},
-            "pending": {"sums": pending.sums.cpu(), "losses": [t.cpu() for t in pending.step_losses]},
-            "step_losses": torch.tensor(self.step_losses, dtype=torch.float64),
-            "preprocess": {k: v.cpu() for k, v in c.preprocess.state_dict().items()},
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
-        }
-
-    def rank_state(self, c: Components, pending: EpochSums) -> dict:
-        """What differs between ranks: the global RNGs (dropout), the augmentation generator and the
-        epoch's partial sums. Rank 0's are also the checkpoint's top-level `rng`, `data`, `pending`."""
-        return {"rng": ckpt.rng_state(), "augment": c.aug_gen.get_state(),
-                "pending": {"sums": pending.sums.cpu(), "losses": [t.cpu() for t in pending.step_losses]}}
-
-    def restore(self, c: Components, state: dict, pending: EpochSums) -> None:
-        c.model.load_state_dict(state["model"])
-        c.optimizer.load_state_dict(state["optimizer"])
-        c.schedule.load_state_dict(state["schedule"])
-        c.scaler.load_state_dict(state["scaler"])
-        if c.ema is not None and state.get("ema") is not None:
-            c.ema.load_state_dict(state["ema"])
-        self.counters = Counters(**state["counters"])
-        ckpt.restore_rng_state(state["rng"])
-        c.shuffle_gen.set_state(state["data"]["shuffle"])
-        c.aug_gen.set_state(state["data"]["augment"])
-        if self.counters.batch_in_epoch:
-            c.shuffle_gen.set_state(state["data"]["epoch_start"])  # the epoch's permutation is drawn again
-        mine = ckpt.own_rank_state(state, c.dist)
-        if mine is not None:  # several processes wrote it: this rank's own RNG, augmentation and sums
-            ckpt.restore_rng_state(mine["rng"])
-            c.aug_gen.set_state(mine["augment"])
-        else:
-            mine = state
-            if c.dist.rank > 0:  # a checkpoint with fewer ranks than now: fresh per-rank streams (warned)
-                torch.manual_seed(distributed.rank_seed(self.spec.seed, c.dist.rank, self.counters.step))
-                c.aug_gen.manual_seed(distributed.rank_seed(self.spec.seed + 2, c.dist.rank, self.counters.step))
-                mine = {"pending": {"sums": torch.zeros_like(pending.sums), "losses": []}}
-        pending.sums.copy_(mine["pending"]["sums"])
-        pending.step_losses = [t.to(pending.sums.device) for t in mine["pending"]["losses"]]
-        self.step_losses = state["step_losses"].tolist()
-        # a run stopped before its first evaluation has no metrics.csv: a header-only one written
-        # here would fix the columns without the EMA and diagnostics extras
-        if self.main and self.metrics.path.exists():
-            self.metrics.truncate_after(self.counters.step)
-
     def elapsed(self) -> float:
         return self.counters.elapsed_s + (time.time() - self.started)
+
+    def config_dict(self) -> dict:
+        return OmegaConf.to_container(self.cfg, resolve=True)
 
     # -- the run ------------------------------------------------------------
     def execute(self) -> dict:
@@ -132,7 +69,7 @@ class Run:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.remove_stale_temporaries(self.ckpt_dir)
         device = resolve_device(self.trainer.device)
-        resume_state = self._resume_state()
+        resume_state, self.resume_state = self.resume_state, None  # not kept alive for the whole run
         c = assemble(self.spec, device, resume_state["preprocess"] if resume_state else None)
         if c.dist.rank > 0:
             # assemble seeds every rank alike: the same initial weights (DDP broadcasts rank 0's anyway)
@@ -142,7 +79,8 @@ class Run:
             c.aug_gen.manual_seed(distributed.rank_seed(self.spec.seed + 2, c.dist.rank))
         pending = EpochSums.zeros(device)
         if resume_state:
-            self.restore(c, resume_state, pending)
+            restore(self, c, resume_state, pending)
+            del resume_state
             log.info(f"resumed from {self.ckpt_dir / 'last.pt'} at epoch {self.counters.epoch}, step {self.counters.step}")
         self.components = c
         loop = Loop(c, self.trainer, device)
@@ -158,22 +96,6 @@ class Run:
                  f"{self.spec.arch.name}: {count_parameters(c.model):,} parameters on {device}")
         self.status = self._train(c, loop, pending)
         return self._finish(c, loop, device)
-
-    def _resume_state(self) -> dict | None:
-        if not self.spec.resume:
-            if (self.run_dir / "summary.json").exists() or (self.ckpt_dir / "last.pt").exists():
-                raise ConfigError("hydra.run.dir", str(self.run_dir),
-                                  "a new folder: this one holds a run (use `trainlab resume` to continue it)")
-            return None
-        path = self.ckpt_dir / "last.pt"
-        if not path.is_file():
-            raise ConfigError("resume", str(self.run_dir), "a run folder holding checkpoints/last.pt")
-        state = ckpt.load(path)
-        conflicts = config_conflicts(state.get("config") or {}, OmegaConf.to_container(self.cfg, resolve=True))
-        if conflicts:
-            raise ConfigError("resume", str(self.run_dir), "the run's own configuration; these keys differ from "
-                              "its checkpoint: " + ", ".join(conflicts))
-        return state
 
     def _train(self, c: Components, loop: Loop, pending: EpochSums) -> str:
         total_steps = c.steps_per_epoch * self.trainer.epochs
@@ -265,11 +187,8 @@ class Run:
             self.counters.evals_since_best = 0
             self.best_model = {k: v.detach().clone() for k, v in c.model.state_dict().items()}
             if self.trainer.save_checkpoints and self.main:
-                ckpt.save_atomic({"model": self.best_model, "epoch": row["epoch"], "step": row["step"],
-                                  "metric": {self.trainer.monitor: value},
-                                  "preprocess": {k: v.cpu() for k, v in c.preprocess.state_dict().items()},
-                                  "config": OmegaConf.to_container(self.cfg, resolve=True)},
-                                 self.ckpt_dir / "best.pt")
+                ckpt.save_atomic(weights_state(self, c, self.best_model, epoch=row["epoch"], step=row["step"],
+                                               metric={self.trainer.monitor: value}), self.ckpt_dir / "best.pt")
         else:
             self.counters.evals_since_best += 1
 
@@ -281,17 +200,15 @@ class Run:
         if not self.trainer.save_checkpoints:
             return
         # every rank's own states, gathered on rank 0: a collective, so all ranks save at the same points
-        ranks = distributed.gather_object(self.rank_state(c, pending)) if c.dist.world > 1 else None
+        ranks = distributed.gather_object(rank_state(c, pending)) if c.dist.world > 1 else None
         if not self.main:
             return
-        state = self.state(c, pending)
+        state = last_state(self, c, pending)
         if ranks is not None:
             state["ranks"] = ranks  # indexed by rank
         ckpt.save_atomic(state, self.ckpt_dir / "last.pt")
         if self.trainer.snapshots:
-            ckpt.save_atomic({"model": c.model.state_dict(), "epoch": self.counters.epoch,
-                              "preprocess": {k: v.cpu() for k, v in c.preprocess.state_dict().items()},
-                              "config": OmegaConf.to_container(self.cfg, resolve=True)},
+            ckpt.save_atomic(weights_state(self, c, c.model.state_dict(), epoch=self.counters.epoch),
                              self.ckpt_dir / f"snapshot_e{self.counters.epoch:03d}.pt")
 
     def _best_weights(self) -> dict | None:
@@ -320,7 +237,7 @@ class Run:
                 ema = loop.evaluate(c.splits.test, model=c.ema.model)
                 test |= {"ema_loss": ema["loss"], "ema_acc": ema["acc"]}
                 log.info(f"test of the weight average (EMA, final): acc {100 * ema['acc']:.2f}%")
-        summary = self.summary(rows, test, device)
+        summary = run_summary(self, rows, test, device)
         summary["diagnosis"] = self._diagnose(rows, c) if self.main else []
         summary["world_size"] = c.dist.world
         if self.main:
@@ -349,7 +266,7 @@ class Run:
         """After a preemption signal stopped training and the folder is complete (last.pt, summary.json
         `interrupted`, on every rank past the last barrier): call the handler training displaced.
         submitit's requeues the job from rank 0 and exits (SystemExit passes through); the requeued job
-        resumes from last.pt (trainlab.app). When it will not requeue (a time limit reached more often
+        resumes from last.pt (trainlab.job). When it will not requeue (a time limit reached more often
         than hydra.launcher.max_num_timeout allows) it raises: the run stays `interrupted` for
         `trainlab resume-sweep`. Every rank calls it (submitit's only acts on rank 0), even one the
         signal did not reach, so the job is requeued whichever task was signalled."""
@@ -363,84 +280,20 @@ class Run:
         except Exception as err:  # submitit: UncompletedJobError
             log.warning(f"not requeued ({err}); `trainlab resume-sweep` continues it from checkpoints/last.pt")
 
-    def diverged_at_step(self) -> int | None:
-        """The first optimizer step (1-based, as in metrics.csv) whose loss was not finite."""
-        for i, value in enumerate(self.step_losses):
-            if not math.isfinite(value):
-                return i + 1
-        return None
+def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
+                 decision: Decision | None = None) -> dict:
+    """Run one job; on any exception write a failed summary (and the traceback to the log), then re-raise.
 
-    def summary(self, rows: list[dict], test: dict | None, device) -> dict:
-        final = rows[-1] if rows else None
-        c = self.counters
-        return {
-            "status": self.status,
-            "diverged_at_step": self.diverged_at_step() if self.status == "diverged" else None,
-            "skipped_steps": c.skipped_steps,
-            "signal": signal.Signals(self.stop_signal).name if self.stop_signal else None,
-            "run_dir": str(self.run_dir),
-            "seed": self.spec.seed,
-            "overrides": self.overrides,
-            "epochs_run": c.epoch,
-            "steps": c.step,
-            "stopped_early": c.stopped_early,
-            "best": {"epoch": c.best_epoch, "step": c.best_step, "val_loss": c.best_val_loss, "val_acc": c.best_val_acc,
-                     "monitor": self.trainer.monitor} if c.best_value is not None else None,
-            "final": {k: final[k] for k in ("epoch", "step", "lr", "train_loss", "train_penalty", "train_acc",
-                                            "val_loss", "val_acc")} if final else None,
-            "test": test,
-            "wall_time_s": round(self.elapsed(), 3),
-            "error": None,
-            "device": str(device),
-            "peak_rss_mb": peak_rss_mb(),
-            "num_params": count_parameters(self.components.model),
-            "versions": versions(),
-        }
-
-
-# Keys a resumed run may not change: they define the experiment (data, model, objective, optimizer kind).
-FIXED_ON_RESUME = ["seed", "dataset.name", "dataset.val_split", "dataset.subset", "dataset.split_seed", "dataset.cv",
-                   "preprocess", "arch", "activation", "init", "norm", "loss", "optimizer.name", "regularizer",
-                   "augment", "trainer.batch_size"]
-
-
-def config_conflicts(saved: dict, current: dict) -> list[str]:
-    """Dotted keys among FIXED_ON_RESUME whose values differ between a checkpoint and the new config."""
-    out = []
-    for key in FIXED_ON_RESUME:
-        a, b = _lookup(saved, key), _lookup(current, key)
-        if a != b:
-            out.append(f"{key} ({a!r} in the checkpoint, {b!r} now)")
-    return out
-
-
-def peak_rss_mb() -> float:
-    """The process's peak resident memory so far (for sweeps: flat across jobs means no leak)."""
-    import resource
-    import sys
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
-
-
-def _lookup(tree: dict, dotted: str):
-    node = tree
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> dict:
-    """Run one job; on any exception write a failed summary (and the traceback to the log), then re-raise."""
+    `decision` is the folder's (trainlab.run_folder.decide), made by the caller that holds the
+    folder's lock; without one (tests, scripts) it is made here."""
     run_dir = Path(run_dir)
     started = time.time()
-    from trainlab.run_guard import holds_run
-
-    existing = holds_run(run_dir)
+    if decision is None:
+        decision = decide(run_dir, bool(cfg.get("resume")), OmegaConf.to_container(cfg, resolve=True))
+    existing = decision.resume_state is not None
     try:
-        run = Run(cfg, run_dir, overrides)
+        run = Run(cfg, run_dir, overrides, decision.resume_state)
+        decision = None  # the run holds the state now (and lets it go once restored)
         summary = run.execute()
     except ConfigError:
         if existing:  # refused before training: the folder keeps the run it holds, untouched
@@ -454,13 +307,9 @@ def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = N
 
 def _record_failure(run_dir: Path, cfg, overrides, started: float, err: BaseException):
     """A failed (or hard-interrupted) run still leaves a summary.json saying why; then the error propagates."""
-    status = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
     if not isinstance(err, ConfigError):
         log.error("".join(traceback.format_exception(err)).rstrip(), extra={"file_only": True})
     if distributed.current().is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_summary(run_dir / "summary.json", {
-            "status": status, "run_dir": str(run_dir), "seed": cfg.get("seed"), "overrides": list(overrides or []),
-            "error": f"{type(err).__name__}: {err}", "best": None, "final": None, "test": None,
-            "wall_time_s": round(time.time() - started, 3), "diagnosis": [], "versions": versions()})
+        write_summary(run_dir / "summary.json", failure_summary(run_dir, cfg, overrides, started, err))
     raise err

@@ -34,8 +34,63 @@ def write_summary(path: Path, summary: dict) -> None:
     tmp.replace(path)
 
 
-def read_summary(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far (for sweeps: flat across jobs means no leak)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def diverged_at_step(step_losses: list[float]) -> int | None:
+    """The first optimizer step (1-based, as in metrics.csv) whose loss was not finite."""
+    for i, value in enumerate(step_losses):
+        if not math.isfinite(value):
+            return i + 1
+    return None
+
+
+def run_summary(run, rows: list[dict], test: dict | None, device) -> dict:
+    """summary.json of a run that trained (completed, diverged or interrupted)."""
+    import signal
+
+    from trainlab.nn.archs import count_parameters
+
+    final = rows[-1] if rows else None
+    c = run.counters
+    return {
+        "status": run.status,
+        "diverged_at_step": diverged_at_step(run.step_losses) if run.status == "diverged" else None,
+        "skipped_steps": c.skipped_steps,
+        "signal": signal.Signals(run.stop_signal).name if run.stop_signal else None,
+        "run_dir": str(run.run_dir),
+        "seed": run.spec.seed,
+        "overrides": run.overrides,
+        "epochs_run": c.epoch,
+        "steps": c.step,
+        "stopped_early": c.stopped_early,
+        "best": {"epoch": c.best_epoch, "step": c.best_step, "val_loss": c.best_val_loss, "val_acc": c.best_val_acc,
+                 "monitor": run.trainer.monitor} if c.best_value is not None else None,
+        "final": {k: final[k] for k in ("epoch", "step", "lr", "train_loss", "train_penalty", "train_acc",
+                                        "val_loss", "val_acc")} if final else None,
+        "test": test,
+        "wall_time_s": round(run.elapsed(), 3),
+        "error": None,
+        "device": str(device),
+        "peak_rss_mb": peak_rss_mb(),
+        "num_params": count_parameters(run.components.model),
+        "versions": versions(),
+    }
+
+
+def failure_summary(run_dir: Path, cfg, overrides, started: float, err: BaseException) -> dict:
+    """summary.json of a run that failed (or was hard-interrupted) before it could finish."""
+    import time
+
+    return {"status": "interrupted" if isinstance(err, KeyboardInterrupt) else "failed", "run_dir": str(run_dir),
+            "seed": cfg.get("seed"), "overrides": list(overrides or []), "error": f"{type(err).__name__}: {err}",
+            "best": None, "final": None, "test": None, "wall_time_s": round(time.time() - started, 3),
+            "diagnosis": [], "versions": versions()}

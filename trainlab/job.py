@@ -1,0 +1,209 @@
+"""The Hydra task function behind `trainlab train`: one composed config becomes one run.
+
+Hydra gives config groups, overrides, `-m` sweeps and a folder per job; TrainJob turns a
+job's config into a run in that folder and keeps its outcome. A launcher may run it in
+another process (joblib, submitit): the outcome kept here is then lost with that process,
+and the CLI reads the sweep's result from the folder instead.
+"""
+import logging
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from trainlab.errors import ConfigError
+from trainlab.run_folder import Decision, FolderLock, decide, requeued
+
+log = logging.getLogger("trainlab")
+
+
+def verbose() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("TRAINLAB_VERBOSE") == "1"
+
+
+class TrainJob:
+    """Called by Hydra once per job. `claimed` is the single run's folder decision, made by the
+    CLI before Hydra started (its lock is held by this same process)."""
+
+    def __init__(self, claimed: Decision | None = None):
+        self.claimed = claimed
+        self.outcomes: list[dict] = []
+
+    def __call__(self, cfg: DictConfig) -> float | None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        run_dir = Path(hc.runtime.output_dir)
+        multirun = hc.mode == RunMode.MULTIRUN
+        outcome = {"run_dir": str(run_dir), "status": "failed", "error": None,
+                   "sweep_dir": str(Path(hc.sweep.dir).resolve()) if multirun else None}
+        self.outcomes.append(outcome)
+        try:
+            summary = self._run(cfg, hc, run_dir, multirun)
+        except ConfigError as err:
+            # Bad input found once the data or model is built: recorded in the run folder, reported by the CLI.
+            outcome.update(error=str(err), kind="config")
+            if multirun:
+                log.error(f"job {hc.job.num} not started: {err}")
+            return None
+        except Exception as err:
+            if verbose():
+                raise
+            outcome.update(error=f"{type(err).__name__}: {err} (traceback in {run_dir / 'train.log'})", kind="exception")
+            log.error(f"failed: {type(err).__name__}: {err}")
+            return None
+        outcome["status"] = summary["status"]
+        return (summary.get("best") or {}).get("val_acc")
+
+    def _run(self, cfg: DictConfig, hc, run_dir: Path, multirun: bool) -> dict:
+        from trainlab.engine import distributed
+        from trainlab.engine.run import run_training
+
+        # The tasks of one SLURM/submitit job (hydra.launcher.tasks_per_node > 1) form one process group
+        # here; under torchrun the CLI has joined it already.
+        info = distributed.init(cfg.trainer.device)
+        if not info.is_main:
+            _leave_the_log_to_rank_zero()
+        if multirun and info.world == 1:  # the ranks of a multi-task job take their GPU by local rank instead
+            import torch
+
+            gpus = torch.cuda.device_count() if cfg.trainer.device == "auto" else 0
+            cfg.trainer.device = device_for_job(cfg.trainer.device, hc.job.num, gpus)
+        lock = None
+        if self.claimed is not None:
+            decision = self.claimed
+        else:
+            decision, lock = claim(run_dir, bool(cfg.resume), OmegaConf.to_container(cfg, resolve=True),
+                                   _restart_reason(hc, multirun), "hydra.sweep.dir" if multirun else "hydra.run.dir")
+        try:
+            if decision.resume_state is not None:
+                cfg.resume = True
+            if info.is_main:
+                log.info(choices_block(dict(hc.runtime.choices), list(hc.overrides.task)))
+                if OmegaConf.select(cfg, "trainer.print_config", default=False):
+                    print_config_tree(cfg)
+            return run_training(cfg, run_dir, list(hc.overrides.task), decision=decision)
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+def default_choices() -> dict[str, str]:
+    """group -> option as conf/train.yaml's defaults list picks it."""
+    import yaml
+
+    from trainlab.compose import CONFIG_NAME, conf_dir
+
+    out = {}
+    for item in yaml.safe_load((conf_dir() / f"{CONFIG_NAME}.yaml").read_text()).get("defaults", []):
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if not key.startswith(("override ", "optional ", "hydra")):
+                    out[key] = str(value)
+    return out
+
+
+def choices_block(choices: dict, overrides: list[str]) -> str:
+    """The run's choices in one compact block: the group options that are not the defaults, then
+    the key=value overrides (the full config: trainer.print_config=true, or --cfg job)."""
+    defaults = default_choices()
+    picked = [f"{g}={o}" for g, o in choices.items() if g in defaults and str(o) != defaults[g]]
+    keys = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in choices and not o.startswith("hydra")]
+    same = ", ".join(f"{g}={o}" for g, o in choices.items() if g in defaults and str(o) == defaults[g])
+    lines = ["choices:", f"  options:   {' '.join(picked) or '(all default)'}",
+             f"  overrides: {' '.join(keys) or '(none)'}", f"  defaults:  {same}"]
+    return "\n".join(lines)
+
+
+def print_config_tree(cfg: DictConfig) -> None:
+    """The whole composed config as a rich tree (trainer.print_config=true)."""
+    from rich.console import Console
+    from rich.tree import Tree
+
+    def add(branch, node):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                add(branch.add(f"[bold]{key}[/bold]"), value)
+            else:
+                branch.add(f"{key}: {value!r}" if isinstance(value, str) else f"{key}: {value}")
+
+    tree = Tree("[bold]config[/bold]")
+    add(tree, OmegaConf.to_container(cfg, resolve=True))
+    Console().print(tree)
+
+
+def _restart_reason(hc, multirun: bool) -> str:
+    """Why a job may find an earlier attempt of itself in its folder ("" when it may not).
+
+    - in a resumed sweep: the sweeper launches only jobs without a result (trainlab.sweep.resume);
+    - in any job submitit runs (SLURM, or its local executor): its folder holds a run only when the job
+      was started again (requeued after preemption or a time limit), because a new sweep is refused in
+      a folder that holds one (trainlab.precheck). Looking at the folder rather than SLURM_RESTART_COUNT
+      also covers submitit's local executor and a requeue that came before any checkpoint;
+    - a single run that SLURM started again.
+    """
+    if multirun and OmegaConf.select(hc, "sweeper.resume", default=False):
+        return f"job {hc.job.num} of a resumed sweep"
+    if multirun and os.environ.get("SUBMITIT_EXECUTOR"):
+        return f"job {hc.job.num} started again by submitit (requeued)"
+    if not multirun and requeued():
+        return f"SLURM_RESTART_COUNT={os.environ['SLURM_RESTART_COUNT']}"
+    return ""
+
+
+def several_processes() -> bool:
+    """Launched as one of several ranks (torchrun, srun, a multi-task submitit job), told by the
+    environment alone: a single process decides without importing torch."""
+    env = os.environ
+    return int(env.get("WORLD_SIZE") or 1) > 1 or int(env.get("SLURM_NTASKS") or 1) > 1 or bool(env.get("SUBMITIT_EXECUTOR"))
+
+
+def claim(run_dir: Path, resume: bool, config: dict, restartable: str, key: str) -> tuple[Decision, "FolderLock | None"]:
+    """Lock `run_dir` and decide whether the run starts or continues there (trainlab.run_folder.decide).
+    With several ranks, rank 0 locks and decides for all, and each rank then reads last.pt for its own
+    RNG streams; a refusal reaches every rank, so none waits for the others forever."""
+    ranks = None
+    if several_processes():
+        from trainlab.engine import distributed
+
+        ranks = distributed.current()
+    lock, decision, verdict = None, None, None
+    if ranks is None or ranks.is_main:
+        try:
+            lock = FolderLock.acquire(run_dir, key)
+            decision = decide(run_dir, resume, config, restartable)
+            verdict = ("resume" if decision.resume_state is not None else "start",)
+        except ConfigError as err:
+            if lock is not None:
+                lock.release()
+            verdict = ("refused", err.key, err.value, err.valid)
+    if ranks is not None and ranks.world > 1:
+        from trainlab.engine import distributed
+
+        verdict = distributed.broadcast_object(verdict)
+    if verdict[0] == "refused":
+        raise ConfigError(*verdict[1:])
+    if decision is None:  # a rank > 0
+        from trainlab.engine import checkpoint as ckpt
+
+        decision = Decision(ckpt.load(Path(run_dir) / "checkpoints" / "last.pt") if verdict[0] == "resume" else None)
+    return decision, lock
+
+
+def _leave_the_log_to_rank_zero() -> None:
+    """Hydra set up logging in every task of a multi-task job: train.log is rank 0's alone.
+    (Each task also writes the run's .hydra/*.yaml: the same bytes, so harmless.)"""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+        root.removeHandler(handler)
+        handler.close()
+
+
+def device_for_job(device: str, job_num: int | None, gpu_count: int) -> str:
+    """The device of sweep job `job_num`: with trainer.device=auto and several visible GPUs,
+    job n goes to cuda:(n mod count), so parallel jobs (joblib) spread over the GPUs
+    instead of all landing on cuda:0. Anything explicit is kept."""
+    if device != "auto" or gpu_count < 2 or job_num is None:
+        return device
+    return f"cuda:{job_num % gpu_count}"

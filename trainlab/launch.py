@@ -1,0 +1,158 @@
+"""`trainlab train`: plan, claim the folder, let Hydra run the jobs, and judge the outcome.
+
+    precheck.prepare  every job composed and validated; the run or sweep folder fixed (no torch)
+    claim             the folder locked; start, continue or refuse decided (trainlab.run_folder)
+    Hydra             composes and launches the jobs; each is a TrainJob call (trainlab.job)
+    exit code         from the jobs' outcomes; a sweep's from its folder, which also holds the
+                      jobs that ran in other processes and those kept from an earlier attempt
+
+Hydra is called with the arguments as a list (no sys.argv rewriting), and the outcomes come
+back on the TrainJob object rather than through a module-level list.
+"""
+import os
+import sys
+from pathlib import Path
+
+from trainlab.compose import CONFIG_NAME, conf_dir, register_resolvers
+from trainlab.errors import ConfigError
+
+
+def train_command(args: list[str]) -> int:
+    from trainlab.job import TrainJob, claim, several_processes
+    from trainlab.precheck import prepare
+    from trainlab.run_folder import FolderLock, requeued
+
+    if several_processes() and int(os.environ.get("WORLD_SIZE") or 1) > 1:
+        from trainlab.engine import distributed  # torchrun: one run folder for every rank, rank 0 writes
+
+        args = distributed.rank_args(args, distributed.init())
+    plan = prepare(args)
+    if plan.info_only:
+        return run_hydra(plan.args, TrainJob())
+    if plan.multirun:
+        job = TrainJob()
+        with FolderLock.acquire(plan.sweep_dir, "hydra.sweep.dir"):
+            try:
+                code = run_hydra(plan.args, job)
+            except KeyboardInterrupt:  # the jobs that finished still get their table
+                write_sweep_report(plan.sweep_dir)
+                raise
+            return max(code, after_jobs(job.outcomes, plan.sweep_dir))
+    restart = f"SLURM_RESTART_COUNT={os.environ['SLURM_RESTART_COUNT']}" if requeued() else ""
+    decision, lock = claim(plan.run_dir, plan.resume, plan.config, restart, "hydra.run.dir")
+    job = TrainJob(decision)
+    try:
+        code = run_hydra(plan.args, job)
+    finally:
+        if lock is not None:
+            lock.release()
+    return code or after_jobs(job.outcomes)
+
+
+def run_hydra(args: list[str], task) -> int:
+    """Hydra's command line on `args`, with `task` as the task function; its exit code."""
+    from hydra._internal.utils import _run_hydra, get_args_parser
+
+    register_resolvers()
+    parser = get_args_parser()
+    try:
+        _run_hydra(args=parser.parse_args(args), args_parser=parser, task_function=task,
+                   config_path=str(conf_dir()), config_name=CONFIG_NAME)
+    except SystemExit as exit_:
+        return 0 if exit_.code in (0, None) else exit_.code if isinstance(exit_.code, int) else 1
+    return 0
+
+
+def after_jobs(outcomes: list[dict], sweep_dir: Path | None = None) -> int:
+    """Exit code of a train command: non-zero when any job failed with an exception
+    (2 when every failure is bad input). Divergence is a result, not a failure.
+
+    A multirun is judged by its folder, which also holds the jobs that ran in other
+    processes (joblib, submitit) and, when resuming, the jobs kept from before; the
+    outcomes recorded in this process replace the folder's where both exist."""
+    if sweep_dir is not None:
+        from trainlab.sweep.resume import outcomes as folder_outcomes
+
+        here = {str(Path(o["run_dir"]).resolve()): o for o in outcomes}
+        outcomes = [o | {k: v for k, v in here.get(str(Path(o["run_dir"]).resolve()), {}).items() if v is not None}
+                    for o in folder_outcomes(sweep_dir)]
+        if outcomes:
+            write_sweep_report(sweep_dir)
+    failed = [o for o in outcomes if o["status"] == "failed"]
+    for o in failed:
+        where = f" [{Path(o['run_dir']).name}]" if sweep_dir is not None else ""
+        print(f"error{where}: {_error_text(o)}", file=sys.stderr)
+    if sweep_dir is not None:
+        print(f"{len(outcomes) - len(failed)}/{len(outcomes)} jobs finished; sweep folder: {sweep_dir}")
+    signalled = _stop_signal(outcomes)
+    if signalled:  # the conventional 128 + signal number (130 for SIGINT, 143 for SIGTERM)
+        return 128 + signalled
+    if failed and all(o.get("kind") == "config" for o in failed):
+        return 2
+    return 1 if failed else 0
+
+
+def _stop_signal(outcomes: list[dict]) -> int | None:
+    """The signal that stopped a run (SIGINT/SIGTERM), read from its summary.json."""
+    import json
+    import signal
+
+    for o in outcomes:
+        if o.get("status") != "interrupted":
+            continue
+        try:
+            name = json.loads((Path(o["run_dir"]) / "summary.json").read_text()).get("signal")
+        except (OSError, ValueError):
+            continue
+        if name:
+            return int(signal.Signals[name])
+    return None
+
+
+def _error_text(outcome: dict) -> str:
+    error = str(outcome.get("error") or "failed")
+    if error.startswith("ConfigError: "):  # read back from a summary.json: the one-line message is enough
+        return error.removeprefix("ConfigError: ")
+    if "traceback in" not in error and outcome.get("kind") == "exception":
+        return f"{error} (traceback in {Path(outcome['run_dir']) / 'train.log'})"
+    return error
+
+
+def write_sweep_report(sweep_dir: Path) -> None:
+    try:
+        from trainlab.sweep.cli import write_sweep_report as write
+    except ImportError:
+        return
+    try:
+        path = write(sweep_dir)
+        print(path.read_text().rstrip())
+        print(f"sweep table: {path}")
+    except Exception as err:  # a table problem must not hide the sweep's own result
+        print(f"warning: could not write the sweep table for {sweep_dir}: {err}", file=sys.stderr)
+
+
+def resume_command(args: list[str]) -> int:
+    """`trainlab resume RUN_DIR [overrides]`: the run's own overrides, plus resume=true, in its folder."""
+    import yaml
+
+    if len(args) > 1 and not args[1].startswith("-") and "=" not in args[1]:
+        raise ConfigError("overrides", args[1], "key=value overrides after the one RUN_DIR (got a second folder?)")
+    run_dir = Path(args[0])
+    recorded = run_dir / ".hydra" / "overrides.yaml"
+    if not recorded.is_file():
+        raise ConfigError("RUN_DIR", str(run_dir), "a trainlab run folder (one holding .hydra/overrides.yaml)")
+    if not (run_dir / "checkpoints" / "last.pt").is_file():
+        raise ConfigError("RUN_DIR", str(run_dir), "a run folder with checkpoints/last.pt (nothing to resume from)")
+    old = [o for o in (yaml.safe_load(recorded.read_text()) or []) if not o.startswith(("resume=", "hydra."))]
+    new = args[1:]
+    new_keys = {o.split("=", 1)[0].lstrip("+~") for o in new}
+    kept = [o for o in old if o.split("=", 1)[0].lstrip("+~") not in new_keys]
+    return train_command([*kept, *new, "resume=true", f"hydra.run.dir={run_dir.resolve()}"])
+
+
+def resume_sweep_command(args: list[str]) -> int:
+    """`trainlab resume-sweep SWEEP_DIR [overrides]`: the sweep again in its folder; jobs with a
+    result are kept, the others run (failed and interrupted ones from their last checkpoint)."""
+    from trainlab.sweep.resume import resume_sweep_args
+
+    return train_command(resume_sweep_args(Path(args[0]), args[1:]))

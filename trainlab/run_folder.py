@@ -1,0 +1,175 @@
+"""The one owner of a run (or sweep) folder: whether a run starts, continues or is refused
+there, and the lock that keeps a second process from writing into it at the same time.
+
+Decided before Hydra writes `.hydra/` or the log into the folder, so a refused run leaves an
+existing folder exactly as it was. The decision is made once per run: by the CLI for a
+single run, by the job itself for a sweep job (launchers may run it in another process).
+The checkpoint read for the decision is handed to the run, not read a second time.
+"""
+import fcntl
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainlab.errors import ConfigError
+
+log = logging.getLogger("trainlab")
+LOCK_NAME = ".trainlab.lock"
+
+# Keys a resumed run may not change: they define the experiment (data, model, objective, optimizer kind).
+FIXED_ON_RESUME = ["seed", "dataset.name", "dataset.val_split", "dataset.subset", "dataset.split_seed", "dataset.cv",
+                   "preprocess", "arch", "activation", "init", "norm", "loss", "optimizer.name", "regularizer",
+                   "augment", "trainer.batch_size"]
+
+
+def holds_run(folder: Path) -> bool:
+    return (folder / "summary.json").exists() or (folder / "checkpoints" / "last.pt").exists()
+
+
+def requeued() -> bool:
+    """This process belongs to a SLURM job that was started again (SLURM counts the restarts)."""
+    return (os.environ.get("SLURM_RESTART_COUNT") or "0").strip() not in ("", "0")
+
+
+def check_writable(key: str, folder: str) -> None:
+    """The output folder can be created and written: checked before anything tries to."""
+    path = Path(folder).expanduser().absolute()
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(key, folder, f"a writable folder ({probe} is not a writable directory)")
+
+
+class FolderLock:
+    """An exclusive advisory lock (flock) on a folder, held while this process writes it.
+
+    The kernel drops it when the process ends, however it ends (kill -9 included), so a
+    crashed run never leaves a stale lock. Taken again by the same process (the CLI claims a
+    run folder, then Hydra runs its job in the same process) it is shared, not refused.
+    On a filesystem without locks (some NFS mounts) flock fails with ENOLCK: the run goes on
+    unlocked, with a warning, and two writers are then not detected.
+    """
+
+    _held: dict[str, "FolderLock"] = {}
+
+    def __init__(self, folder: Path, fd: int | None):
+        self.folder, self.fd, self.users = folder, fd, 1
+
+    @classmethod
+    def acquire(cls, folder: Path, key: str) -> "FolderLock":
+        folder = Path(folder).absolute()
+        held = cls._held.get(str(folder))
+        if held is not None:
+            held.users += 1
+            return held
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise ConfigError(key, str(folder), f"a folder no other process is writing: process {holder} "
+                                                "is writing it now (wait for it to end, or stop it)") from None
+        except OSError as err:
+            os.close(fd)
+            log.warning(f"cannot lock {folder} ({err.strerror}): a second process writing it would not be refused")
+            fd = None
+        if fd is not None:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        lock = cls._held[str(folder)] = cls(folder, fd)
+        return lock
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users > 0:
+            return
+        self._held.pop(str(self.folder), None)
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the flock
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+@dataclass
+class Decision:
+    resume_state: dict | None  # last.pt's content when the run continues, None when it starts
+    why: str = ""              # how it came to continue or start over (for the log)
+
+
+def decide(run_dir: Path, resume: bool, config: dict, restartable: str = "") -> Decision:
+    """Start, continue or refuse a run in `run_dir`, with the run's resolved `config`.
+
+    - resume=true: continue from checkpoints/last.pt, refused when the experiment-defining
+      keys (FIXED_ON_RESUME) differ from the checkpoint's;
+    - a folder that holds no run: start;
+    - a folder holding a run: refused, unless `restartable` says why this job may find its own
+      earlier attempt there (a resumed sweep, a requeued SLURM job): it then continues from
+      last.pt, or starts over without the attempt's files when it left no checkpoint.
+    """
+    from trainlab.engine import checkpoint as ckpt
+
+    run_dir = Path(run_dir)
+    last = run_dir / "checkpoints" / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise ConfigError("resume", str(run_dir), "a run folder holding checkpoints/last.pt")
+        state = ckpt.load(last)
+        conflicts = config_conflicts(state.get("config") or {}, config)
+        if conflicts:
+            raise ConfigError("resume", str(run_dir), "the run's own configuration; these keys differ from its "
+                              "checkpoint: " + ", ".join(conflicts))
+        return Decision(state, "resume=true")
+    if not holds_run(run_dir) and not last.is_file():
+        return Decision(None)
+    if not restartable:
+        raise ConfigError("hydra.run.dir", str(run_dir), "a new folder: this one holds a run "
+                          "(use `trainlab resume` to continue it)")
+    if last.is_file():
+        log.info(f"resuming from {last} ({restartable})")
+        return Decision(ckpt.load(last), restartable)
+    from trainlab.sweep.resume import clear_results
+
+    clear_results(run_dir)
+    return Decision(None, restartable)
+
+
+def config_conflicts(saved: dict, current: dict) -> list[str]:
+    """Dotted keys among FIXED_ON_RESUME whose values differ between a checkpoint and the new config."""
+    out = []
+    for key in FIXED_ON_RESUME:
+        a, b = _lookup(saved, key), _lookup(current, key)
+        if a != b:
+            out.append(f"{key} ({a!r} in the checkpoint, {b!r} now)")
+    return out
+
+
+def _lookup(tree: dict, dotted: str):
+    node = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def check_run_dir(key: str, run_dir: Path) -> None:
+    """A run writes train.log, .hydra/ and checkpoints/ into its folder: that folder must be its own.
+    Refused: the working directory or one above it (`hydra.run.dir=` or `=.`), and any folder inside
+    another run's folder (`<run>/checkpoints`)."""
+    check_writable(key, str(run_dir))
+    path, cwd = Path(run_dir).absolute().resolve(), Path.cwd().resolve()
+    if path == cwd or path in cwd.parents:
+        raise ConfigError(key, str(run_dir), "a folder of the run's own below the working directory, e.g. "
+                          "outputs/runs/<name> (not the working directory or one above it)")
+    for parent in path.parents:
+        if (parent / ".hydra").is_dir() or holds_run(parent):
+            raise ConfigError(key, str(run_dir), f"a folder outside another run's folder ({parent} holds a run)")
