@@ -1,14 +1,13 @@
 """Where configs come from, and the one place they are composed.
 
 The configs live in the repository's top-level conf/. A wheel ships that folder as
-the package `trainlab.conf` (pyproject maps it); an editable install or a source
-checkout reads it in place. Every command composes through `compose_job` /
+trainlab/conf (pyproject maps the package `trainlab.conf` onto it); an editable install
+or a source checkout reads it in place. Every command composes through `compose_job` /
 `hydra_config`, so the CLI, the sweep precheck, torchrun ranks and the diagnosis
 commands all see the same config for the same overrides. No torch import here.
 """
 import contextlib
 import os
-from importlib import resources
 from pathlib import Path
 
 from trainlab.errors import ConfigError
@@ -17,14 +16,12 @@ CONFIG_NAME = "train"
 
 
 def conf_dir() -> Path:
-    """The shipped configs: the installed `trainlab.conf` package, else the checkout's conf/."""
-    try:
-        shipped = Path(str(resources.files("trainlab.conf")))
-        if (shipped / f"{CONFIG_NAME}.yaml").is_file():
-            return shipped
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "conf"
+    """The shipped configs: trainlab/conf in an installed wheel, else the checkout's top-level conf/."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "conf", here.parent / "conf"):
+        if (candidate / f"{CONFIG_NAME}.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"trainlab's configs: neither {here / 'conf'} nor {here.parent / 'conf'} holds {CONFIG_NAME}.yaml")
 
 
 def config_dirs() -> list[Path]:

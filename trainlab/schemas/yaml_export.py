@@ -40,7 +40,8 @@ def field_comments(schema: type) -> dict[str, list[str]]:
             if field_match:
                 current = field_match.group(1)
                 text = (field_match.group(2) or "").strip()
-                comments[current] = [text] if text else []
+                if text or current not in comments:  # a redeclared default keeps its base class's comment
+                    comments[current] = [text] if text else []
             elif comment_match and current is not None and comments[current]:
                 comments[current].append(comment_match.group(1).strip())
             else:
