@@ -73,7 +73,8 @@ def initial_loss_check(model, loss_fn, x, y, num_classes: int, tolerance: float)
 
 def regularization_check(model, loss_fn, x, y, selected: dict) -> CheckResult:
     """The initial total loss (data + penalty) at increasing penalty strengths must rise."""
-    from trainlab.optim.regularizers import REGULARIZERS, Penalty, PenaltySchema, build_penalties, penalized_weights
+    from trainlab.optim.regularizers import REGULARIZERS, Penalty, build_penalties, penalized_weights
+    from trainlab.schemas.regularizer import L2Schema
 
     def is_penalty(name):  # constraints (maxnorm, weight_decay) and dropout do not enter the loss
         build = REGULARIZERS[name].build
@@ -81,7 +82,7 @@ def regularization_check(model, loss_fn, x, y, selected: dict) -> CheckResult:
 
     penalties = {name: cfg for name, cfg in selected.items() if is_penalty(name)}
     if not penalties:
-        penalties = {"l2": PenaltySchema(strength=DEFAULT_STRENGTH)}
+        penalties = {"l2": L2Schema(strength=DEFAULT_STRENGTH)}
     base = {name: cfg.strength or DEFAULT_STRENGTH for name, cfg in penalties.items()}
     weights = penalized_weights(model)
     with torch.no_grad():

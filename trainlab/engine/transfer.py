@@ -7,28 +7,16 @@ number of classes is left at its fresh initialization (replaced).
 """
 import fnmatch
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from trainlab.engine import checkpoint as ckpt
-from trainlab.errors import ConfigError, check
+from trainlab.errors import ConfigError
+from trainlab.schemas.transfer import TransferSchema
 
 log = logging.getLogger("trainlab")
-
-
-@dataclass
-class TransferSchema:
-    weights: str | None = None    # checkpoint or state-dict file to start from (null = train from scratch)
-    freeze: list = field(default_factory=list)  # parameter-name patterns (fnmatch) kept fixed, e.g. ["0.*"]; "backbone" = all but the head
-    backbone_lr_mult: float = 1.0  # lr multiplier for every parameter outside the head (0.1 is a common start)
-    strict: bool = False           # fail unless every tensor except the head matches
-    reset_head: bool = False       # re-initialize the head even when the class count matches (a new task)
-
-    def __post_init__(self):
-        check(self.backbone_lr_mult > 0, "backbone_lr_mult", self.backbone_lr_mult, "a positive multiplier")
 
 
 def head_parameter_names(model: nn.Module) -> set[str]:

@@ -10,59 +10,10 @@ Three kinds, each option under its own key so that combinations merge:
   optimizer step: `constraint(weights, lr)`.
 - dropout is built into the architecture; only its probability lives here.
 """
-from dataclasses import dataclass
-
 import torch
 
-from trainlab.errors import check
-from trainlab.registry import Registry
-
-REGULARIZERS = Registry("regularizer")
-APPLY_TO = ("weights", "all")
-
-
-# -- schemas ---------------------------------------------------------------------------------------
-@dataclass
-class PenaltySchema:
-    strength: float = 1e-4      # lambda, the penalty's weight in the loss
-    apply_to: str = "weights"   # weights (dim > 1 tensors) or all (also biases and norm parameters)
-
-    def __post_init__(self):
-        check(self.strength >= 0, "strength", self.strength, "a non-negative number")
-        check(self.apply_to in APPLY_TO, "apply_to", self.apply_to, "one of weights, all")
-
-
-@dataclass
-class ElasticNetSchema(PenaltySchema):
-    beta: float = 1.0  # weight of the squared term: lambda * sum(beta * w^2 + |w|)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.beta >= 0, "beta", self.beta, "a non-negative number")
-
-
-@dataclass
-class MaxNormSchema:
-    max_norm: float = 3.0  # c: each neuron's incoming weight vector is projected onto ||w||_2 <= c
-
-    def __post_init__(self):
-        check(self.max_norm > 0, "max_norm", self.max_norm, "a positive norm")
-
-
-@dataclass
-class WeightDecaySchema:
-    strength: float = 5e-4  # lambda in w <- w - lr * lambda * w after every step
-
-    def __post_init__(self):
-        check(self.strength >= 0, "strength", self.strength, "a non-negative number")
-
-
-@dataclass
-class DropoutSchema:
-    p: float = 0.5  # DROP probability (inverted dropout: kept units are scaled by 1/(1-p))
-
-    def __post_init__(self):
-        check(0 <= self.p < 1, "p", self.p, "a drop probability in [0, 1)")
+from trainlab.schemas.regularizer import (REGULARIZERS, DropoutSchema, ElasticNetSchema, MaxNormSchema, PenaltyBase,
+                                          WeightDecaySchema)
 
 
 # -- penalties: callables weights -> scalar tensor ----------------------------------------------------
@@ -70,7 +21,7 @@ class Penalty:
     """strength * sum of `term(w)` over the weights passed in, plus over `extra` (biases and norm
     parameters bound at build time when apply_to is all)."""
 
-    def __init__(self, cfg: PenaltySchema, extra: list[torch.Tensor]):
+    def __init__(self, cfg: PenaltyBase, extra: list[torch.Tensor]):
         self.strength, self.extra = cfg.strength, extra
 
     def term(self, w: torch.Tensor) -> torch.Tensor:
@@ -80,6 +31,7 @@ class Penalty:
         return self.strength * sum(self.term(w) for w in [*weights, *self.extra])
 
 
+@REGULARIZERS.builder("l2")
 class L2Penalty(Penalty):
     """lambda * sum(w^2)"""
 
@@ -87,6 +39,7 @@ class L2Penalty(Penalty):
         return (w * w).sum()
 
 
+@REGULARIZERS.builder("l1")
 class L1Penalty(Penalty):
     """lambda * sum(|w|)"""
 
@@ -94,6 +47,7 @@ class L1Penalty(Penalty):
         return w.abs().sum()
 
 
+@REGULARIZERS.builder("elastic_net")
 class ElasticNetPenalty(Penalty):
     """lambda * sum(beta * w^2 + |w|)"""
 
@@ -110,6 +64,7 @@ class Constraint:
     """Marks a regularizer applied to the weights in place after every optimizer step."""
 
 
+@REGULARIZERS.builder("maxnorm")
 class MaxNorm(Constraint):
     """Project each neuron's incoming weights onto the L2 ball of radius c: rows of a Linear
     weight, output filters (flattened) of a conv weight; rows already inside are untouched."""
@@ -123,6 +78,7 @@ class MaxNorm(Constraint):
             w.renorm_(p=2, dim=0, maxnorm=self.max_norm)  # slices along dim 0 = one neuron each
 
 
+@REGULARIZERS.builder("weight_decay")
 class DecoupledWeightDecay(Constraint):
     """w <- (1 - lr * lambda) * w after each step, independent of the gradient and the optimizer."""
 
@@ -136,12 +92,13 @@ class DecoupledWeightDecay(Constraint):
             w.mul_(shrink)
 
 
-REGULARIZERS.register("l2", PenaltySchema)(L2Penalty)
-REGULARIZERS.register("l1", PenaltySchema)(L1Penalty)
-REGULARIZERS.register("elastic_net", ElasticNetSchema)(ElasticNetPenalty)
-REGULARIZERS.register("maxnorm", MaxNormSchema)(MaxNorm)
-REGULARIZERS.register("weight_decay", WeightDecaySchema)(DecoupledWeightDecay)
-REGULARIZERS.register("dropout", DropoutSchema)(None)  # built into the architecture
+@REGULARIZERS.builder("dropout")
+class ArchitectureDropout:
+    """Dropout is built into the architecture (build_model reads `dropout_probability`); this builder
+    exists so every option has one, and is neither a penalty nor a constraint."""
+
+    def __init__(self, cfg: DropoutSchema):
+        self.p = cfg.p
 
 
 def penalized_weights(model: torch.nn.Module) -> list[torch.Tensor]:

@@ -20,145 +20,20 @@ applies it, since the schedule is what knows the step.
 """
 import bisect
 import math
-from dataclasses import dataclass, field
 
 import torch
 
-from trainlab.errors import check
-from trainlab.registry import Registry
-
-SCHEDULES = Registry("schedule")
-UNITS = ("steps", "epochs")
-MONITORS = {"val_loss": "min", "val_acc": "max"}
-
-
-# -- schemas ---------------------------------------------------------------------------------------
-@dataclass
-class ScheduleSchema:
-    name: str = "constant"
-    unit: str = "epochs"         # unit of every length below: steps or epochs
-    warmup: float = 0            # warmup length in `unit` (0 = none)
-    warmup_mode: str = "linear"  # linear ramp from warmup_start to 1, or constant at warmup_start
-    warmup_start: float = 0.1    # fraction of the base lr at the start of warmup
-
-    def __post_init__(self):
-        check(self.unit in UNITS, "unit", self.unit, "one of steps, epochs")
-        check(self.warmup >= 0, "warmup", self.warmup, "a non-negative length")
-        check(self.warmup_mode in ("linear", "constant"), "warmup_mode", self.warmup_mode, "one of linear, constant")
-        check(0 <= self.warmup_start <= 1, "warmup_start", self.warmup_start, "a fraction in [0, 1]")
-
-
-@dataclass
-class StepSchema(ScheduleSchema):
-    name: str = "step"
-    step_size: float = 10   # decay every step_size units
-    gamma: float = 0.1      # multiply the lr by gamma at each decay
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.step_size > 0, "step_size", self.step_size, "a positive length")
-        check(0 < self.gamma <= 1, "gamma", self.gamma, "a factor in (0, 1]")
-
-
-@dataclass
-class MultiStepSchema(ScheduleSchema):
-    name: str = "multistep"
-    milestones: list = field(default_factory=lambda: [10, 15])  # decay when t reaches each of these (in `unit`)
-    gamma: float = 0.1                                         # multiply the lr by gamma at each milestone
-
-    def __post_init__(self):
-        super().__post_init__()
-        ok = all(isinstance(m, (int, float)) and m > 0 for m in self.milestones)
-        check(ok and list(self.milestones) == sorted(self.milestones), "milestones", list(self.milestones),
-              "increasing positive lengths")
-        check(0 < self.gamma <= 1, "gamma", self.gamma, "a factor in (0, 1]")
-
-
-@dataclass
-class ExponentialSchema(ScheduleSchema):
-    name: str = "exponential"
-    k: float = 0.1  # decay rate per unit: factor = exp(-k * t)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.k >= 0, "k", self.k, "a non-negative rate")
-
-
-@dataclass
-class InverseTimeSchema(ScheduleSchema):
-    name: str = "inverse_time"
-    k: float = 0.1  # decay rate per unit: factor = 1 / (1 + k * t)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.k >= 0, "k", self.k, "a non-negative rate")
-
-
-@dataclass
-class CosineSchema(ScheduleSchema):
-    name: str = "cosine"
-    min_factor: float = 0.0  # fraction of the base lr reached at the end of training
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(0 <= self.min_factor <= 1, "min_factor", self.min_factor, "a fraction in [0, 1]")
-
-
-@dataclass
-class PlateauSchema(ScheduleSchema):
-    name: str = "plateau"
-    monitor: str = "val_loss"      # val_loss (lower is better) or val_acc (higher is better)
-    factor: float = 0.1            # multiply the lr by this on a plateau
-    patience: int = 5              # evaluations without improvement tolerated before reducing
-    threshold: float = 1e-4        # smallest change that counts as an improvement
-    threshold_mode: str = "rel"    # rel: relative to the best value; abs: in the metric's own units
-    cooldown: int = 0              # evaluations to wait after a reduction before counting again
-    min_lr: float = 0.0            # the lr is never reduced below this (absolute)
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.monitor in MONITORS, "monitor", self.monitor, "one of val_loss, val_acc")
-        check(0 < self.factor < 1, "factor", self.factor, "a factor in (0, 1)")
-        check(self.patience >= 0, "patience", self.patience, "an integer >= 0")
-        check(self.threshold >= 0, "threshold", self.threshold, "a non-negative number")
-        check(self.threshold_mode in ("rel", "abs"), "threshold_mode", self.threshold_mode, "one of rel, abs")
-        check(self.cooldown >= 0, "cooldown", self.cooldown, "an integer >= 0")
-        check(self.min_lr >= 0, "min_lr", self.min_lr, "a non-negative learning rate")
-
-
-@dataclass
-class CyclicSchema(ScheduleSchema):
-    name: str = "cyclic"
-    base_factor: float = 0.1  # lowest fraction of the base lr (the base lr is the peak)
-    cycle_length: float = 4   # length of one low -> peak -> low cycle in `unit`
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(0 <= self.base_factor <= 1, "base_factor", self.base_factor, "a fraction in [0, 1]")
-        check(self.cycle_length > 0, "cycle_length", self.cycle_length, "a positive length")
-
-
-@dataclass
-class OneCycleSchema(ScheduleSchema):
-    name: str = "onecycle"
-    pct_start: float = 0.3          # fraction of training spent warming up to the peak (the base lr)
-    div_factor: float = 25.0        # start at base lr / div_factor
-    final_div_factor: float = 1e4   # end at base lr / (div_factor * final_div_factor)
-    anneal: str = "cos"             # shape of both phases: cos or linear
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(0 < self.pct_start < 1, "pct_start", self.pct_start, "a fraction in (0, 1)")
-        check(self.div_factor >= 1, "div_factor", self.div_factor, "a number >= 1")
-        check(self.final_div_factor >= 1, "final_div_factor", self.final_div_factor, "a number >= 1")
-        check(self.anneal in ("cos", "linear"), "anneal", self.anneal, "one of cos, linear")
+from trainlab.schemas.schedule import (MONITORS, SCHEDULES, CosineSchema, CyclicSchema, ExponentialSchema,
+                                       InverseTimeSchema, MultiStepSchema, OneCycleSchema, PlateauSchema,
+                                       ScheduleBase, StepSchema)
 
 
 # -- factors: base lr multipliers, pure functions of the step -----------------------------------------
+@SCHEDULES.builder("constant")
 class Factor:
     """factor(step) = warmup(step) * shape(step); plain attributes so LambdaLR can checkpoint it."""
 
-    def __init__(self, cfg: ScheduleSchema, steps_per_epoch: int, total_steps: int):
+    def __init__(self, cfg: ScheduleBase, steps_per_epoch: int, total_steps: int):
         self.per_unit = steps_per_epoch if cfg.unit == "epochs" else 1
         self.total_steps = total_steps
         self.warmup_steps = cfg.warmup * self.per_unit
@@ -185,6 +60,7 @@ class Factor:
         return self.warmup(step) * self.shape(step)
 
 
+@SCHEDULES.builder("step")
 class StepFactor(Factor):
     """gamma ** floor(t / step_size)"""
 
@@ -196,6 +72,7 @@ class StepFactor(Factor):
         return self.gamma ** math.floor(self.units(step) / self.step_size)
 
 
+@SCHEDULES.builder("multistep")
 class MultiStepFactor(Factor):
     """gamma ** (number of milestones <= t)"""
 
@@ -207,6 +84,7 @@ class MultiStepFactor(Factor):
         return self.gamma ** bisect.bisect_right(self.milestone_steps, step)
 
 
+@SCHEDULES.builder("exponential")
 class ExponentialFactor(Factor):
     """exp(-k * t)"""
 
@@ -218,6 +96,7 @@ class ExponentialFactor(Factor):
         return math.exp(-self.k * self.units(step))
 
 
+@SCHEDULES.builder("inverse_time")
 class InverseTimeFactor(Factor):
     """1 / (1 + k * t)"""
 
@@ -229,6 +108,7 @@ class InverseTimeFactor(Factor):
         return 1.0 / (1.0 + self.k * self.units(step))
 
 
+@SCHEDULES.builder("cosine")
 class CosineFactor(Factor):
     """min + (1 - min) * (1 + cos(pi * step / total_steps)) / 2: from 1 to min_factor over the run."""
 
@@ -241,6 +121,7 @@ class CosineFactor(Factor):
         return self.min_factor + (1 - self.min_factor) * (1 + math.cos(math.pi * progress)) / 2
 
 
+@SCHEDULES.builder("cyclic")
 class CyclicFactor(Factor):
     """Triangular: linear base_factor -> 1 over the first half of each cycle, back to base_factor over the second."""
 
@@ -254,6 +135,7 @@ class CyclicFactor(Factor):
         return self.base_factor + (1.0 - self.base_factor) * height
 
 
+@SCHEDULES.builder("onecycle")
 class OneCycleFactor(Factor):
     """torch's OneCycleLR (two phases) as a factor of the peak lr: up from 1/div_factor to 1 over
     pct_start of training, then down to 1/(div_factor * final_div_factor) at the last step."""
@@ -279,6 +161,7 @@ class OneCycleFactor(Factor):
         return self._interpolate(1.0, self.end, fraction)
 
 
+@SCHEDULES.builder("plateau")
 class PlateauFactor(Factor):
     """A multiplier reduced by `factor` whenever the monitored metric stalls for more than `patience`
     evaluations (ReduceLROnPlateau's rules); its counters are plain attributes, so they checkpoint."""
@@ -319,17 +202,6 @@ class PlateauFactor(Factor):
 
     def shape(self, step):
         return self.scale
-
-
-SCHEDULES.register("constant", ScheduleSchema)(Factor)
-SCHEDULES.register("step", StepSchema)(StepFactor)
-SCHEDULES.register("multistep", MultiStepSchema)(MultiStepFactor)
-SCHEDULES.register("exponential", ExponentialSchema)(ExponentialFactor)
-SCHEDULES.register("inverse_time", InverseTimeSchema)(InverseTimeFactor)
-SCHEDULES.register("cosine", CosineSchema)(CosineFactor)
-SCHEDULES.register("cyclic", CyclicSchema)(CyclicFactor)
-SCHEDULES.register("onecycle", OneCycleSchema)(OneCycleFactor)
-SCHEDULES.register("plateau", PlateauSchema)(PlateauFactor)
 
 
 # -- momentum warmup -------------------------------------------------------------------------------
