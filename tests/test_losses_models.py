@@ -10,7 +10,8 @@ from trainlab.config import validate
 from trainlab.errors import ConfigError
 from trainlab.nn import build_model
 from trainlab.nn.activations import Maxout, Swish
-from trainlab.optim.losses import CrossEntropy, CrossEntropySchema, HingeSchema, MulticlassHinge
+from trainlab.optim.losses import CrossEntropy, MulticlassHinge
+from trainlab.schemas.loss import CrossEntropySchema, HingeSchema
 
 
 def test_cross_entropy_matches_hand_computation():

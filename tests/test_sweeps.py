@@ -1,5 +1,6 @@
 """Sweeps as a user runs them: failures, resuming in the same folder, cross-validation."""
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -48,6 +49,7 @@ def flaky_env(tmp_path, cli_env):
         from torch import nn
         from trainlab.nn.archs import ARCHS
 
+        @ARCHS.option("flaky", "A net that fails while the marker file exists.")
         @dataclass
         class FlakySchema:
             name: str = "flaky"
@@ -59,15 +61,16 @@ def flaky_env(tmp_path, cli_env):
                     raise RuntimeError("flaky network: the marker file is there")
                 return super().forward(x)
 
-        @ARCHS.register("flaky", FlakySchema)
+        @ARCHS.builder("flaky")
         def build_flaky(cfg, parts, input_shape, num_classes):
             return Flaky(nn.Flatten(), nn.Linear(math.prod(input_shape), cfg.hidden),
                          *parts.after_layer(cfg.hidden, conv=False), nn.Linear(cfg.hidden, num_classes))
     '''))
     marker = tmp_path / "marker"
     marker.touch()
-    return cli_env | {"PYTHONPATH": str(tmp_path), "TRAINLAB_PLUGINS": "flakynet",
-                      "TRAINLAB_CONFIG_PATH": str(tmp_path / "conf"), "FLAKY_MARKER": str(marker)}
+    return cli_env | {"PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), cli_env.get("PYTHONPATH")])),
+                      "TRAINLAB_PLUGINS": "flakynet", "TRAINLAB_CONFIG_PATH": str(tmp_path / "conf"),
+                      "FLAKY_MARKER": str(marker)}
 
 
 def test_failed_and_interrupted_jobs_are_resumed_and_finished_jobs_kept(tmp_path, flaky_env):

@@ -17,7 +17,8 @@ def build_model(spec, input_shape: tuple, num_classes: int, dropout: float = 0.0
         from trainlab.errors import ConfigError
 
         raise ConfigError("norm", spec.norm.name, "arch=torchvision keeps the model's own normalization; use norm=none")
-    parts = BlockParts(activation, NORMS[spec.norm.name].build(spec.norm), spec.norm.placement, dropout)
+    placement = getattr(spec.norm, "placement", "before")  # norm=none has no placement (and no layers to place)
+    parts = BlockParts(activation, NORMS[spec.norm.name].build(spec.norm), placement, dropout)
     model = ARCHS[spec.arch.name].build(spec.arch, parts, tuple(input_shape), num_classes)
     INITS[spec.init.name].build(spec.init)(model, activation.init_nonlinearity, activation.init_param)
     check_forward(model, input_shape, spec.arch.name)

@@ -4,17 +4,13 @@ Every hidden layer takes its activation, normalization and dropout from
 BlockParts; init is applied to the whole model afterwards (see build_model).
 """
 import math
-from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import nn
 
-from trainlab.errors import ConfigError, check
+from trainlab.errors import ConfigError
 from trainlab.nn.blocks import BlockParts
-from trainlab.registry import Registry
-
-ARCHS = Registry("arch")
+from trainlab.schemas.arch import ARCHS, CNNSchema, LinearSchema, MLPSchema, ResNetSchema, TorchvisionSchema
 
 
 def _needs_image(name: str, input_shape: tuple) -> None:
@@ -22,36 +18,13 @@ def _needs_image(name: str, input_shape: tuple) -> None:
         raise ConfigError("arch", name, f"needs image input (C, H, W); the dataset gives shape {tuple(input_shape)}")
 
 
-@dataclass
-class LinearSchema:
-    name: str = "linear"
-
-
-@ARCHS.register("linear", LinearSchema)
-def build_linear(cfg, parts: BlockParts, input_shape, num_classes):
+@ARCHS.builder("linear")
+def build_linear(cfg: LinearSchema, parts: BlockParts, input_shape, num_classes):
     """A linear classifier on raw features: softmax or SVM depending on `loss=`."""
     return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
 
 
-@dataclass
-class MLPSchema:
-    name: str = "mlp"
-    depth: int = 2     # hidden layers
-    width: Any = 256   # units per hidden layer, or a list of widths (then depth = its length)
-
-    def __post_init__(self):
-        check(self.depth >= 1, "depth", self.depth, "an integer >= 1")
-        widths = self.widths()
-        check(len(widths) >= 1 and all(isinstance(w, int) and w >= 1 for w in widths),
-              "width", self.width, "a positive integer or a non-empty list of positive integers")
-
-    def widths(self) -> list[int]:
-        if isinstance(self.width, (list, tuple)) or hasattr(self.width, "__len__") and not isinstance(self.width, str):
-            return list(self.width)
-        return [self.width] * self.depth
-
-
-@ARCHS.register("mlp", MLPSchema)
+@ARCHS.builder("mlp")
 def build_mlp(cfg: MLPSchema, parts: BlockParts, input_shape, num_classes):
     layers: list[nn.Module] = [nn.Flatten()]
     fan_in = math.prod(input_shape)
@@ -63,26 +36,7 @@ def build_mlp(cfg: MLPSchema, parts: BlockParts, input_shape, num_classes):
     return nn.Sequential(*layers)
 
 
-@dataclass
-class CNNSchema:
-    name: str = "cnn"
-    channels: list = field(default_factory=lambda: [32, 64])  # output channels of each stage
-    convs_per_stage: int = 1   # conv layers per stage before pooling
-    kernel: int = 3            # square kernel size (odd keeps the spatial size)
-    pool: str = "max"          # downsampling after each stage: max, avg or none
-    head_width: int = 0        # hidden units in a dense layer before the classifier (0 = none)
-    global_pool: bool = True   # average each channel to one value (position-free); false flattens the map
-
-    def __post_init__(self):
-        check(len(self.channels) >= 1 and all(isinstance(c, int) and c >= 1 for c in self.channels),
-              "channels", list(self.channels), "a non-empty list of positive integers")
-        check(self.convs_per_stage >= 1, "convs_per_stage", self.convs_per_stage, "an integer >= 1")
-        check(self.kernel >= 1 and self.kernel % 2 == 1, "kernel", self.kernel, "an odd integer >= 1")
-        check(self.pool in ("max", "avg", "none"), "pool", self.pool, "one of max, avg, none")
-        check(self.head_width >= 0, "head_width", self.head_width, "an integer >= 0")
-
-
-@ARCHS.register("cnn", CNNSchema)
+@ARCHS.builder("cnn")
 def build_cnn(cfg: CNNSchema, parts: BlockParts, input_shape, num_classes):
     _needs_image("cnn", input_shape)
     c_in, h, w = input_shape
@@ -108,17 +62,6 @@ def build_cnn(cfg: CNNSchema, parts: BlockParts, input_shape, num_classes):
     return nn.Sequential(*layers)
 
 
-@dataclass
-class ResNetSchema:
-    name: str = "resnet"
-    depth: int = 20   # 6n + 2 layers: 3 stages of n basic blocks (20, 32, 44, 56, 110)
-    width: int = 16   # channels of the first stage; doubled at each later stage
-
-    def __post_init__(self):
-        check(self.depth >= 8 and (self.depth - 2) % 6 == 0, "depth", self.depth, "6n + 2 with n >= 1 (8, 14, 20, 32, 44, 56, 110)")
-        check(self.width >= 1, "width", self.width, "an integer >= 1")
-
-
 class BasicBlock(nn.Module):
     """Two 3x3 convs with an identity (or 1x1 projection) shortcut."""
 
@@ -140,7 +83,7 @@ class BasicBlock(nn.Module):
         return self.act(out + self.shortcut(x))
 
 
-@ARCHS.register("resnet", ResNetSchema)
+@ARCHS.builder("resnet")
 def build_resnet(cfg: ResNetSchema, parts: BlockParts, input_shape, num_classes):
     _needs_image("resnet", input_shape)
     n = (cfg.depth - 2) // 6
@@ -154,14 +97,6 @@ def build_resnet(cfg: ResNetSchema, parts: BlockParts, input_shape, num_classes)
             c_in = c_out
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes)]
     return nn.Sequential(*layers)
-
-
-@dataclass
-class TorchvisionSchema:
-    name: str = "torchvision"
-    model: str = "resnet18"      # any torchvision.models classification model name
-    resize: int | None = None    # resize inputs to this square size first (e.g. 224); null keeps them
-    cifar_stem: bool = False     # ResNet family: 3x3 stride-1 first conv and no max pool, for 32x32 inputs
 
 
 def classification_models() -> list[str]:
@@ -186,7 +121,7 @@ class _Adapt(nn.Module):
         return x
 
 
-@ARCHS.register("torchvision", TorchvisionSchema)
+@ARCHS.builder("torchvision")
 def build_torchvision(cfg: TorchvisionSchema, parts: BlockParts, input_shape, num_classes):
     import torchvision
 

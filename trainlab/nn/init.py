@@ -6,102 +6,22 @@ shrinking to zero or saturating (the classic init study; see `trainlab inspect`)
 The classifier head has no activation after it, so it always gets the linear gain.
 """
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from trainlab.errors import check
-from trainlab.registry import Registry
-
-INITS = Registry("init")
-DISTRIBUTIONS = ("normal", "uniform")
-
-
-@dataclass
-class InitSchema:
-    name: str = "default"
-    bias: float | None = 0.0       # value for every bias; null keeps the layer's own default
-    std: float = 0.01              # normal: standard deviation
-    a: float = 0.05                # uniform: weights drawn from U(-a, a)
-    value: float = 0.0             # constant: every weight set to this
-    distribution: str = "normal"   # xavier / kaiming / lecun: normal or uniform
-    mode: str = "fan_in"           # kaiming: fan_in preserves forward variance, fan_out backward
-    gain: float | None = None      # xavier / orthogonal: null takes the activation's gain
-    head_scale: float = 1.0        # classifier head weights x this: small makes the initial loss ~ ln(C)
-
-    def __post_init__(self):
-        check(self.std > 0, "std", self.std, "a positive standard deviation")
-        check(self.a > 0, "a", self.a, "a positive half-width")
-        check(self.distribution in DISTRIBUTIONS, "distribution", self.distribution, "one of normal, uniform")
-        check(self.mode in ("fan_in", "fan_out"), "mode", self.mode, "one of fan_in, fan_out")
-        check(self.gain is None or self.gain > 0, "gain", self.gain, "a positive number or null")
-        check(self.head_scale > 0, "head_scale", self.head_scale, "a positive multiplier")
-
-
-def _gain(cfg, nonlinearity, param):
-    return cfg.gain if cfg.gain is not None else nn.init.calculate_gain(nonlinearity, param)
-
-
-def _fan_in(w):
-    return w[0].numel()
-
-
-def _default(cfg, w, nl, p):
-    pass  # keep PyTorch's own per-layer init
-
-
-def _zeros(cfg, w, nl, p):
-    nn.init.zeros_(w)
-
-
-def _constant(cfg, w, nl, p):
-    nn.init.constant_(w, cfg.value)
-
-
-def _normal(cfg, w, nl, p):
-    nn.init.normal_(w, 0.0, cfg.std)
-
-
-def _uniform(cfg, w, nl, p):
-    nn.init.uniform_(w, -cfg.a, cfg.a)
-
-
-def _xavier(cfg, w, nl, p):
-    fn = nn.init.xavier_normal_ if cfg.distribution == "normal" else nn.init.xavier_uniform_
-    fn(w, gain=_gain(cfg, nl, p))
-
-
-def _kaiming(cfg, w, nl, p):
-    fn = nn.init.kaiming_normal_ if cfg.distribution == "normal" else nn.init.kaiming_uniform_
-    # kaiming_* understand only torch's nonlinearity names; ReLU-like ones map to relu
-    known = nl if nl in ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu") else "relu"
-    fn(w, a=p or 0.0, mode=cfg.mode, nonlinearity=known)
-
-
-def _lecun(cfg, w, nl, p):
-    # variance 1/fan_in: the init SELU's self-normalization assumes
-    std = 1.0 / math.sqrt(_fan_in(w))
-    if cfg.distribution == "normal":
-        nn.init.normal_(w, 0.0, std)
-    else:
-        bound = math.sqrt(3.0) * std
-        nn.init.uniform_(w, -bound, bound)
-
-
-def _orthogonal(cfg, w, nl, p):
-    nn.init.orthogonal_(w, gain=_gain(cfg, nl, p))
-
-
-_WEIGHT_INITS = {"default": _default, "zeros": _zeros, "constant": _constant, "normal": _normal,
-                 "uniform": _uniform, "xavier": _xavier, "kaiming": _kaiming, "lecun": _lecun,
-                 "orthogonal": _orthogonal}
+from trainlab.schemas.init import (INITS, ConstantSchema, DefaultSchema, InitBase, KaimingSchema, LecunSchema,
+                                   NormalSchema, OrthogonalSchema, UniformSchema, XavierSchema, ZerosSchema)
 
 
 class Initializer:
-    """Initializes every Linear/Conv weight and bias of a model in place."""
+    """Initializes every Linear/Conv weight and bias of a model in place.
 
-    def __init__(self, cfg: InitSchema, weight_init):
+    `weight_init(weight, nonlinearity, param)` fills one weight tensor; the head's
+    weights are then scaled by head_scale and every bias set to cfg.bias.
+    """
+
+    def __init__(self, cfg: InitBase, weight_init):
         self.cfg, self.weight_init = cfg, weight_init
 
     @torch.no_grad()
@@ -109,12 +29,76 @@ class Initializer:
         layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))]
         for i, layer in enumerate(layers):
             is_head = i == len(layers) - 1
-            self.weight_init(self.cfg, layer.weight, "linear" if is_head else nonlinearity, None if is_head else param)
-            if is_head and self.cfg.name != "default":
+            self.weight_init(layer.weight, "linear" if is_head else nonlinearity, None if is_head else param)
+            if is_head:
                 layer.weight.mul_(self.cfg.head_scale)
-            if layer.bias is not None and self.cfg.bias is not None and self.cfg.name != "default":
+            if layer.bias is not None and self.cfg.bias is not None:
                 nn.init.constant_(layer.bias, self.cfg.bias)
 
 
-for _name, _fn in _WEIGHT_INITS.items():
-    INITS.register(_name, InitSchema)(lambda cfg, _fn=_fn: Initializer(cfg, _fn))
+def _gain(gain: float | None, nonlinearity: str, param) -> float:
+    return gain if gain is not None else nn.init.calculate_gain(nonlinearity, param)
+
+
+@INITS.builder("default")
+def build_default(cfg: DefaultSchema):
+    return lambda model, nonlinearity, param=None: None  # keep PyTorch's own per-layer init
+
+
+@INITS.builder("zeros")
+def build_zeros(cfg: ZerosSchema):
+    return Initializer(cfg, lambda w, nl, p: nn.init.zeros_(w))
+
+
+@INITS.builder("constant")
+def build_constant(cfg: ConstantSchema):
+    return Initializer(cfg, lambda w, nl, p: nn.init.constant_(w, cfg.value))
+
+
+@INITS.builder("normal")
+def build_normal(cfg: NormalSchema):
+    return Initializer(cfg, lambda w, nl, p: nn.init.normal_(w, 0.0, cfg.std))
+
+
+@INITS.builder("uniform")
+def build_uniform(cfg: UniformSchema):
+    return Initializer(cfg, lambda w, nl, p: nn.init.uniform_(w, -cfg.a, cfg.a))
+
+
+@INITS.builder("xavier")
+def build_xavier(cfg: XavierSchema):
+    fill = nn.init.xavier_normal_ if cfg.distribution == "normal" else nn.init.xavier_uniform_
+    return Initializer(cfg, lambda w, nl, p: fill(w, gain=_gain(cfg.gain, nl, p)))
+
+
+# kaiming_* understand only torch's nonlinearity names; the ReLU-like ones map to relu
+KAIMING_NONLINEARITIES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
+
+
+@INITS.builder("kaiming")
+def build_kaiming(cfg: KaimingSchema):
+    fill = nn.init.kaiming_normal_ if cfg.distribution == "normal" else nn.init.kaiming_uniform_
+
+    def weight_init(w, nl, p):
+        fill(w, a=p or 0.0, mode=cfg.mode, nonlinearity=nl if nl in KAIMING_NONLINEARITIES else "relu")
+
+    return Initializer(cfg, weight_init)
+
+
+@INITS.builder("lecun")
+def build_lecun(cfg: LecunSchema):
+    def weight_init(w, nl, p):
+        # variance 1/fan_in: the init SELU's self-normalization assumes
+        std = 1.0 / math.sqrt(w[0].numel())
+        if cfg.distribution == "normal":
+            nn.init.normal_(w, 0.0, std)
+        else:
+            bound = math.sqrt(3.0) * std
+            nn.init.uniform_(w, -bound, bound)
+
+    return Initializer(cfg, weight_init)
+
+
+@INITS.builder("orthogonal")
+def build_orthogonal(cfg: OrthogonalSchema):
+    return Initializer(cfg, lambda w, nl, p: nn.init.orthogonal_(w, gain=_gain(cfg.gain, nl, p)))

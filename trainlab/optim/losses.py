@@ -3,37 +3,14 @@
 Targets are class indices (N,) or soft label rows (N, C) from mixup/cutmix;
 both losses accept either.
 """
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainlab.errors import check
-from trainlab.registry import Registry
-
-LOSSES = Registry("loss")
+from trainlab.schemas.loss import LOSSES, CrossEntropySchema, HingeSchema
 
 
-@dataclass
-class CrossEntropySchema:
-    name: str = "cross_entropy"
-    label_smoothing: float = 0.0  # mass moved from the true class to a uniform spread over all classes
-
-    def __post_init__(self):
-        check(0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "a fraction in [0, 1)")
-
-
-@dataclass
-class HingeSchema:
-    name: str = "hinge"
-    margin: float = 1.0   # required score gap between the true class and every other class
-    squared: bool = False # squared hinge (L2-SVM) instead of the plain one
-
-    def __post_init__(self):
-        check(self.margin > 0, "margin", self.margin, "a positive number")
-
-
+@LOSSES.builder("cross_entropy")
 class CrossEntropy(nn.Module):
     def __init__(self, cfg: CrossEntropySchema):
         super().__init__()
@@ -47,6 +24,7 @@ class CrossEntropy(nn.Module):
         return float(torch.log(torch.tensor(float(num_classes))))
 
 
+@LOSSES.builder("hinge")
 class MulticlassHinge(nn.Module):
     """Weston-Watkins multiclass SVM: sum over wrong classes j of max(0, s_j - s_y + margin)."""
 
@@ -72,6 +50,3 @@ class MulticlassHinge(nn.Module):
         """All scores near zero: every wrong class contributes the margin."""
         return (num_classes - 1) * (self.margin**2 if self.squared else self.margin)
 
-
-LOSSES.register("cross_entropy", CrossEntropySchema)(CrossEntropy)
-LOSSES.register("hinge", HingeSchema)(MulticlassHinge)
