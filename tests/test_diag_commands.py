@@ -123,11 +123,9 @@ class PlantedTanh(nn.Module):
 
 
 def test_a_wrong_backward_is_caught_with_exit_1(monkeypatch, tmp_path, capsys):
-    from trainlab.nn.activations import ACTIVATIONS, Activation, NoParams
-    from trainlab.registry import Entry
+    from trainlab.nn.activations import ACTIVATIONS, Activation
 
-    planted = Entry("tanh", NoParams, lambda cfg: Activation(lambda width: PlantedTanh(), "tanh"))
-    monkeypatch.setitem(ACTIVATIONS._entries, "tanh", planted)
+    monkeypatch.setitem(ACTIVATIONS._builders, "tanh", lambda cfg: Activation(lambda width: PlantedTanh(), "tanh"))
     assert main(["gradcheck", *SMALL, "activation=tanh", "--out", str(tmp_path)]) == 1
     record = json.loads((tmp_path / "gradcheck.json").read_text())
     bands = {t["name"]: t["band"] for t in record["tensors"]}
