@@ -11,7 +11,7 @@ from trainlab.errors import ConfigError
 
 N, C, H, W = 64, 3, 8, 8
 NUM_CLASSES = 10
-CONF = Path(__file__).resolve().parents[1] / "trainlab" / "conf" / "augment"
+CONF = Path(__file__).resolve().parents[1] / "conf" / "augment"
 
 # settings under which each option visibly changes most samples
 VISIBLE = {

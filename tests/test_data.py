@@ -5,13 +5,18 @@ import torch
 
 from trainlab.config import to_schema
 from trainlab.data.batches import epoch_batches
-from trainlab.data.datasets import DATASETS, DatasetSchema, RawData
-from trainlab.data.preprocess import PREPROCESS, PreprocessSchema, fit_preprocessor, restore_preprocessor, to_float
+from trainlab.data.datasets import DATASETS, RawData
+from trainlab.data.preprocess import PREPROCESS, fit_preprocessor, restore_preprocessor, to_float
 from trainlab.data.splits import cv_fold, load_splits, make_splits
+from trainlab.schemas.dataset import DigitsSchema, MnistSchema
 
 
 def digits_cfg(**kw):
-    return to_schema(DatasetSchema, {"name": "digits", **kw}, "dataset")
+    return to_schema(DigitsSchema, {"name": "digits", **kw}, "dataset")
+
+
+def preprocess_cfg(name, **kw):
+    return to_schema(PREPROCESS[name].schema, {"name": name, **kw}, "preprocess")
 
 
 def test_val_is_carved_from_train_and_test_is_untouched():
@@ -65,7 +70,7 @@ def test_leakage_guard_statistics_ignore_val_and_test(name, extra):
     """Changing val/test data must not change the fitted statistics."""
     g = torch.Generator().manual_seed(0)
     train_x = torch.rand(200, 2, 3, 3, generator=g)
-    cfg = to_schema(PreprocessSchema, {"name": name, **extra}, "preprocess")
+    cfg = preprocess_cfg(name, **extra)
     dcfg = digits_cfg(val_split=0.2)
     stats = []
     for scale in (1.0, 100.0):
@@ -81,26 +86,25 @@ def test_standardize_and_whiten_do_what_they_say():
     g = torch.Generator().manual_seed(1)
     mix = torch.tensor([[2.0, 0.5, 0.0], [0.0, 1.0, 0.3], [0.0, 0.0, 0.2]])
     x = (torch.randn(4000, 3, generator=g) @ mix) + torch.tensor([5.0, -2.0, 1.0])
-    std = fit_preprocessor(to_schema(PreprocessSchema, {"name": "standardize", "mode": "per_feature", "epsilon": 0.0},
-                                     "p"), x)(x)
+    std = fit_preprocessor(preprocess_cfg("standardize", mode="per_feature", epsilon=0.0), x)(x)
     assert torch.allclose(std.mean(0), torch.zeros(3), atol=1e-4)
     assert torch.allclose(std.std(0), torch.ones(3), atol=1e-3)
     for method in ("zca", "pca"):
-        cfg = to_schema(PreprocessSchema, {"name": "whiten", "method": method, "epsilon": 0.0}, "p")
+        cfg = preprocess_cfg("whiten", method=method, epsilon=0.0)
         w = fit_preprocessor(cfg, x)(x)
         cov = torch.cov(w.T)
         assert torch.allclose(cov, torch.eye(3), atol=1e-3), method
-    pca = fit_preprocessor(to_schema(PreprocessSchema, {"name": "pca", "components": 2}, "p"), x)
+    pca = fit_preprocessor(preprocess_cfg("pca", components=2), x)
     out = pca(x)
     assert out.shape == (4000, 2) and pca.output_shape() == (2,)
     assert out[:, 0].var() >= out[:, 1].var()
-    mm = fit_preprocessor(to_schema(PreprocessSchema, {"name": "minmax"}, "p"), x)(x)
+    mm = fit_preprocessor(preprocess_cfg("minmax"), x)(x)
     assert torch.allclose(mm.amin(0), -torch.ones(3)) and torch.allclose(mm.amax(0), torch.ones(3))
 
 
 def test_preprocessor_restores_from_checkpoint_state():
     x = torch.rand(100, 1, 4, 4)
-    cfg = to_schema(PreprocessSchema, {"name": "whiten", "method": "zca"}, "p")
+    cfg = preprocess_cfg("whiten", method="zca")
     fitted = fit_preprocessor(cfg, x)
     restored = restore_preprocessor(cfg, (1, 4, 4), fitted.state_dict())
     assert torch.equal(fitted(x), restored(x))
@@ -121,7 +125,7 @@ def test_epoch_batches_are_a_seeded_permutation():
 
 
 def test_mnist_loads_from_a_temp_copy_as_uint8(data_root):
-    splits = load_splits(to_schema(DatasetSchema, {"name": "mnist", "root": str(data_root), "download": True}, "dataset"))
+    splits = load_splits(to_schema(MnistSchema, {"name": "mnist", "root": str(data_root), "download": True}, "dataset"))
     assert splits.train.x.dtype == torch.uint8 and splits.input_shape == (1, 28, 28)
     assert len(splits.train) + len(splits.val) == 60000 and len(splits.test) == 10000
 
@@ -131,13 +135,12 @@ def test_engine_fits_preprocessing_on_train_only(tmp_path, monkeypatch):
     from dataclasses import replace
 
     from conftest import run_tiny
-    from trainlab.registry import Entry
 
-    original = DATASETS["digits"]
+    original = DATASETS["digits"].build  # the loader itself: the entry would look up the patched one
 
     def with_val(scale):
         def build(cfg):
-            raw = original.build(cfg)
+            raw = original(cfg)
             n = len(raw.train_y) // 5
             return replace(raw, train_x=raw.train_x[n:], train_y=raw.train_y[n:], val_x=raw.train_x[:n] * scale + scale,
                            val_y=raw.train_y[:n], test_x=raw.test_x * scale + scale)
@@ -145,7 +148,7 @@ def test_engine_fits_preprocessing_on_train_only(tmp_path, monkeypatch):
 
     saved = []
     for i, scale in enumerate((1.0, 50.0)):
-        monkeypatch.setitem(DATASETS._entries, "digits", Entry("digits", DatasetSchema, with_val(scale)))
+        monkeypatch.setitem(DATASETS._builders, "digits", with_val(scale))
         run_tiny(tmp_path / str(i), ["preprocess=whiten"])
         saved.append(torch.load(tmp_path / str(i) / "checkpoints" / "last.pt", weights_only=True)["preprocess"])
     assert saved[0].keys() == saved[1].keys()

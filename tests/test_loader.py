@@ -14,12 +14,13 @@ from fakedata import write_image_folder
 from test_resume import assert_same_tensors, final_state, metrics_without_time
 from trainlab.config import to_schema, validate
 from trainlab.data.batches import rank_batches
-from trainlab.data.datasets import ImageFolderSchema
 from trainlab.data.loader import PlannedBatches, read_inputs
-from trainlab.data.preprocess import PreprocessSchema, RunningMoments, fit_preprocessor
+from trainlab.data.preprocess import RunningMoments, fit_preprocessor
 from trainlab.data.splits import load_splits
 from trainlab.engine.assemble import assemble
 from trainlab.errors import ConfigError
+from trainlab.schemas.dataset import ImageFolderSchema
+from trainlab.schemas.preprocess import PREPROCESS
 
 # uint8 images through every stage that draws randomness: shuffling, batched augmentation (on
 # the device, after the copy), dropout, EMA and test-time augmentation in the evaluations
@@ -152,7 +153,7 @@ def test_auto_preload_follows_the_size_limit(image_root):
                                         ("pca", {"components": 7}), ("whiten", {"method": "zca"})])
 def test_lazy_statistics_stream_the_training_split(image_root, name, extra):
     """Fitted from decoded chunks by loader workers: exactly the in-memory fit, train split only."""
-    cfg = to_schema(PreprocessSchema, {"name": name, **extra}, "preprocess")
+    cfg = to_schema(PREPROCESS[name].schema, {"name": name, **extra}, "preprocess")
     lazy = load_splits(folder_cfg(image_root, preload=False)).train
     loader = validate(compose_cfg(["trainer.loader.workers=2"])).trainer.loader
     streamed = fit_preprocessor(cfg, lazy.x, lambda batches: read_inputs(lazy, batches, loader))

@@ -6,20 +6,20 @@ Holding the data as one tensor is what lets the engine batch by indexing on
 the training device instead of going through a DataLoader. The one exception:
 an image folder too large to preload keeps its inputs as ImageFiles (paths,
 decoded per batch by DataLoader workers); its labels are still a tensor.
+Each option's keys, defaults and checks are in trainlab.schemas.dataset.
 """
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from trainlab.errors import ConfigError, check
-from trainlab.registry import Registry
-
-DATASETS = Registry("dataset")
+from trainlab.data.image_files import ImageFiles
+from trainlab.data.splits import held_count, stratified_split, take
+from trainlab.errors import ConfigError
+from trainlab.schemas.dataset import DATASETS, DigitsSchema, ImageFolderSchema, SpiralsSchema, SyntheticSchema, TorchvisionBase
 
 
 @dataclass
@@ -33,32 +33,6 @@ class RawData:
     val_y: torch.Tensor | None = None
 
 
-@dataclass
-class CVSchema:
-    folds: int = 0  # k-fold cross-validation over the training set (0 = off, else >= 2)
-    fold: int = 0   # which fold is the validation set, 0 .. folds-1
-
-
-@dataclass
-class DatasetSchema:
-    """Keys every dataset has: where it lives and how the splits are carved."""
-
-    name: str = ""
-    root: str = "data"          # folder holding the files (torchvision layout)
-    download: bool = False      # let torchvision fetch/extract missing files
-    val_split: float = 0.1      # fraction of the training set held out for validation
-    subset: int | None = None   # train on N stratified training examples (quick runs)
-    split_seed: int = 0         # seeds the val/CV/subset carving; fixed across run seeds on purpose
-    cv: CVSchema = field(default_factory=CVSchema)
-
-    def __post_init__(self):
-        check(0 < self.val_split < 1, "val_split", self.val_split, "a fraction in (0, 1)")
-        check(self.subset is None or self.subset >= 1, "subset", self.subset, "a positive count or null")
-        check(self.cv.folds == 0 or self.cv.folds >= 2, "cv.folds", self.cv.folds, "0 (off) or an integer >= 2")
-        check(self.cv.folds == 0 or 0 <= self.cv.fold < self.cv.folds, "cv.fold", self.cv.fold,
-              f"an integer in [0, {max(self.cv.folds - 1, 0)}]")
-
-
 def _images_to_tensor(array, channels_last: bool) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(array))
     if x.dim() == 3:  # (N, H, W) grayscale
@@ -66,8 +40,8 @@ def _images_to_tensor(array, channels_last: bool) -> torch.Tensor:
     return (x.permute(0, 3, 1, 2) if channels_last else x).contiguous()
 
 
-@DATASETS.register("digits", DatasetSchema)
-def load_digits(cfg: DatasetSchema) -> RawData:
+@DATASETS.builder("digits")
+def load_digits(cfg: DigitsSchema) -> RawData:
     """scikit-learn's 8x8 digits, embedded in the package: 1797 images, 10 classes.
 
     sklearn ships no test split, so a fixed stratified 20% becomes the test set.
@@ -94,23 +68,7 @@ def _digits_arrays():
     return bunch.images, bunch.target, tr, te
 
 
-@dataclass
-class SpiralsSchema(DatasetSchema):
-    name: str = "spirals"
-    classes: int = 3       # number of spiral arms
-    points: int = 300      # points per arm (train + test)
-    noise: float = 0.2     # std of the angular jitter, in radians
-    test_split: float = 0.2
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.classes >= 2, "classes", self.classes, "an integer >= 2")
-        check(self.points >= 10, "points", self.points, "an integer >= 10")
-        check(self.noise >= 0, "noise", self.noise, "a non-negative std")
-        check(0 < self.test_split < 1, "test_split", self.test_split, "a fraction in (0, 1)")
-
-
-@DATASETS.register("spirals", SpiralsSchema)
+@DATASETS.builder("spirals")
 def load_spirals(cfg: SpiralsSchema) -> RawData:
     """Interleaved 2-D spirals: not linearly separable, the classic toy for decision boundaries."""
     g = torch.Generator().manual_seed(cfg.split_seed)
@@ -124,26 +82,7 @@ def load_spirals(cfg: SpiralsSchema) -> RawData:
     return RawData(x[tr], label[tr], x[te], label[te], [str(c) for c in range(cfg.classes)])
 
 
-@dataclass
-class SyntheticSchema(DatasetSchema):
-    name: str = "synthetic"
-    shape: list = field(default_factory=lambda: [3, 32, 32])  # one example's shape: [C, H, W] or [D]
-    classes: int = 10
-    train_size: int = 1024
-    test_size: int = 256
-    dtype: str = "uint8"  # uint8 images (like real data) or float32
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(len(self.shape) in (1, 3) and all(isinstance(s, int) and s >= 1 for s in self.shape),
-              "shape", list(self.shape), "[C, H, W] or [D] of positive integers")
-        check(self.classes >= 2, "classes", self.classes, "an integer >= 2")
-        check(self.train_size >= self.classes, "train_size", self.train_size, f"at least the number of classes ({self.classes})")
-        check(self.test_size >= 1, "test_size", self.test_size, "a positive count")
-        check(self.dtype in ("uint8", "float32"), "dtype", self.dtype, "one of uint8, float32")
-
-
-@DATASETS.register("synthetic", SyntheticSchema)
+@DATASETS.builder("synthetic")
 def load_synthetic(cfg: SyntheticSchema) -> RawData:
     """Random inputs with random labels, any shape: for benchmarks and shape tests."""
     g = torch.Generator().manual_seed(cfg.split_seed)
@@ -174,55 +113,30 @@ def _torchvision_split(cls, cfg, train: bool):
                           "copy the archives into <root> and retry") from None
 
 
-def _register_torchvision(name: str, class_name: str, channels_last: bool):
-    @DATASETS.register(name, DatasetSchema)
-    def load(cfg: DatasetSchema) -> RawData:
-        import torchvision.datasets as tvd
-
-        cls = getattr(tvd, class_name)
-        sets = [_torchvision_split(cls, cfg, train) for train in (True, False)]
-        xs = [_images_to_tensor(s.data, channels_last) for s in sets]
-        ys = [torch.as_tensor(np.asarray(getattr(s, "targets", None) if hasattr(s, "targets") else s.labels),
-                              dtype=torch.int64) for s in sets]
-        classes = list(getattr(sets[0], "classes", [str(c) for c in range(int(ys[0].max()) + 1)]))
-        return RawData(xs[0], ys[0], xs[1], ys[1], [str(c) for c in classes])
-
-    return load
+# option -> (torchvision class, whether its images are stored as (N, H, W, C))
+TORCHVISION = {"mnist": ("MNIST", False), "fashion_mnist": ("FashionMNIST", False),
+               "cifar10": ("CIFAR10", True), "cifar100": ("CIFAR100", True),  # (N, H, W, C) numpy
+               "svhn": ("SVHN", False)}                                       # (N, C, H, W)
 
 
-_register_torchvision("mnist", "MNIST", channels_last=False)
-_register_torchvision("fashion_mnist", "FashionMNIST", channels_last=False)
-_register_torchvision("cifar10", "CIFAR10", channels_last=True)    # stored as (N, H, W, C) numpy
-_register_torchvision("cifar100", "CIFAR100", channels_last=True)
-_register_torchvision("svhn", "SVHN", channels_last=False)         # stored as (N, C, H, W)
+@DATASETS.builder(*TORCHVISION)
+def load_torchvision(cfg: TorchvisionBase) -> RawData:
+    """Both torchvision splits as tensors; the dataset's own class names where it has them."""
+    import torchvision.datasets as tvd
 
-
-@dataclass
-class ImageFolderSchema(DatasetSchema):
-    name: str = "image_folder"
-    root: str = "???"          # a folder per class, or train/ [val/] [test/] each with a folder per class
-    image_size: int = 32       # every image is resized to image_size x image_size
-    channels: int = 3          # 3 (RGB) or 1 (grayscale)
-    test_split: float = 0.2    # fraction held out as test when there is no test/ folder
-    preload: Any = "auto"      # true: decode every image into memory once; false: keep paths, decode per batch
-                               # in DataLoader workers; auto: preload when it takes at most preload_limit_mb
-    preload_limit_mb: int = 2048  # decoded size (images x channels x image_size^2 bytes) auto preloads up to
-
-    def __post_init__(self):
-        super().__post_init__()
-        check(self.image_size >= 1, "image_size", self.image_size, "a positive pixel count")
-        check(self.channels in (1, 3), "channels", self.channels, "1 or 3")
-        check(0 < self.test_split < 1, "test_split", self.test_split, "a fraction in (0, 1)")
-        check(isinstance(self.preload, bool) or self.preload == "auto", "preload", self.preload,
-              "one of true, false, auto")
-        check(self.preload_limit_mb >= 0, "preload_limit_mb", self.preload_limit_mb, "a size in MB >= 0")
+    class_name, channels_last = TORCHVISION[cfg.name]
+    cls = getattr(tvd, class_name)
+    sets = [_torchvision_split(cls, cfg, train) for train in (True, False)]
+    xs = [_images_to_tensor(s.data, channels_last) for s in sets]
+    ys = [torch.as_tensor(np.asarray(getattr(s, "targets", None) if hasattr(s, "targets") else s.labels),
+                          dtype=torch.int64) for s in sets]
+    classes = list(getattr(sets[0], "classes", [str(c) for c in range(int(ys[0].max()) + 1)]))
+    return RawData(xs[0], ys[0], xs[1], ys[1], [str(c) for c in classes])
 
 
 def _list_folder(path: Path, cfg: ImageFolderSchema, classes: list[str] | None):
     """(files, labels, class names) of a folder holding one sub-folder of images per class."""
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-
-    from trainlab.data.image_files import ImageFiles
 
     try:
         found, index = find_classes(str(path))
@@ -241,12 +155,10 @@ def _preloads(cfg: ImageFolderSchema, folders: list) -> bool:
     return sum(files.nbytes for files, _, _ in folders) <= cfg.preload_limit_mb * 2**20
 
 
-@DATASETS.register("image_folder", ImageFolderSchema)
+@DATASETS.builder("image_folder")
 def load_image_folder(cfg: ImageFolderSchema) -> RawData:
     """Images on disk, resized to one size: decoded once and held in memory as uint8, or (preload
     off) kept as file paths and decoded per batch by the training DataLoader's workers."""
-    from trainlab.data.splits import held_count, stratified_split, take
-
     root = Path(cfg.root).expanduser()
     if not root.is_dir():
         raise ConfigError("dataset.root", str(root), "an existing folder of images (one sub-folder per class)")

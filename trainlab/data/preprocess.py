@@ -8,38 +8,16 @@ in chunks (sums and covariances accumulate), so a split that does not fit in
 memory, an image folder read from disk, is fitted as exactly as one that does.
 """
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from trainlab.errors import check
-from trainlab.registry import Registry
-
-PREPROCESS = Registry("preprocess")
+from trainlab.schemas.preprocess import PREPROCESS, CenterSchema, ComponentsBase, StandardizeSchema, WhitenSchema
 
 # Fitting PCA on every example of a large set buys nothing over a large sample.
 MAX_FIT_EXAMPLES = 20000
 # Examples per chunk when statistics are streamed: bounded memory, whatever the split's size.
 FIT_CHUNK = 1024
-
-
-@dataclass
-class PreprocessSchema:
-    name: str = "none"
-    mode: str = "per_channel"   # center: scalar | per_channel | mean_image; standardize: per_channel | per_feature
-    components: int | None = None  # pca / whiten: keep this many principal components (null = all)
-    method: str = "zca"         # whiten: pca (rotated, k dims) or zca (rotated back to the input space)
-    epsilon: float = 1e-2       # whiten / standardize: added to variances so near-zero directions don't explode
-    whiten: bool = False        # pca: also divide each component by its standard deviation
-
-    def __post_init__(self):
-        modes = {"center": ("scalar", "per_channel", "mean_image"), "standardize": ("per_channel", "per_feature")}
-        if self.name in modes:
-            check(self.mode in modes[self.name], "mode", self.mode, "one of " + ", ".join(modes[self.name]))
-        check(self.components is None or self.components >= 1, "components", self.components, "a positive count or null")
-        check(self.method in ("pca", "zca"), "method", self.method, "one of pca, zca")
-        check(self.epsilon >= 0, "epsilon", self.epsilon, "a non-negative number")
 
 
 class RunningMoments:
@@ -97,7 +75,7 @@ class Preprocessor(nn.Module):
 
     max_fit_examples: int | None = None  # fit on an evenly spaced sample of at most this many examples
 
-    def __init__(self, cfg: PreprocessSchema, input_shape: tuple):
+    def __init__(self, cfg, input_shape: tuple):
         super().__init__()
         self.cfg, self.input_shape = cfg, tuple(input_shape)
 
@@ -118,6 +96,8 @@ class Preprocessor(nn.Module):
 
 
 class Center(Preprocessor):
+    cfg: CenterSchema
+
     def fit(self, chunks):
         reduce = {"scalar": "all", "per_channel": "channel", "mean_image": "example"}[self.cfg.mode]
         mean = self.moments(chunks, reduce).mean
@@ -129,6 +109,8 @@ class Center(Preprocessor):
 
 
 class Standardize(Preprocessor):
+    cfg: StandardizeSchema
+
     def fit(self, chunks):
         reduce = "channel" if self.cfg.mode == "per_channel" else "example"
         acc = self.moments(chunks, reduce)
@@ -162,6 +144,7 @@ class PCA(Preprocessor):
     """Center, rotate onto the top-k principal axes, optionally whiten (and rotate back: ZCA).
     The covariance accumulates chunk by chunk (a D x D matrix, never the N x D data)."""
 
+    cfg: ComponentsBase  # PcaSchema here, WhitenSchema in the Whiten subclass
     zca = False
     max_fit_examples = MAX_FIT_EXAMPLES
 
@@ -194,6 +177,8 @@ class PCA(Preprocessor):
 
 
 class Whiten(PCA):
+    cfg: WhitenSchema
+
     def _whitens(self) -> bool:
         return True
 
@@ -202,10 +187,14 @@ class Whiten(PCA):
         return self.cfg.method == "zca"
 
 
-_KINDS = {"none": Preprocessor, "center": Center, "standardize": Standardize, "minmax": MinMax,
-          "pca": PCA, "whiten": Whiten}
-for _name, _cls in _KINDS.items():
-    PREPROCESS.register(_name, PreprocessSchema)(lambda cfg, shape, _cls=_cls: _cls(cfg, shape))
+KINDS = {"none": Preprocessor, "center": Center, "standardize": Standardize, "minmax": MinMax,
+         "pca": PCA, "whiten": Whiten}
+
+
+@PREPROCESS.builder(*KINDS)
+def build_preprocessor(cfg, input_shape: tuple) -> Preprocessor:
+    """An unfitted preprocessor of option `cfg.name` for inputs of `input_shape` (no batch dim)."""
+    return KINDS[cfg.name](cfg, input_shape)
 
 
 def fit_rows(n: int, limit: int | None, chunk: int = FIT_CHUNK) -> list[torch.Tensor]:
@@ -215,7 +204,7 @@ def fit_rows(n: int, limit: int | None, chunk: int = FIT_CHUNK) -> list[torch.Te
     return list(rows.split(chunk))
 
 
-def fit_preprocessor(cfg: PreprocessSchema, train_x, read=None) -> Preprocessor:
+def fit_preprocessor(cfg, train_x, read=None) -> Preprocessor:
     """Fit on the TRAINING inputs only (as floats); the one place statistics are computed.
 
     The inputs are streamed in chunks: `read(batches)` yields the inputs of each index batch
@@ -228,7 +217,7 @@ def fit_preprocessor(cfg: PreprocessSchema, train_x, read=None) -> Preprocessor:
     return pre.fit(to_float(chunk) for chunk in chunks)
 
 
-def restore_preprocessor(cfg: PreprocessSchema, input_shape: tuple, state: dict) -> Preprocessor:
+def restore_preprocessor(cfg, input_shape: tuple, state: dict) -> Preprocessor:
     """Rebuild a fitted preprocessor from checkpointed statistics, without refitting."""
     pre = PREPROCESS[cfg.name].build(cfg, tuple(input_shape))
     for key, value in state.items():

@@ -1,4 +1,9 @@
-"""Train / val / test splits: val carved from train (or a CV fold), test untouched."""
+"""Train / val / test splits: val carved from train (or a CV fold), test untouched.
+
+The dependency runs one way: trainlab.data.datasets uses these helpers to carve an
+image folder's test split, and this module reaches the loaders only through the
+registry in trainlab.schemas.dataset, which imports them on first use.
+"""
 from dataclasses import dataclass
 
 import numpy as np
@@ -6,6 +11,7 @@ import torch
 
 from trainlab.data.image_files import is_lazy
 from trainlab.errors import ConfigError
+from trainlab.schemas.dataset import DATASETS
 
 
 @dataclass
@@ -92,7 +98,5 @@ def make_splits(raw, cfg) -> Splits:
 
 
 def load_splits(cfg) -> Splits:
-    from trainlab.data.datasets import DATASETS
-
     raw = DATASETS[cfg.name].build(cfg)
     return make_splits(raw, cfg)
