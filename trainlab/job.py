@@ -108,9 +108,9 @@ def choices_block(choices: dict, overrides: list[str]) -> str:
     """The run's choices in one compact block: the group options that are not the defaults, then
     the key=value overrides (the full config: trainer.print_config=true, or --cfg job)."""
     defaults = default_choices()
-    picked = [f"{g}={o}" for g, o in choices.items() if g in defaults and str(o) != defaults[g]]
+    picked = [f"{g}={choices[g]}" for g in defaults if g in choices and str(choices[g]) != defaults[g]]
     keys = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in choices and not o.startswith("hydra")]
-    same = ", ".join(f"{g}={o}" for g, o in choices.items() if g in defaults and str(o) == defaults[g])
+    same = " ".join(f"{g}={choices[g]}" for g in defaults if g in choices and str(choices[g]) == defaults[g])
     lines = ["choices:", f"  options:   {' '.join(picked) or '(all default)'}",
              f"  overrides: {' '.join(keys) or '(none)'}", f"  defaults:  {same}"]
     return "\n".join(lines)

@@ -53,11 +53,6 @@ class Registry:
 
         return decorate
 
-    def register(self, name: str, schema: type) -> Callable[[Callable], Callable]:
-        """TRANSITIONAL (removed once every group is converted): option and builder at once."""
-        self.option(name, schema.__doc__ or name)(schema) if name not in self._entries else None
-        return self.builder(name)
-
     def builder(self, *names: str) -> Callable[[Callable], Callable]:
         """Function decorator: builds the objects of these options from their validated schemas."""
         def decorate(build: Callable) -> Callable:

@@ -62,6 +62,7 @@ class TrainerSchema:
     device_data_limit_mb: int = 4096  # MB of split tensors data_placement=auto still puts on the device
     loader: LoaderSchema = field(default_factory=LoaderSchema)  # the DataLoader of data_placement=loader
     progress: str = "auto"         # auto (rich bar on a terminal, plain lines otherwise), rich, plain, off
+    print_config: bool = False     # print the whole composed config as a tree when the run starts
     save_checkpoints: bool = True  # write last.pt/best.pt (turn off for throwaway sweeps)
     snapshots: bool = False        # also keep checkpoints/snapshot_eNNN.pt at every checkpoint (snapshot ensembles)
     ema: EMASchema = field(default_factory=EMASchema)  # exponential moving average of the weights, evaluated beside the model
