@@ -41,7 +41,7 @@ CATALOGUE = [
     (["train", "optimizer=adam", "optimizer.momentum=0.9"], ["optimizer.momentum", "unknown key"]),
     (["train", "schedule=step", "schedule.gamma=2"], ["schedule.gamma", "2"]),
     # found when the data/model are built: still one line, before any training step
-    (["train", "arch=cnn", "dataset=spirals"], ["arch", "cnn", "image input"]),
+    (["train", "arch=cnn", "dataset=spirals"], ["arch", "cnn", "needs (C, H, W) images"]),
     (["train", "arch=torchvision", "arch.model=resnet999", "dataset=synthetic"], ["arch.model", "resnet999"]),
     (["train", "norm=instancenorm"], ["norm", "instancenorm", "conv"]),
     (["train", "norm=groupnorm", "norm.groups=7", "arch.width=64"], ["norm.groups", "7"]),

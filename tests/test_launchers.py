@@ -34,15 +34,15 @@ def statuses(sweep):
 
 @needs("hydra_joblib_launcher")
 def test_joblib_runs_jobs_in_parallel_processes_and_the_cli_reads_their_folders(tmp_path, cli_env):
-    # the cnn job fails when built (spiral points are not images): bad input, so exit code 2
-    res = trainlab(["train", "-m", "dataset=spirals", "arch=mlp,cnn", *FAST, "hydra/launcher=joblib",
+    # the 5000-fold job fails when it loads its data (more folds than examples of a class): bad input, exit code 2
+    res = trainlab(["train", "-m", "dataset=spirals", "dataset.cv.folds=0,5000", *FAST, "hydra/launcher=joblib",
                     "hydra.launcher.n_jobs=2", "hydra.sweep.dir=par"], tmp_path, cli_env)
     assert "Joblib.Parallel(n_jobs=2,backend=loky" in res.stdout + res.stderr
     assert res.returncode == 2, res.stderr[-2000:]
-    assert "needs image input" in res.stderr and "Traceback" not in res.stderr
+    assert "at most the size of the smallest class" in res.stderr and "Traceback" not in res.stderr
     sweep = tmp_path / "par"
     assert statuses(sweep) == ["completed", "failed"]
-    assert "| cnn | failed 1/1 |" in (sweep / "table.md").read_text()
+    assert "| 5000 | failed 1/1 |" in (sweep / "table.md").read_text()
     assert "1/2 jobs finished" in res.stdout
 
 

@@ -165,7 +165,8 @@ def prepare(args: list[str]) -> Plan:
             out = [a for a in out if _key(a) != "hydra.run.dir"] + [f"hydra.run.dir={_quote(str(run_dir))}"]
             return Plan(out, run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True),
                         resume=spec.resume, jobs=1)
-        hydra_cfg = _hydra_config(task, hydra, combos)
+        hydra_cfg, handed = _hydra_config(task, hydra)
+        out = [a for a in args if a not in overrides] + handed + hydra
         _check_submitit_resources(hydra_cfg)
         sweep_dir = Path(str(hydra_cfg.sweep.dir)).absolute()
         check_writable("hydra.sweep.dir", str(sweep_dir))
@@ -220,18 +221,29 @@ def _check_submitit_resources(hydra_cfg) -> None:
                           "cluster's login node, or try the same path here with hydra/launcher=submitit_local")
 
 
-def _hydra_config(task: list[str], hydra: list[str], combos: list[list[str]]):
-    """Hydra's own config for this sweep, composed as its sweeper will see it: without the sweep
-    axes. When a fixed override only exists under a swept option (`augment=crop,standard
-    augment.crop.padding=1`), the first job's choices stand in for the axes."""
+def _hydra_config(task: list[str], hydra: list[str]) -> tuple:
+    """(Hydra's own config for this sweep, the task overrides to hand Hydra).
+
+    Hydra composes a sweep's own config without the sweep axes, so a fixed key that only
+    exists under a swept option (`augment=crop,standard augment.crop.padding=1`) fails there
+    although every job composes. Such fixed keys are then handed over as `++key=value`: each
+    job was validated with the plain form before, so in every job the key exists and `++`
+    only sets it, exactly as the plain form would."""
     parsed = OverridesParser.create().parse_overrides(task)
     fixed = [raw for raw, ov in zip(task, parsed) if not ov.is_sweep_override()]
     try:
-        return compose_job([*fixed, *hydra], with_hydra=True).hydra
-    except ConfigError:
-        if not combos or combos[0] == fixed:
-            raise
-    return compose_job([*combos[0], *hydra], with_hydra=True).hydra
+        return compose_job([*fixed, *hydra], with_hydra=True).hydra, task
+    except ConfigError as first_error:
+        groups_here = set(groups())
+        forced = {raw: f"++{raw}" for raw, ov in zip(task, parsed) if not ov.is_sweep_override()
+                  and _type_prefix(raw) is None and "." in ov.key_or_group and ov.key_or_group not in groups_here}
+        if not forced:
+            raise first_error
+        try:
+            cfg = compose_job([forced.get(raw, raw) for raw in fixed] + hydra, with_hydra=True).hydra
+        except ConfigError:
+            raise first_error from None
+        return cfg, [forced.get(raw, raw) for raw in task]
 
 
 def _planned_jobs(hydra_cfg, task: list[str], grid: list[list[str]], user_dir: bool) -> list[list[str]]:
