@@ -6,6 +6,10 @@ below looks for one pattern a practitioner would spot by eye on curves.png and
 turns it into a `Finding`: what the curves show, with numbers, and what to try.
 An empty list means the curves look healthy.
 
+The detectors that read the evaluation rows (overfitting, underfitting,
+noisy_validation) live in generalization.py; this module reads the per-step
+loss, runs them all, and formats the result.
+
 Conventions: `step_losses[i]` is the loss of optimizer step i (0-based), so a
 step reported from the per-step curve is an index into it; a step reported from
 an evaluation is that row's own `step`. Per-step losses are minibatch estimates,
@@ -14,17 +18,18 @@ so detectors compare medians over bins of steps, never single batches.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from trainlab.diagnose.findings import Finding, as_float
+from trainlab.diagnose.generalization import evaluation_findings
+
+__all__ = ["Finding", "diagnose", "format_findings"]
 
 # --- how much curve is needed before judging it -------------------------------
 # Below this many steps a run is a smoke test: the loss has not had time to show
 # any trend, so the per-step detectors stay silent rather than guess.
 MIN_STEPS = 50
-# Gaps, rises and jumps between evaluations need a few points: with 1-3
-# evaluations any "trend" is the first epoch's transient.
-MIN_EVALS = 4
 # Bins of at least 10 steps (at most 100 bins per run) make a median that a
 # few odd batches cannot move, while keeping enough resolution to place a plateau.
 MIN_BIN_STEPS = 10
@@ -59,30 +64,6 @@ SLOW_START_MAX_DROP_RATIO = 0.5
 # plateau, three in a row are.
 SLOW_START_MIN_BINS = 3
 
-# --- overfitting / underfitting (evaluation rows) ------------------------------
-# Where a run ended, on the evaluation curves: the median of its last 3
-# evaluations, so that one lucky or unlucky evaluation decides nothing.
-END_EVALS = 3
-# Validation loss ending 10% above its minimum, at least 2 evaluations after
-# it, while training loss kept falling (by 10% more): a sustained rise, not
-# noise. The rise must also exceed 3x the validation loss's own
-# evaluation-to-evaluation noise, else the lucky minimum of a converged, jittery
-# curve would pass for a rise.
-OVERFIT_VAL_RISE = 0.10
-OVERFIT_MIN_EVALS_AFTER_BEST = 2
-OVERFIT_TRAIN_FALL = 0.10
-OVERFIT_RISE_OVER_NOISE = 3.0
-# Or: train accuracy 10 points above validation and 3 more points than at
-# mid-run; a gap that is large but stable is a regularized model, not this.
-OVERFIT_ACC_GAP = 0.10
-OVERFIT_GAP_GROWTH = 0.03
-# The architectures trainlab builds can fit MNIST/CIFAR-scale training sets far
-# beyond 80%; below that with val within 5 points, capacity or time is short.
-UNDERFIT_TRAIN_ACC = 0.80
-UNDERFIT_MAX_GAP = 0.05
-# Training loss still falling 5% over the last quarter: more epochs would help.
-UNDERFIT_STILL_FALLING = 0.05
-
 # --- periodic (per-step training loss) -----------------------------------------
 # The autocorrelation at a lag of one epoch needs 3 epochs of steps to be
 # estimated, and an epoch of at least 4 steps to have neighbouring lags.
@@ -95,26 +76,6 @@ PERIODIC_MIN_PERIOD = 4
 PERIODIC_MIN_AUTOCORR = 0.3
 PERIODIC_MIN_EXCESS = 0.2
 PERIODIC_MIN_Z = 4.0
-
-# --- noisy_validation (evaluation rows) ----------------------------------------
-# Validation accuracy moving 3x more than training accuracy between
-# evaluations, and by at least 2 points (typical move), is noise worth naming;
-# below 2 points it does not change which run or checkpoint looks best.
-NOISY_RATIO = 3.0
-NOISY_MIN_JUMP = 0.02
-# Below this many examples, a small validation set is the likely cause.
-SMALL_VAL_SIZE = 1000
-
-
-@dataclass
-class Finding:
-    kind: str  # diverged, not_learning, exploding, slow_start, overfitting, underfitting, periodic, noisy_validation
-    message: str  # what the curves show, with numbers
-    advice: str  # what to try
-    step: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def diagnose(rows, step_losses, initial_loss, steps_per_epoch, val_size) -> list[Finding]:
@@ -135,21 +96,13 @@ def diagnose(rows, step_losses, initial_loss, steps_per_epoch, val_size) -> list
     bad_loss = None
     if len(losses) >= MIN_STEPS:
         curve = _Curve(losses)
-        ref = _num(initial_loss)
+        ref = as_float(initial_loss)
         ref = ref if math.isfinite(ref) and ref > 0 else float(curve.levels[0])
         # At most one of these: they are different readings of the same loss curve.
         bad_loss = _exploding(curve, ref) or _not_learning(curve, ref)
         findings.append(bad_loss or _slow_start(curve, ref))
 
-    ev = _evals(rows)
-    if len(ev["step"]) >= MIN_EVALS:
-        overfit = _overfitting(ev)
-        findings.append(overfit)
-        # A broken optimizer already explains poor accuracy; a model with a
-        # growing gap is not short of capacity.
-        if not (bad_loss or overfit):
-            findings.append(_underfitting(ev))
-        findings.append(_noisy_validation(ev, val_size))
+    findings += evaluation_findings(rows, val_size, loss_is_broken=bool(bad_loss))
     findings.append(_periodic(losses, int(steps_per_epoch or 0)))
     return [f for f in findings if f is not None]
 
@@ -172,11 +125,11 @@ def _diverged(rows, losses: np.ndarray) -> Finding | None:
         # A finite training curve can still hide an inf validation loss.
         # (A missing value, None, is no evidence of divergence.)
         hit = next(((r, k) for r in rows for k in ("train_loss", "val_loss")
-                    if r.get(k) is not None and not math.isfinite(_num(r[k]))), None)
+                    if r.get(k) is not None and not math.isfinite(as_float(r[k]))), None)
         if hit is None:
             return None
         row, key = hit
-        step, what, value = int(_num(row.get("step", 0))), key.replace("_", " "), _num(row[key])
+        step, what, value = int(as_float(row.get("step", 0))), key.replace("_", " "), as_float(row[key])
     lr = _lr_at(rows, step)
     at_lr = f" (learning rate {lr:.3g})" if lr is not None else ""
     return Finding(
@@ -253,60 +206,6 @@ def _slow_start(c: _Curve, ref: float) -> Finding | None:
     )
 
 
-def _overfitting(ev: dict) -> Finding | None:
-    advice = "Add regularization (weight decay, dropout, augmentation) or more data, and keep the best checkpoint."
-    train, val, steps = ev["train_loss"], ev["val_loss"], ev["step"]
-    best = int(np.argmin(val))
-    val_end, train_end = _end(val), _end(train)
-    if (
-        len(val) - 1 - best >= OVERFIT_MIN_EVALS_AFTER_BEST
-        and val_end > (1 + OVERFIT_VAL_RISE) * val[best]
-        and val_end - val[best] > OVERFIT_RISE_OVER_NOISE * _jitter(val)
-        and train_end < (1 - OVERFIT_TRAIN_FALL) * train[best]
-    ):
-        return Finding(
-            "overfitting",
-            f"validation loss rose from its minimum {val[best]:.3g} at step {steps[best]} to {val_end:.3g} "
-            f"while training loss kept falling ({train[best]:.3g} -> {train_end:.3g}).",
-            advice,
-            int(steps[best]),
-        )
-    if not ev["has_acc"]:
-        return None
-    gap = ev["train_acc"] - ev["val_acc"]
-    mid = len(gap) // 2
-    gap_mid, gap_end = _end(gap[: mid + 1]), _end(gap)
-    if gap_end >= OVERFIT_ACC_GAP and gap_end - gap_mid >= OVERFIT_GAP_GROWTH:
-        return Finding(
-            "overfitting",
-            f"the train/val accuracy gap widened from {100 * gap_mid:.1f} points around step {steps[mid]} "
-            f"to {100 * gap_end:.1f} points at the end (step {steps[-1]}).",
-            advice,
-            int(steps[np.argmax(ev["val_acc"])]),  # the best checkpoint by validation accuracy
-        )
-    return None
-
-
-def _underfitting(ev: dict) -> Finding | None:
-    if not ev["has_acc"]:
-        return None
-    train_acc, val_acc = _end(ev["train_acc"]), _end(ev["val_acc"])
-    if train_acc >= UNDERFIT_TRAIN_ACC or train_acc - val_acc >= UNDERFIT_MAX_GAP:
-        return None
-    loss = ev["train_loss"]
-    before = loss[len(loss) - 1 - max(1, len(loss) // 4)]
-    fall = 1 - loss[-1] / before if before > 0 else 0.0
-    if fall > UNDERFIT_STILL_FALLING:
-        advice = f"Train longer: training loss was still falling ({fall:.0%} over the last quarter of the run)."
-    else:
-        advice = "Use a bigger model (wider or deeper) or less regularization: training loss has levelled off."
-    return Finding(
-        "underfitting",
-        f"training accuracy is only {train_acc:.1%} and validation accuracy ({val_acc:.1%}) is close behind, "
-        f"so the model does not fit even its training data.",
-        advice,
-    )
-
 
 def _periodic(losses: np.ndarray, period: int) -> Finding | None:
     if period < PERIODIC_MIN_PERIOD or len(losses) < PERIODIC_MIN_EPOCHS * period:
@@ -338,27 +237,6 @@ def _periodic(losses: np.ndarray, period: int) -> Finding | None:
     )
 
 
-def _noisy_validation(ev: dict, val_size: int) -> Finding | None:
-    if not ev["has_acc"]:
-        return None
-    val_jump = float(np.median(np.abs(np.diff(ev["val_acc"]))))
-    train_jump = float(np.median(np.abs(np.diff(ev["train_acc"]))))
-    if val_jump < NOISY_MIN_JUMP or val_jump < NOISY_RATIO * train_jump:
-        return None
-    val_size = int(val_size or 0)
-    size = f"; with {val_size} validation examples one example is {100 / val_size:.2g} points" if val_size > 0 else ""
-    if 0 < val_size < SMALL_VAL_SIZE:
-        advice = "Use a larger validation split so single examples stop moving the metric, and compare runs over seeds."
-    else:
-        advice = "Decay the learning rate towards the end or evaluate an EMA of the weights: the model itself is unstable."
-    return Finding(
-        "noisy_validation",
-        f"validation accuracy moves by a median of {100 * val_jump:.1f} points between evaluations against "
-        f"{100 * train_jump:.1f} for training accuracy{size}.",
-        advice,
-    )
-
-
 # --- helpers -----------------------------------------------------------------------
 
 
@@ -371,31 +249,6 @@ class _Curve:
         self.steps = np.array([b[0] for b in bins])  # first step of each bin
         self.levels = np.array([np.median(losses[b]) for b in bins])
         self.late = float(np.median(losses[-max(LATE_MIN_STEPS, int(self.n * LATE_FRACTION)) :]))
-
-
-def _evals(rows) -> dict:
-    """Evaluation columns as arrays, keeping rows whose losses are finite."""
-    cols = {k: np.array([_num(r.get(k, math.nan)) for r in rows], dtype=float)
-            for k in ("step", "train_loss", "val_loss", "train_acc", "val_acc")}
-    keep = np.isfinite(cols["train_loss"]) & np.isfinite(cols["val_loss"])
-    ev = {k: v[keep] for k, v in cols.items()}
-    ev["step"] = np.nan_to_num(ev["step"]).astype(int)
-    ev["has_acc"] = bool(np.isfinite(ev["train_acc"]).all() and np.isfinite(ev["val_acc"]).all())
-    return ev
-
-
-def _end(x: np.ndarray) -> float:
-    """Where an evaluation curve ended: median of its last END_EVALS points."""
-    return float(np.median(x[-END_EVALS:]))
-
-
-def _jitter(x: np.ndarray) -> float:
-    """Evaluation-to-evaluation noise of a curve, blind to its trend.
-
-    Second differences cancel any locally straight trend; for independent
-    noise of standard deviation s their median magnitude is about 1.65 s.
-    """
-    return float(np.median(np.abs(np.diff(x, 2))) / 1.65) if len(x) >= 3 else 0.0
 
 
 def _autocorr(x: np.ndarray, max_lag: int) -> np.ndarray | None:
@@ -411,13 +264,6 @@ def _autocorr(x: np.ndarray, max_lag: int) -> np.ndarray | None:
 
 def _lr_at(rows, step: int) -> float | None:
     """Learning rate of the last evaluation at or before `step` (else the first one)."""
-    before = [r for r in rows if _num(r.get("step", math.inf)) <= step] or list(rows[:1])
-    lr = _num(before[-1].get("lr", math.nan)) if before else math.nan
+    before = [r for r in rows if as_float(r.get("step", math.inf)) <= step] or list(rows[:1])
+    lr = as_float(before[-1].get("lr", math.nan)) if before else math.nan
     return lr if math.isfinite(lr) else None
-
-
-def _num(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
