@@ -8,7 +8,8 @@ from torch import nn
 from conftest import run_tiny
 from test_resume import assert_same_tensors, final_state, metrics_without_time
 from trainlab.engine.ema import EMA
-from trainlab.engine.ensemble import ensemble, member_checkpoints
+from trainlab.engine.ensemble import ensemble
+from trainlab.engine.ensemble_cli import member_checkpoints
 
 
 def test_early_stopping_records_the_epoch_and_tests_the_best_checkpoint(tmp_path):

@@ -17,7 +17,8 @@
                        not learn 50,000.
 
 Exit code 1 when a check fails. The table is printed; check.json and overfit.png
-(the loss curve of the third check) go to --out.
+(the loss curve of the third check) go to --out. The flags are parsed in entry.py,
+which imports this module (and torch) only after they are.
 """
 from __future__ import annotations
 
@@ -28,8 +29,7 @@ import torch
 from matplotlib.figure import Figure
 from rich.table import Table
 
-from trainlab.diagnose.cmdline import Parser, assemble_run, load_spec, out_dir, positive, print_table, sample_batch
-from trainlab.diagnose.cmdline import write_json
+from trainlab.diagnose.cmdline import assemble_run, out_dir, print_table, sample_batch, write_json
 
 # "Near-zero" for the overfit check, as a fraction of the chance-level loss:
 # 0.01 * ln(10) = 0.023 for 10-class cross-entropy, i.e. ~98% probability on every right class.
@@ -208,20 +208,9 @@ def plot_overfit(result: CheckResult, path) -> None:
     fig.savefig(path, dpi=100)
 
 
-def check_command(argv: list[str]) -> int:
-    parser = Parser("check", "Sanity checks before training: initial loss, regularization, overfitting a tiny subset.")
-    parser.add_argument("--tolerance", type=positive(float), default=0.1,
-                        help="relative tolerance of the initial-loss check (default 0.1)")
-    parser.add_argument("--examples", type=positive(int), default=20, help="examples to overfit (default 20)")
-    parser.add_argument("--max-steps", type=positive(int), default=500,
-                        help="full-batch steps allowed to overfit them (default 500)")
-    parser.add_argument("--lr", type=positive(float), default=0.1, help="learning rate of the plain SGD (default 0.1)")
-    parser.add_argument("--use-optimizer", action="store_true",
-                        help="overfit with the configured optimizer instead of plain SGD")
-    args = parser.parse(argv)
-    if args is None:
-        return 0
-    spec = load_spec(args.overrides)
+def check_report(args, spec) -> int:
+    """`trainlab check` once entry.check_command has parsed `args` and composed `spec`:
+    run the checks, print the table, write check.json and overfit.png; 1 when one fails."""
     results = run_checks(spec, tolerance=args.tolerance, examples=args.examples, max_steps=args.max_steps,
                          lr=args.lr, use_optimizer=args.use_optimizer)
     out = out_dir(args, "check")

@@ -6,6 +6,10 @@ assemble, so the model is the seeded initialization training starts from),
 prints rich tables (plain ASCII ones when stdout is not a terminal) and writes
 its figures and a JSON record into `--out` (default
 `outputs/diagnose/<command>_<timestamp>/`).
+
+Importing this module does not import torch (nor rich): the commands' entry points
+(entry.py) parse their flags and compose the configuration with it before they load
+torch, so torch is imported inside the functions that need it.
 """
 from __future__ import annotations
 
@@ -16,13 +20,12 @@ import sys
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-
-import torch
-from rich import box
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from trainlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 class Parser(argparse.ArgumentParser):
@@ -109,6 +112,8 @@ def assemble_run(spec, *, regularization: bool = True):
 
 def sample_batch(c, n: int, seed: int):
     """n training examples (a seeded random choice), preprocessed, on the training device."""
+    import torch
+
     from trainlab.data.preprocess import to_float
 
     split = c.splits.train
@@ -135,6 +140,8 @@ def write_json(path: Path, data) -> Path:
 
 
 def _plain(value):
+    import torch  # already loaded: only the implementations, which run on torch, write JSON
+
     if isinstance(value, torch.Tensor):
         return value.tolist()
     if isinstance(value, Path):
@@ -144,6 +151,9 @@ def _plain(value):
 
 def print_table(table: Table) -> None:
     """A rich table on a terminal; ASCII lines without colour otherwise (logs, CI, pipes)."""
+    from rich import box
+    from rich.console import Console
+
     if sys.stdout.isatty():
         Console().print(table)
         return

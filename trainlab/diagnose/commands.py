@@ -14,6 +14,9 @@ overrides, at the same seeded initialization:
     lr-find    the LR range test with the configured optimizer kind, on
                preprocessed (and augmented) training batches; the suggestion
                is printed and lr_find.png written.          (lr_find.py)
+
+Their flags are parsed in entry.py, which imports this module (and torch) only after
+they are.
 """
 from __future__ import annotations
 
@@ -23,8 +26,7 @@ from dataclasses import replace
 import torch
 from rich.table import Table
 
-from trainlab.diagnose.cmdline import Parser, assemble_run, load_spec, out_dir, positive, print_table, sample_batch
-from trainlab.diagnose.cmdline import write_json
+from trainlab.diagnose.cmdline import assemble_run, out_dir, print_table, sample_batch, write_json
 from trainlab.errors import ConfigError
 
 # inspect's one-line assessment: how much the activation spread may change from
@@ -89,16 +91,11 @@ def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def inspect_command(argv: list[str]) -> int:
+def inspect_report(args, spec) -> int:
+    """`trainlab inspect` once entry.inspect_command has parsed `args` and composed `spec`:
+    print the layer table and findings, write inspect.json and activations.png."""
     from trainlab.diagnose.inspect_layers import save_histograms
 
-    parser = Parser("inspect", "Activation and gradient statistics of every hidden layer at initialization.")
-    parser.add_argument("--gaussian", action="store_true", help="feed unit-Gaussian input instead of real data")
-    parser.add_argument("--batch", type=positive(int), default=256, help="examples in the batch (default 256)")
-    args = parser.parse(argv)
-    if args is None:
-        return 0
-    spec = load_spec(args.overrides)
     stats = inspect_network(spec, gaussian=args.gaussian, batch=args.batch)
     out = out_dir(args, "inspect")
     source = "unit-Gaussian input" if args.gaussian else "real data"
@@ -149,15 +146,9 @@ def _sci(value) -> str:
     return "-" if value is None else f"{value:.2e}"
 
 
-def gradcheck_command(argv: list[str]) -> int:
-    parser = Parser("gradcheck", "Compare backprop with finite differences on the configured model and loss.")
-    parser.add_argument("--examples", type=positive(int), default=4, help="training examples in the batch (default 4)")
-    parser.add_argument("--entries", type=positive(int), default=20,
-                        help="entries sampled per parameter tensor (default 20)")
-    args = parser.parse(argv)
-    if args is None:
-        return 0
-    spec = load_spec(args.overrides)
+def gradcheck_report(args, spec) -> int:
+    """`trainlab gradcheck` once entry.gradcheck_command has parsed `args` and composed `spec`:
+    print the table and the verdict, write gradcheck.json; 1 on a wrong gradient."""
     report = gradcheck_network(spec, examples=args.examples, entries=args.entries)
     out = out_dir(args, "gradcheck")
     print_table(gradcheck_table(report))
@@ -216,21 +207,11 @@ def lr_find_network(spec, *, steps: int = 100, lr_min: float = 1e-7, lr_max: flo
                          lr_min=lr_min, lr_max=lr_max, num_steps=steps)
 
 
-def lr_find_command(argv: list[str]) -> int:
+def lr_find_report(args, spec) -> int:
+    """`trainlab lr-find` once entry.lr_find_command has parsed `args` and composed `spec`:
+    print the suggestion, write lr_find.json and lr_find.png."""
     from trainlab.diagnose.lr_find import save_plot
 
-    parser = Parser("lr-find", "Learning-rate range test: sweep the lr upwards until the loss explodes.")
-    parser.add_argument("--steps", type=positive(int), default=100, help="training steps of the sweep (default 100)")
-    parser.add_argument("--lr-min", type=positive(float), default=1e-7, help="first learning rate (default 1e-7)")
-    parser.add_argument("--lr-max", type=positive(float), default=10.0, help="last learning rate (default 10)")
-    args = parser.parse(argv)
-    if args is None:
-        return 0
-    if args.steps < 2:
-        raise ConfigError("--steps", args.steps, "at least 2 steps")
-    if args.lr_min >= args.lr_max:
-        raise ConfigError("--lr-min", args.lr_min, f"below --lr-max ({args.lr_max:g})")
-    spec = load_spec(args.overrides)
     result = lr_find_network(spec, steps=args.steps, lr_min=args.lr_min, lr_max=args.lr_max)
     out = out_dir(args, "lr-find")
     print(result.render())

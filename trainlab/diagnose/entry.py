@@ -1,0 +1,75 @@
+"""The entry points of `trainlab check`, `inspect`, `gradcheck` and `lr-find`: their flags.
+
+Nothing here imports torch. Each command builds its parser, parses and checks the
+flags and composes the configuration (all torch-free), and only then imports its
+implementation (check.py, commands.py), which imports torch: `--help` and bad input
+answer at once instead of after the seconds torch takes to load.
+"""
+from __future__ import annotations
+
+from trainlab.diagnose.cmdline import Parser, load_spec, positive
+from trainlab.errors import ConfigError
+
+
+def check_command(argv: list[str]) -> int:
+    parser = Parser("check", "Sanity checks before training: initial loss, regularization, overfitting a tiny subset.")
+    parser.add_argument("--tolerance", type=positive(float), default=0.1,
+                        help="relative tolerance of the initial-loss check (default 0.1)")
+    parser.add_argument("--examples", type=positive(int), default=20, help="examples to overfit (default 20)")
+    parser.add_argument("--max-steps", type=positive(int), default=500,
+                        help="full-batch steps allowed to overfit them (default 500)")
+    parser.add_argument("--lr", type=positive(float), default=0.1, help="learning rate of the plain SGD (default 0.1)")
+    parser.add_argument("--use-optimizer", action="store_true",
+                        help="overfit with the configured optimizer instead of plain SGD")
+    args = parser.parse(argv)
+    if args is None:
+        return 0
+    spec = load_spec(args.overrides)
+    from trainlab.diagnose.check import check_report
+
+    return check_report(args, spec)
+
+
+def inspect_command(argv: list[str]) -> int:
+    parser = Parser("inspect", "Activation and gradient statistics of every hidden layer at initialization.")
+    parser.add_argument("--gaussian", action="store_true", help="feed unit-Gaussian input instead of real data")
+    parser.add_argument("--batch", type=positive(int), default=256, help="examples in the batch (default 256)")
+    args = parser.parse(argv)
+    if args is None:
+        return 0
+    spec = load_spec(args.overrides)
+    from trainlab.diagnose.commands import inspect_report
+
+    return inspect_report(args, spec)
+
+
+def gradcheck_command(argv: list[str]) -> int:
+    parser = Parser("gradcheck", "Compare backprop with finite differences on the configured model and loss.")
+    parser.add_argument("--examples", type=positive(int), default=4, help="training examples in the batch (default 4)")
+    parser.add_argument("--entries", type=positive(int), default=20,
+                        help="entries sampled per parameter tensor (default 20)")
+    args = parser.parse(argv)
+    if args is None:
+        return 0
+    spec = load_spec(args.overrides)
+    from trainlab.diagnose.commands import gradcheck_report
+
+    return gradcheck_report(args, spec)
+
+
+def lr_find_command(argv: list[str]) -> int:
+    parser = Parser("lr-find", "Learning-rate range test: sweep the lr upwards until the loss explodes.")
+    parser.add_argument("--steps", type=positive(int), default=100, help="training steps of the sweep (default 100)")
+    parser.add_argument("--lr-min", type=positive(float), default=1e-7, help="first learning rate (default 1e-7)")
+    parser.add_argument("--lr-max", type=positive(float), default=10.0, help="last learning rate (default 10)")
+    args = parser.parse(argv)
+    if args is None:
+        return 0
+    if args.steps < 2:
+        raise ConfigError("--steps", args.steps, "at least 2 steps")
+    if args.lr_min >= args.lr_max:
+        raise ConfigError("--lr-min", args.lr_min, f"below --lr-max ({args.lr_max:g})")
+    spec = load_spec(args.overrides)
+    from trainlab.diagnose.commands import lr_find_report
+
+    return lr_find_report(args, spec)
