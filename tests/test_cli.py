@@ -94,11 +94,11 @@ def test_multirun_with_a_failing_job_finishes_the_others_and_exits_nonzero(tmp_p
     res = trainlab(["train", "-m", "dataset=spirals", "arch=mlp,linear", "trainer.epochs=1", "trainer.progress=plain"],
                    tmp_path, cli_env, timeout=400)
     assert res.returncode == 0, res.stderr
-    # 50 folds need 50 examples of every class: only the data can tell (100 examples), so that job fails
+    # 5000 folds need 5000 examples of every class: only the data can tell, so that job fails
     # when it loads its data; the other trains
-    bad = trainlab(["train", "-m", "dataset.cv.folds=0,50", *FAST], tmp_path, cli_env, timeout=400)
+    bad = trainlab(["train", "-m", "dataset.cv.folds=0,5000", *FAST], tmp_path, cli_env, timeout=400)
     assert bad.returncode != 0
-    assert "dataset.cv.folds=50 is not valid: at most the size of the smallest class" in bad.stderr
+    assert "dataset.cv.folds=5000 is not valid: at most the size of the smallest class" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 
