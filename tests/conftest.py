@@ -9,7 +9,7 @@ from trainlab.compose import compose_job
 SHARED_DATA = Path(os.environ.get("TRAINLAB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 # The smallest settings that still exercise the whole loop: a few steps per epoch, no rich bar.
-TINY = ["dataset.subset=120", "trainer.epochs=1", "trainer.batch_size=32", "trainer.progress=off"]
+TINY = ["dataset.subset=120", "trainer.epochs=1", "trainer.batch_size=32", "trainer.progress=off", "trainer.threads=1"]
 
 
 @pytest.fixture(autouse=True)
@@ -24,13 +24,18 @@ def compose_cfg(overrides=()):
     return compose_job(list(overrides))
 
 
-def run_tiny(run_dir: Path, overrides=(), tiny=True) -> dict:
-    """Train in-process with the tiny settings (overridable) and return summary.json's content."""
+def run_tiny(run_dir: Path, overrides=(), tiny=True, figures=False) -> dict:
+    """Train in-process with the tiny settings (overridable) and return summary.json's content.
+    Figures (about 0.6 s a run, most of a tiny run's time) only when a test looks at them."""
     from trainlab.engine.run import run_training
 
     base = [o for o in TINY if o.split("=")[0] not in {x.split("=")[0] for x in overrides}] if tiny else []
     cfg = compose_cfg([*base, *overrides])
-    return run_training(cfg, run_dir, list(overrides))
+    return run_training(cfg, run_dir, list(overrides), draw_figures=None if figures else _no_figures)
+
+
+def _no_figures(run_dir: Path) -> None:
+    pass
 
 
 @pytest.fixture

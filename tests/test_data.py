@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from trainlab.config import to_schema
+from trainlab.errors import ConfigError
 from trainlab.data.batches import epoch_batches
 from trainlab.data.datasets import DATASETS, RawData
 from trainlab.data.preprocess import PREPROCESS, fit_preprocessor, restore_preprocessor, to_float
@@ -154,3 +155,52 @@ def test_engine_fits_preprocessing_on_train_only(tmp_path, monkeypatch):
     assert saved[0].keys() == saved[1].keys()
     for key in saved[0]:
         assert torch.equal(saved[0][key], saved[1][key]), key
+
+
+def test_stratified_splits_are_index_for_index_scikit_learns():
+    """trainlab.data.stratify replaces scikit-learn on the default path (an import of ~1 s): the same
+    splits, subsets and CV folds as train_test_split / StratifiedKFold, for many label arrays."""
+    sk = pytest.importorskip("sklearn.model_selection")
+    from trainlab.data.stratify import shuffle_split, stratified_folds, stratified_shuffle_split, test_count
+
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        n, c = int(rng.integers(40, 300)), int(rng.integers(2, 11))
+        y = rng.integers(0, c, n)
+        y[:3 * c] = np.repeat(np.arange(c), 3)
+        rng.shuffle(y)
+        seed, held = int(rng.integers(0, 10_000)), int(rng.integers(c, n - c))
+        for ours, theirs in [(stratified_shuffle_split(y, held, seed),
+                              sk.train_test_split(np.arange(n), test_size=held, stratify=y, random_state=seed)),
+                             (stratified_shuffle_split(y, test_count(n, 0.25), seed),
+                              sk.train_test_split(np.arange(n), test_size=0.25, stratify=y, random_state=seed)),
+                             (shuffle_split(n, held, seed), sk.train_test_split(np.arange(n), test_size=held, random_state=seed))]:
+            assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))
+        folds = int(rng.integers(2, 4))
+        fold_of = stratified_folds(y, folds, seed)
+        for i, (_, val) in enumerate(sk.StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(n), y)):
+            assert np.array_equal(val, np.flatnonzero(fold_of == i))
+
+
+def test_embedded_digits_are_checked_and_need_no_scikit_learn(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    code = "import sys; from trainlab.data.datasets import load_digits, DigitsSchema; r = load_digits(DigitsSchema()); " \
+           "print(len(r.train_y), len(r.test_y), 'sklearn' in sys.modules, 'scipy' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.stdout.split() == ["1437", "360", "False", "False"], res.stderr
+    from trainlab.data import datasets
+
+    damaged = tmp_path / "digits.npz"
+    with np.load(datasets.DIGITS_FILE) as data:
+        images = data["images"].copy()
+        images[0, 0, 0] ^= 1
+        np.savez(damaged, images=images, targets=data["targets"])
+    monkeypatch.setattr(datasets, "DIGITS_FILE", damaged)
+    datasets._digits_arrays.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="checksum"):
+            datasets._digits_arrays()
+    finally:
+        datasets._digits_arrays.cache_clear()

@@ -8,7 +8,8 @@ from conftest import run_tiny
 
 @pytest.mark.parametrize("level", ["light", "full"])
 def test_diagnostics_levels_write_columns_and_figure(tmp_path, level):
-    s = run_tiny(tmp_path, [f"trainer.diagnostics={level}", "trainer.diagnostics_every=2", "trainer.epochs=2"])
+    s = run_tiny(tmp_path, [f"trainer.diagnostics={level}", "trainer.diagnostics_every=2", "trainer.epochs=2"],
+                 figures=True)
     assert s["status"] == "completed"
     with open(tmp_path / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -21,7 +22,7 @@ def test_diagnostics_levels_write_columns_and_figure(tmp_path, level):
 
 
 def test_diagnostics_off_adds_nothing(tmp_path):
-    run_tiny(tmp_path, ["trainer.diagnostics=off"])
+    run_tiny(tmp_path, ["trainer.diagnostics=off"], figures=True)
     header = (tmp_path / "metrics.csv").read_text().splitlines()[0]
     assert "diag/" not in header and not (tmp_path / "diagnostics.png").exists()
 

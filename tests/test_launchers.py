@@ -43,6 +43,11 @@ def test_joblib_runs_jobs_in_parallel_processes_and_the_cli_reads_their_folders(
     sweep = tmp_path / "par"
     assert statuses(sweep) == ["completed", "failed"]
     assert "| 5000 | failed 1/1 |" in (sweep / "table.md").read_text()
+    # trainer.threads=auto: two jobs at once share the cores (1 thread each on 2 cores), not 2 x all of them
+    from trainlab.engine.threads import available_cores
+
+    done = [json.loads(p.read_text()) for p in sweep.glob("*/summary.json")]
+    assert [s["threads"] for s in done if s["status"] == "completed"] == [max(1, available_cores() // 2)]
     assert "1/2 jobs finished" in res.stdout
 
 

@@ -160,13 +160,15 @@ def test_no_host_read_until_collect(monkeypatch):
 
 
 def test_plot_draws_the_recorded_rows(tmp_path):
+    from trainlab.diagnose.live_plot import plot_diagnostics
+
     model = mlp()
     diag = LiveDiagnostics(model, "full", every=2)
     rows = []
     for evaluation in range(3):
         train(model, diag, steps=4)
         rows.append({"step": 4 * (evaluation + 1), **diag.collect()})
-    path = LiveDiagnostics.plot(rows, tmp_path / "diagnostics.png")
+    path = plot_diagnostics(rows, tmp_path / "diagnostics.png")
     assert path.is_file() and path.stat().st_size > 10_000
-    assert LiveDiagnostics.plot([{"step": 1, "val_acc": 0.5}], tmp_path / "none.png") is None
+    assert plot_diagnostics([{"step": 1, "val_acc": 0.5}], tmp_path / "none.png") is None
     assert not (tmp_path / "none.png").exists()

@@ -18,7 +18,7 @@ from trainlab.optim.schedules import SCHEDULES, build_schedule
 @pytest.fixture(autouse=True)
 def _skip_curve_plots(monkeypatch):
     """These runs check an option's effect; the curves figure (most of a tiny run's time) is tested elsewhere."""
-    monkeypatch.setattr("trainlab.engine.run.plot_curves", lambda *args, **kwargs: None, raising=False)
+    monkeypatch.setattr("trainlab.engine.run.draw_run_figures", lambda *args, **kwargs: None, raising=False)
 
 
 def spec_of(overrides):

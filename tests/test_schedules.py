@@ -19,7 +19,7 @@ BASE = 0.5  # base learning rate of every trace
 @pytest.fixture(autouse=True)
 def _skip_curve_plots(monkeypatch):
     """These runs check an option's effect; the curves figure (most of a tiny run's time) is tested elsewhere."""
-    monkeypatch.setattr("trainlab.engine.run.plot_curves", lambda *args, **kwargs: None, raising=False)
+    monkeypatch.setattr("trainlab.engine.run.draw_run_figures", lambda *args, **kwargs: None, raising=False)
 
 
 def make(name, steps_per_epoch=1, total_steps=100, **settings):

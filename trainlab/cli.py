@@ -23,6 +23,8 @@ COMMANDS = {
              "trainlab list [GROUP ...]"),
     "table": ("trainlab.sweep.cli", "table_main", "the ablation table of a sweep (mean ± std over seeds/folds)",
               "trainlab table SWEEP_DIR ... [--metric ...] [--by ...]"),
+    "plot": ("trainlab.engine.figures", "plot_command", "redraw the figures of runs or of a sweep's jobs",
+             "trainlab plot RUN_OR_SWEEP ..."),
     "ensemble": ("trainlab.engine.ensemble_cli", "ensemble_main", "average trained runs' predictions on the test set",
                  "trainlab ensemble PATH ... [--snapshots]"),
     "check": ("trainlab.diagnose.entry", "check_command",

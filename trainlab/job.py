@@ -25,9 +25,15 @@ class TrainJob:
     """Called by Hydra once per job. `claimed` is the single run's folder decision, made by the
     CLI before Hydra started (its lock is held by this same process)."""
 
-    def __init__(self, claimed: Decision | None = None):
+    def __init__(self, claimed: Decision | None = None, figures=None):
         self.claimed = claimed
         self.outcomes: list[dict] = []
+        self.figures = figures  # a sweep's trainlab.engine.figures.FigureWorker: jobs' figures drawn aside
+
+    def __getstate__(self):
+        # A launcher that runs jobs in other processes (joblib, submitit) pickles the task: there
+        # each job draws its figures in line, as a single run does.
+        return self.__dict__ | {"figures": None, "claimed": None}
 
     def __call__(self, cfg: DictConfig) -> float | None:
         from hydra.core.hydra_config import HydraConfig
@@ -79,11 +85,16 @@ class TrainJob:
         try:
             if decision.resume_state is not None:
                 cfg.resume = True
+            from trainlab.engine.threads import launcher_jobs, resolve_threads
+
+            # this process's share of the cores, with the launcher's parallel jobs counted
+            cfg.trainer.threads = resolve_threads(cfg.trainer.threads, launcher_jobs(OmegaConf.select(hc, "launcher")))
             if info.is_main:
                 log.info(choices_block(dict(hc.runtime.choices), list(hc.overrides.task)))
                 if OmegaConf.select(cfg, "trainer.print_config", default=False):
                     print_config_tree(cfg)
-            return run_training(cfg, run_dir, list(hc.overrides.task), decision=decision)
+            return run_training(cfg, run_dir, list(hc.overrides.task), decision=decision,
+                                draw_figures=self.figures.submit if self.figures is not None else None)
         finally:
             if lock is not None:
                 lock.release()

@@ -33,13 +33,17 @@ def train_command(args: list[str]) -> int:
     if plan.info_only:
         return run_hydra(plan.args, TrainJob())
     if plan.multirun:
-        job = TrainJob()
+        from trainlab.engine.figures import FigureWorker
+
+        job = TrainJob(figures=FigureWorker())
         with FolderLock.acquire(plan.sweep_dir, "hydra.sweep.dir"):
             try:
                 code = run_hydra(plan.args, job)
             except KeyboardInterrupt:  # the jobs that finished still get their table
                 write_sweep_report(plan.sweep_dir)
                 raise
+            finally:
+                job.figures.close()
             return max(code, after_jobs(job.outcomes, plan.sweep_dir))
     restart = f"SLURM_RESTART_COUNT={os.environ['SLURM_RESTART_COUNT']}" if requeued() else ""
     decision, lock = claim(plan.run_dir, plan.resume, plan.config, restart, "hydra.run.dir")

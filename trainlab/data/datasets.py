@@ -18,6 +18,7 @@ import torch
 
 from trainlab.data.image_files import ImageFiles
 from trainlab.data.splits import held_count, stratified_split, take
+from trainlab.data.stratify import stratified_shuffle_split, test_count
 from trainlab.errors import ConfigError
 from trainlab.schemas.dataset import DATASETS, DigitsSchema, ImageFolderSchema, SpiralsSchema, SyntheticSchema, TorchvisionBase
 
@@ -42,10 +43,9 @@ def _images_to_tensor(array, channels_last: bool) -> torch.Tensor:
 
 @DATASETS.builder("digits")
 def load_digits(cfg: DigitsSchema) -> RawData:
-    """scikit-learn's 8x8 digits, embedded in the package: 1797 images, 10 classes.
-
-    sklearn ships no test split, so a fixed stratified 20% becomes the test set.
-    """
+    """The 8x8 digits embedded in the package (trainlab/data/digits.npz; provenance in
+    scripts/make_digits.py): 1797 images, 10 classes. The source has no test split, so a
+    fixed stratified 20% becomes the test set."""
     images, targets, tr, te = _digits_arrays()
     # fresh tensors per run: nothing a run does to its data can reach the cache
     x = torch.tensor(images / 16.0, dtype=torch.float32).unsqueeze(1)  # pixel values are 0..16
@@ -54,18 +54,24 @@ def load_digits(cfg: DigitsSchema) -> RawData:
     return RawData(x[tr], y[tr], x[te], y[te], [str(c) for c in range(10)])
 
 
+DIGITS_FILE = Path(__file__).with_name("digits.npz")
+DIGITS_SHA256 = "87ff0c9e40dc7e2c0e34e7257799c2e3f3aec1a016363bb11cad869ec428a826"  # of images + targets bytes
+
+
 @functools.cache
 def _digits_arrays():
-    """Parsed once per process: scikit-learn re-reads its CSV on every call (~0.2 s), which
-    is most of a tiny sweep job's data loading."""
-    from sklearn.datasets import load_digits as sk_digits
-    from sklearn.model_selection import train_test_split
+    """Read and checked once per process (a sweep's jobs share it); a damaged file is refused."""
+    import hashlib
 
-    bunch = sk_digits()
-    tr, te = train_test_split(np.arange(len(bunch.target)), test_size=0.2, stratify=bunch.target, random_state=0)
-    for array in (bunch.images, bunch.target, tr, te):
+    with np.load(DIGITS_FILE) as data:
+        images, targets = data["images"], data["targets"]
+    if hashlib.sha256(images.tobytes() + targets.tobytes()).hexdigest() != DIGITS_SHA256:
+        raise ConfigError("dataset", "digits", f"an intact {DIGITS_FILE} (its checksum does not match: reinstall trainlab)")
+    images, targets = images.astype(np.float64), targets.astype(np.int64)
+    tr, te = stratified_shuffle_split(targets, test_count(len(targets), 0.2), seed=0)
+    for array in (images, targets, tr, te):
         array.flags.writeable = False
-    return bunch.images, bunch.target, tr, te
+    return images, targets, tr, te
 
 
 @DATASETS.builder("spirals")

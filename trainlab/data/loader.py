@@ -10,7 +10,6 @@ worker), batches arrive as raw (often uint8) tensors, pinned when training on CU
 copied with non_blocking; augmentation and preprocessing then run on the device as for
 resident data. So a loader run and a device run with the same seed train on the same batches.
 """
-import os
 import weakref
 from collections.abc import Iterable, Iterator
 
@@ -60,9 +59,9 @@ class PlannedBatches(Sampler):
 
 
 def default_workers() -> int:
-    """This process's share of the CPU cores it may use (torchrun starts several per machine), at most 8."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(8, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    """This process's share of the CPU cores, at most 8: the run set torch's thread count to that
+    share (trainer.threads, with parallel jobs and DDP ranks per node counted)."""
+    return max(1, min(8, torch.get_num_threads()))
 
 
 def make_loader(split, batch_sampler: Iterable, cfg, pin: bool, persistent: bool | None = None) -> DataLoader:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from trainlab.data.image_files import is_lazy
+from trainlab.data.stratify import shuffle_split, stratified_folds, stratified_shuffle_split
 from trainlab.errors import ConfigError
 from trainlab.schemas.dataset import DATASETS
 
@@ -53,24 +54,20 @@ def held_count(n: int, fraction: float) -> int:
 
 def stratified_split(y: torch.Tensor, n_held: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (keep, held_out) with `n_held` held out, class proportions preserved."""
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(y))
     labels = y.numpy()
-    strat = labels if _stratify_ok(labels, min(n_held, len(y) - n_held)) else None
-    keep, held = train_test_split(idx, test_size=n_held, stratify=strat, random_state=seed)
+    if _stratify_ok(labels, min(n_held, len(y) - n_held)):
+        keep, held = stratified_shuffle_split(labels, n_held, seed)
+    else:
+        keep, held = shuffle_split(len(labels), n_held, seed)
     return np.sort(keep), np.sort(held)
 
 
 def cv_fold(y: torch.Tensor, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, val) of stratified fold `fold` out of `folds`."""
-    from sklearn.model_selection import StratifiedKFold
-
     if np.bincount(y.numpy()).min() < folds:
         raise ConfigError("dataset.cv.folds", folds, "at most the size of the smallest class in the training set")
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    train, val = list(splitter.split(np.zeros(len(y)), y.numpy()))[fold]
-    return np.sort(train), np.sort(val)
+    fold_of = stratified_folds(y.numpy(), folds, seed)
+    return np.flatnonzero(fold_of != fold), np.flatnonzero(fold_of == fold)
 
 
 def take(x, idx):

@@ -10,7 +10,7 @@
             diag.after_step()       # after the weights have changed
     row.update(diag.collect())      # once per evaluation: the only host read
     warnings = diag.flags(row)
-    LiveDiagnostics.plot(rows, "diagnostics.png")
+    plot_diagnostics(rows, "diagnostics.png")   # trainlab.diagnose.live_plot
 
 Levels:
   light  per weight tensor (dim > 1, named by its module): the update/weight
@@ -41,17 +41,13 @@ import math
 from pathlib import Path
 
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 
 from trainlab.diagnose.inspect_layers import _dead_mask, _saturation_mask, is_activation
 
+from trainlab.diagnose.live_plot import PREFIX, RATIO_HIGH, RATIO_LOW
+
 LEVELS = ("off", "light", "full")
-PREFIX = "diag/"
-# Healthy update/weight ratios sit around 1e-3; these bounds are two orders of
-# magnitude either side, far enough that a flag is worth reading.
-RATIO_HIGH = 1e-2
-RATIO_LOW = 1e-5
 # A layer is flagged when most of it is dead or saturated.
 MOSTLY = 0.5
 _TINY = 1e-12  # keeps an all-zero weight tensor (init=zeros) from dividing by zero
@@ -213,40 +209,3 @@ class LiveDiagnostics:
             elif what == "saturated" and value > MOSTLY:
                 found.append(f"{layer}: {100 * value:.0f}% of outputs are saturated (gradient close to 0)")
         return found
-
-    # -- the figure ------------------------------------------------------------
-    @staticmethod
-    def plot(rows: list[dict], path) -> Path | None:
-        """diagnostics.png: each diagnostic over the run's steps, one line per layer.
-        Returns None (and writes nothing) when the rows hold no diagnostics."""
-        panels = [("update_ratio", "update / weight ratio", True), ("grad_norm", "gradient norm", True),
-                  ("act_std", "activation std", True), ("dead", "dead units (fraction)", False),
-                  ("saturated", "saturated outputs (fraction)", False)]
-        series = {what: _series(rows, what) for what, _, _ in panels}
-        panels = [p for p in panels if series[p[0]]]
-        if not panels:
-            return None
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig = Figure(figsize=(4.4 * len(panels), 3.6), layout="constrained")
-        axes = fig.subplots(1, len(panels), squeeze=False).ravel()
-        steps = [r.get("step", i) for i, r in enumerate(rows)]
-        for ax, (what, title, log) in zip(axes, panels):
-            for layer, values in series[what].items():
-                ax.plot(steps, values, label=layer, linewidth=1.2)
-            if what == "update_ratio":
-                ax.axhspan(RATIO_LOW, RATIO_HIGH, color="tab:green", alpha=0.08)
-                ax.axhline(1e-3, color="tab:green", linestyle=":", linewidth=1)
-            if log and any(v > 0 for vs in series[what].values() for v in vs if math.isfinite(v)):
-                ax.set_yscale("log")
-            ax.set(title=title, xlabel="step")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7, ncol=1 + len(series[what]) // 8)
-        fig.savefig(path, dpi=100)
-        return path
-
-
-def _series(rows: list[dict], what: str) -> dict[str, list[float]]:
-    suffix = f".{what}"
-    layers = [k[len(PREFIX):-len(suffix)] for k in (rows[0] if rows else {}) if k.startswith(PREFIX) and k.endswith(suffix)]
-    return {layer: [float(r.get(f"{PREFIX}{layer}{suffix}", math.nan)) for r in rows] for layer in layers}

@@ -26,10 +26,11 @@ from trainlab.engine.assemble import Components, assemble, resolve_device
 from trainlab.engine.console import Progress
 from trainlab.engine.loop import EpochSums, Loop
 from trainlab.engine.metrics import MetricsFile, read_floats
-from trainlab.engine.plots import plot_curves
+from trainlab.engine.figures import draw_run_figures
 from trainlab.engine.run_state import Counters, last_state, rank_state, restore, weights_state
 from trainlab.engine.signals import StopOnSignal, preemption_signal
 from trainlab.engine.summary import failure_summary, run_summary, write_summary
+from trainlab.engine.threads import resolve_threads
 from trainlab.errors import ConfigError
 from trainlab.nn.archs import count_parameters
 from trainlab.run_folder import Decision, decide
@@ -39,8 +40,9 @@ log = logging.getLogger("trainlab")
 
 class Run:
     def __init__(self, cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
-                 resume_state: dict | None = None):
+                 resume_state: dict | None = None, draw_figures=None):
         self.cfg, self.run_dir, self.overrides = cfg, Path(run_dir), list(overrides or [])
+        self.draw_figures = draw_figures or draw_run_figures  # run folder -> its figures (in line, or queued)
         self.resume_state = resume_state      # last.pt's content when the run continues
         self.spec = validate(cfg)
         self.trainer = self.spec.trainer
@@ -49,7 +51,9 @@ class Run:
         self.counters = Counters()
         self.step_losses: list[float] = []
         self.status = "running"
-        self.started = time.time()
+        self.created = time.time()            # setup_s: from here to the first training step
+        self.started = self.created           # reset when training starts: elapsed() is training time
+        self.setup_s = 0.0
         self.epoch_start_state = None   # shuffle-generator state at the start of the current epoch
         self.main = distributed.current().is_main  # only rank 0 writes the run folder
         self.stop_signal: int | None = None   # the signal that stopped the run (summary.json, exit code)
@@ -69,6 +73,8 @@ class Run:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.remove_stale_temporaries(self.ckpt_dir)
         device = resolve_device(self.trainer.device)
+        self.threads = resolve_threads(self.trainer.threads)  # `auto` here is one job at a time (trainlab.job resolves it otherwise)
+        torch.set_num_threads(self.threads)
         resume_state, self.resume_state = self.resume_state, None  # not kept alive for the whole run
         c = assemble(self.spec, device, resume_state["preprocess"] if resume_state else None)
         if c.dist.rank > 0:
@@ -94,6 +100,8 @@ class Run:
         log.info(f"{self.spec.dataset.name}: {len(c.splits.train)} train / {len(c.splits.val)} val / "
                  f"{len(c.splits.test)} test, input {tuple(c.splits.train.x.shape[1:])}, {c.splits.num_classes} classes; "
                  f"{self.spec.arch.name}: {count_parameters(c.model):,} parameters on {device}")
+        self.setup_s = time.time() - self.created
+        self.started = time.time()
         self.status = self._train(c, loop, pending)
         return self._finish(c, loop, device)
 
@@ -241,12 +249,9 @@ class Run:
         summary["diagnosis"] = self._diagnose(rows, c) if self.main else []
         summary["world_size"] = c.dist.world
         if self.main:
-            write_summary(self.run_dir / "summary.json", summary)
+            write_summary(self.run_dir / "summary.json", summary)  # the result first: figures can be redrawn
             if rows:
-                plot_curves(rows, self.run_dir / "curves.png", title=self.run_dir.name)
-                from trainlab.diagnose.live import LiveDiagnostics
-
-                LiveDiagnostics.plot(rows, self.run_dir / "diagnostics.png")
+                self.draw_figures(self.run_dir)
         distributed.barrier()
         log.info(f"{self.status}: results in {self.run_dir}")
         return summary
@@ -281,7 +286,7 @@ class Run:
             log.warning(f"not requeued ({err}); `trainlab resume-sweep` continues it from checkpoints/last.pt")
 
 def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
-                 decision: Decision | None = None) -> dict:
+                 decision: Decision | None = None, draw_figures=None) -> dict:
     """Run one job; on any exception write a failed summary (and the traceback to the log), then re-raise.
 
     `decision` is the folder's (trainlab.run_folder.decide), made by the caller that holds the
@@ -292,7 +297,7 @@ def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = N
         decision = decide(run_dir, bool(cfg.get("resume")), OmegaConf.to_container(cfg, resolve=True))
     existing = decision.resume_state is not None
     try:
-        run = Run(cfg, run_dir, overrides, decision.resume_state)
+        run = Run(cfg, run_dir, overrides, decision.resume_state, draw_figures)
         decision = None  # the run holds the state now (and lets it go once restored)
         summary = run.execute()
     except ConfigError:

@@ -45,6 +45,21 @@ def peak_rss_mb() -> float:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux: /proc), or None where that cannot be read."""
+    import os
+    import time
+
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started_ticks = int(fields[19])  # field 22 of proc(5): start time after boot, in clock ticks
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return round(time.time() - (boot + started_ticks / os.sysconf("SC_CLK_TCK")), 3)
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
 def diverged_at_step(step_losses: list[float]) -> int | None:
     """The first optimizer step (1-based, as in metrics.csv) whose loss was not finite."""
     for i, value in enumerate(step_losses):
@@ -77,7 +92,10 @@ def run_summary(run, rows: list[dict], test: dict | None, device) -> dict:
         "final": {k: final[k] for k in ("epoch", "step", "lr", "train_loss", "train_penalty", "train_acc",
                                         "val_loss", "val_acc")} if final else None,
         "test": test,
-        "wall_time_s": round(run.elapsed(), 3),
+        "wall_time_s": round(run.elapsed(), 3),   # training and evaluation, summed over sessions
+        "setup_s": round(run.setup_s, 3),         # this session's assembly: data, preprocessing, model
+        "process_s": process_age_s(),             # since this process started (imports, composing, earlier jobs)
+        "threads": run.threads,
         "error": None,
         "device": str(device),
         "peak_rss_mb": peak_rss_mb(),

@@ -4,6 +4,7 @@ conf/trainer/default.yaml is generated from it (trainlab.schemas.yaml_export);
 trainer=debug is a hand-written preset on top of it.
 """
 from dataclasses import dataclass, field
+from typing import Any
 
 from trainlab.errors import check
 
@@ -38,6 +39,8 @@ class TrainerSchema:
     batch_size: int = 64           # examples per optimizer step (per process)
     eval_batch_size: int = 1024    # examples per forward pass when evaluating
     device: str = "auto"           # auto (cuda if available), cpu, cuda, cuda:N, mps
+    threads: Any = "auto"          # torch intra-op threads: auto = the cores this process may use / the jobs
+                                   # running at once (joblib n_jobs, DDP ranks per node), at least 1; or a count
     precision: str = "fp32"        # fp32, bf16 or fp16 (autocast; fp16 adds a gradient scaler)
     eval_every: int = 1            # evaluate on the validation split every N epochs
     checkpoint_every: int = 1      # write checkpoints/last.pt every N epochs (and always at the end)
@@ -71,6 +74,8 @@ class TrainerSchema:
                                    # or skip the step (one host sync per step)
 
     def __post_init__(self):
+        check(self.threads == "auto" or (isinstance(self.threads, int) and not isinstance(self.threads, bool)
+                                         and self.threads >= 1), "threads", self.threads, "auto or an integer >= 1")
         check(self.epochs >= 1, "epochs", self.epochs, "an integer >= 1")
         check(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
         check(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, "an integer >= 1")
