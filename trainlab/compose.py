@@ -1,8 +1,8 @@
 """Where configs come from, and the one place they are composed.
 
-The configs live in the repository's top-level conf/. A wheel ships that folder as
-trainlab/conf (pyproject maps the package `trainlab.conf` onto it); an editable install
-or a source checkout reads it in place. Every command composes through `compose_job` /
+The configs live in the repository's top-level conf/. A wheel ships a copy of that folder
+as trainlab/conf (setup.py's build step); an editable install or a source checkout reads
+it in place. Every command composes through `compose_job` /
 `hydra_config`, so the CLI, the sweep precheck, torchrun ranks and the diagnosis
 commands all see the same config for the same overrides. No torch import here.
 """
