@@ -22,7 +22,7 @@ needs_submitit = pytest.mark.skipif(importlib.util.find_spec("submitit") is None
 # dropout, augmentation and EMA on: the RNG states a resume must restore
 ARGS = ["trainer.epochs=3", "regularizer=dropout", "regularizer.dropout.p=0.3", "augment=[flip,noise]",
         "trainer.ema.decay=0.9", "optimizer=momentum", "dataset.subset=160", "trainer.batch_size=16",
-        "trainer.progress=off"]
+        "trainer.progress=off", "trainer.threads=1"]  # one thread count for the in-process twin (run_tiny's)
 SLURM_ENV = {"SLURM_JOB_ID": "4242", "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NTASKS": "1",
              "SLURM_JOB_NUM_NODES": "1", "SLURM_NODEID": "0", "SLURM_JOB_NODELIST": "node001"}
 DIST_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SUBMITIT_EXECUTOR")
