@@ -160,3 +160,33 @@ def test_readme_plugin_example_works_as_written(tmp_path, cli_env):
     run = next((tmp_path / "outputs" / "runs").iterdir())
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["num_params"] == 64 * 32 + 32 + 32 * 10 + 10
+
+
+def test_a_second_writer_is_refused_naming_the_holder(tmp_path, cli_env):
+    """Another process holds the run folder's lock: `train` into it is refused in one line naming that
+    process, and the folder is left as it was; once the holder is gone (even killed), the folder is free."""
+    import signal
+    import time
+
+    run = tmp_path / "outputs" / "runs" / "taken"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from trainlab.run_folder import FolderLock
+        FolderLock.acquire(Path({str(run)!r}), "hydra.run.dir")
+        print("locked", flush=True)
+        time.sleep(120)
+    """)], cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = sorted(p.name for p in run.iterdir())
+        res = trainlab(["train", *FAST, f"hydra.run.dir={run}"], tmp_path, cli_env)
+        assert res.returncode == 2, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and f"process {holder.pid} is writing it" in res.stderr
+        assert sorted(p.name for p in run.iterdir()) == before
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    time.sleep(0.1)
+    res = trainlab(["train", *FAST, f"hydra.run.dir={run}"], tmp_path, cli_env)
+    assert res.returncode == 0, res.stderr
