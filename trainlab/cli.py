@@ -24,7 +24,7 @@ COMMANDS = {
     "table": ("trainlab.sweep.cli", "table_main", "the ablation table of a sweep (mean ± std over seeds/folds)",
               "trainlab table SWEEP_DIR ... [--metric ...] [--by ...]"),
     "ensemble": ("trainlab.engine.ensemble_cli", "ensemble_main", "average trained runs' predictions on the test set",
-                 "trainlab ensemble PATH ... [--snapshots]"),
+                 "trainlab ensemble PATH ... [--snapshots] [--top K --by val_acc]"),
     "check": ("trainlab.diagnose.entry", "check_command",
               "sanity checks: initial loss, regularization raises it, overfit 20 examples",
               "trainlab check [overrides] [--tolerance T] [--examples N]"),
