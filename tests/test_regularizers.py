@@ -142,7 +142,8 @@ def test_bad_values_are_config_errors(overrides, key):
 
 # -- every option in a tiny run ------------------------------------------------------------------------
 PENALTIES = {"l2", "l1", "elastic_net"}
-IN_RUN = {"maxnorm": ["regularizer.maxnorm.max_norm=0.5"], "l1": ["regularizer.l1.strength=1e-3"]}
+IN_RUN = {"maxnorm": ["regularizer.maxnorm.max_norm=0.5"], "l1": ["regularizer.l1.strength=1e-3"],
+          "stochastic_depth": ["arch=resnet", "arch.depth=8", "arch.width=4"]}  # needs residual blocks
 
 
 @pytest.mark.parametrize("name", REGULARIZERS.names() + ["none"])

@@ -360,3 +360,12 @@ def test_bad_input_is_one_line_and_code_2(tmp_path, grid_sweep, capsys, args, na
     for name in names:
         assert name in lines[0]
     assert not (grid_sweep / "table.md").exists()
+
+
+def test_latex_format_also_saves_table_tex(grid_sweep, capsys):
+    out = grid_sweep.parent / "latex"
+    assert table_main([str(grid_sweep), "--format", "latex", "--no-figure", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["table.csv", "table.md", "table.tex"]
+    assert (out / "table.tex").read_text() == printed.out and "\\begin{tabular}" in printed.out
+    assert "table.tex" in printed.err

@@ -108,8 +108,10 @@ def test_ensemble_command_on_real_runs_with_snapshots(tmp_path, capsys):
     run_tiny(tmp_path / "r", ["trainer.epochs=2", "trainer.snapshots=true"])
     assert main(["ensemble", str(tmp_path / "r"), "--snapshots", "--out", str(tmp_path / "e.json")]) == 0
     out = json.loads((tmp_path / "e.json").read_text())
-    assert out["n"] == 3 and 0 <= out["ensemble_test_acc"] <= 1
-    assert "ensemble of 3" in capsys.readouterr().out
+    # one member per epoch: the two snapshots (best.pt is one of them, not a third member)
+    assert out["n"] == 2 and 0 <= out["ensemble_test_acc"] <= 1
+    assert [m["checkpoint"].rsplit("/", 1)[-1] for m in out["members"]] == ["snapshot_e001.pt", "snapshot_e002.pt"]
+    assert "ensemble of 2" in capsys.readouterr().out
 
 
 def test_transfer_loads_freezes_and_replaces_the_head(tmp_path):

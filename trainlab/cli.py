@@ -26,7 +26,7 @@ COMMANDS = {
     "plot": ("trainlab.engine.figures", "plot_command", "redraw the figures of runs or of a sweep's jobs",
              "trainlab plot RUN_OR_SWEEP ..."),
     "ensemble": ("trainlab.engine.ensemble_cli", "ensemble_main", "average trained runs' predictions on the test set",
-                 "trainlab ensemble PATH ... [--snapshots]"),
+                 "trainlab ensemble PATH ... [--snapshots] [--top K --by val_acc]"),
     "check": ("trainlab.diagnose.entry", "check_command",
               "sanity checks: initial loss, regularization raises it, overfit 20 examples",
               "trainlab check [overrides] [--tolerance T] [--examples N]"),

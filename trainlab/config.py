@@ -91,6 +91,10 @@ def validate(cfg: DictConfig) -> RunSpec:
     return spec
 
 
+# torchvision models whose residual blocks (torchvision.models.resnet BasicBlock, Bottleneck)
+# take regularizer=stochastic_depth.
+RESIDUAL_TORCHVISION = ("resnet", "resnext", "wide_resnet")
+
 # Option values whose output is a flat vector, whatever the dataset's images were.
 FLAT_INPUTS = {("dataset", "spirals"), ("preprocess", "pca")}
 IMAGE_ARCHS = ("cnn", "resnet", "torchvision")
@@ -126,3 +130,20 @@ def check_combination(spec: RunSpec) -> None:
                           f"dataset={spec.dataset.name} preprocess={spec.preprocess.name} gives flat vectors")
     if images is False and spec.trainer.tta != "none":
         raise ConfigError("trainer.tta", spec.trainer.tta, "none: test-time augmentation needs images")
+    if "stochastic_depth" in spec.regularizer and lacks_residual_blocks(spec.arch):
+        model = f" arch.model={spec.arch.model}" if arch == "torchvision" else ""
+        raise ConfigError("regularizer", "stochastic_depth", f"an architecture with residual blocks: arch=resnet, or "
+                          f"arch=torchvision with a ResNet ({', '.join(m + '*' for m in RESIDUAL_TORCHVISION)}); "
+                          f"arch={arch}{model} has none")
+    if spec.optimizer.name == "lbfgs" and spec.trainer.precision == "fp16":
+        # fp16 needs a GradScaler, and GradScaler.step refuses closures: the closure would backpropagate
+        # a scaled loss that L-BFGS's line search then compares with unscaled gradients
+        raise ConfigError("trainer.precision", "fp16", "fp32 or bf16 with optimizer=lbfgs (fp16 needs a gradient "
+                          "scaler, which cannot step L-BFGS's closure)")
+
+
+def lacks_residual_blocks(arch) -> bool:
+    """A built-in architecture without residual blocks (a plugin's is checked once built: build_model)."""
+    if arch.name == "torchvision":
+        return not str(arch.model).startswith(RESIDUAL_TORCHVISION)
+    return arch.name in ("linear", "mlp", "cnn")

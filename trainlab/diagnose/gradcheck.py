@@ -56,6 +56,8 @@ from rich.console import Console
 from rich.table import Table
 from torch import nn
 
+from trainlab.nn.stochastic import BranchDrop
+
 BANDS = ((1e-7, "excellent"), (1e-4, "ok with kinks"), (1e-2, "suspicious"))
 WRONG = "wrong"
 UNVERIFIED = "unverified"  # every sampled entry straddled a kink
@@ -69,7 +71,7 @@ ROUNDOFF_ULPS = 2.0
 KINKED_MODULES = (
     nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.Hardtanh,  # ReLU6 is a Hardtanh
     nn.Hardswish, nn.Hardsigmoid, nn.Hardshrink, nn.Softshrink, nn.Threshold,
-    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
+    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.FractionalMaxPool2d,
     nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
     nn.L1Loss, nn.MultiMarginLoss, nn.MultiLabelMarginLoss, nn.HingeEmbeddingLoss,
     nn.MarginRankingLoss, nn.TripletMarginLoss, nn.CosineEmbeddingLoss,
@@ -78,6 +80,7 @@ KINKED_MODULES = (
 STOCHASTIC_MODULES = (
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
     nn.AlphaDropout, nn.FeatureAlphaDropout, nn.RReLU,
+    nn.FractionalMaxPool2d, BranchDrop,  # random pooling regions; stochastic depth
 )
 
 

@@ -13,6 +13,7 @@ from trainlab.data.preprocess import fit_preprocessor
 from trainlab.data.splits import Split, Splits, load_splits
 from trainlab.engine import distributed
 from trainlab.engine.ema import EMA
+from trainlab.engine.polyak import Polyak
 from trainlab.errors import ConfigError
 from trainlab.nn import build_model
 from trainlab.optim.losses import LOSSES
@@ -59,6 +60,7 @@ class Components:
     aug_gen: torch.Generator
     steps_per_epoch: int
     placement: str = "device"  # where batches come from: device, host or loader (see choose_placement)
+    polyak: object = None   # trainlab.engine.polyak.Polyak (trainer.polyak.epochs > 0) or None
 
     def training_examples(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Training examples `idx` (raw inputs, labels) on the training device, wherever the split
@@ -161,6 +163,7 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
         optimizer=optimizer, schedule=schedule, clip=gradient_clipper(spec.optimizer),
         constraints=build_constraints(spec.regularizer), scaler=scaler,
         ema=EMA(model, spec.trainer.ema.decay, spec.trainer.ema.warmup) if spec.trainer.ema.decay > 0 else None,
+        polyak=Polyak(model, spec.trainer.polyak.epochs, spec.trainer.epochs) if spec.trainer.polyak.epochs else None,
         train_model=distributed.wrap(model, device), dist=info,
         # drawn where the device path draws it, so `loader` reproduces its order (host keeps its own)
         shuffle_gen=torch.Generator(device="cpu" if placement == "host" else device).manual_seed(spec.seed + 1),

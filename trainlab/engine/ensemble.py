@@ -14,7 +14,8 @@ from trainlab.data.splits import load_splits
 from trainlab.engine.restore import checkpoint_config, load_trained
 from trainlab.errors import ConfigError
 
-DATA_KEYS = ("name", "root", "split_seed", "val_split", "cv")
+# what decides the test split; the validation split (val_split, a CV fold) may differ between members
+DATA_KEYS = ("name", "root", "split_seed")
 
 
 @torch.no_grad()

@@ -52,6 +52,7 @@ class Loop:
         # L-BFGS re-evaluates the loss several times per step, so it takes a closure
         self.needs_closure = isinstance(self.optimizer, torch.optim.LBFGS)
         self.channels_last = trainer.channels_last
+        self.multicrop = trainer.multicrop  # the views of tta=multicrop
         dtype = AUTOCAST_DTYPES.get(trainer.precision)
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
 
@@ -191,12 +192,29 @@ class Loop:
                 return model(self.layout(self.pre(x))).float()
         from trainlab.data.augment import tta_views
 
+        views = tta_views(x, tta, multicrop=self.multicrop)
         probs = None
-        for view in tta_views(x, tta):
+        for view in views:
             with self.autocast():
                 p = model(self.layout(self.pre(view))).float().softmax(dim=1)
             probs = p if probs is None else probs + p
-        return (probs / len(tta_views(x[:1], tta))).clamp_min(1e-12).log()
+        return (probs / len(views)).clamp_min(1e-12).log()
+
+    def tta_view_count(self, tta: str, input_shape: tuple) -> int:
+        from trainlab.data.augment import tta_views
+
+        return len(tta_views(torch.zeros(1, *input_shape), tta, multicrop=self.multicrop))
+
+    def train_inputs(self):
+        """The training split's inputs, preprocessed, in evaluation batches (no augmentation)."""
+        for x, _ in self.batches.eval(self.train_split):
+            yield self.layout(self.pre(to_float(x)))
+
+    def evaluate_polyak(self, polyak, split) -> dict:
+        """evaluate() of the Polyak average (its batch-norm statistics recomputed first when stale);
+        None values before the averaging window, so metrics.csv keeps its columns."""
+        average = polyak.model(self.train_inputs())
+        return self.evaluate(split, model=average) if average is not None else {"loss": None, "acc": None}
 
     @torch.no_grad()
     def evaluate(self, split, model=None, tta: str = "none") -> dict:

@@ -128,6 +128,8 @@ class Run:
                     return "interrupted"
                 self.counters.batch_in_epoch = 0
                 self.counters.epoch += 1
+                if c.polyak is not None:
+                    c.polyak.after_epoch(c.model, self.counters.epoch)
                 epochs_this_session += 1
                 last_epoch = self.counters.epoch == self.trainer.epochs
                 if self.counters.epoch % self.trainer.eval_every == 0 or last_epoch:
@@ -168,6 +170,9 @@ class Run:
         if c.ema is not None:
             ema_val = loop.evaluate(c.splits.val, model=c.ema.model)
             row |= {"val_loss_ema": ema_val["loss"], "val_acc_ema": ema_val["acc"]}
+        if c.polyak is not None:
+            avg_val = loop.evaluate_polyak(c.polyak, c.splits.val)
+            row |= {"val_loss_polyak": avg_val["loss"], "val_acc_polyak": avg_val["acc"]}
         if loop.diag is not None:
             row |= loop.diag.collect()
             for flag in loop.diag.flags(row):
@@ -238,13 +243,19 @@ class Run:
                      f"acc {100 * test['acc']:.2f}%")
             if self.trainer.tta != "none":
                 test["tta"] = self.trainer.tta
+                test["tta_views"] = loop.tta_view_count(self.trainer.tta, tuple(c.splits.test.x.shape[1:]))
                 tta = loop.evaluate(c.splits.test, tta=self.trainer.tta)
                 test |= {"tta_loss": tta["loss"], "tta_acc": tta["acc"]}
-                log.info(f"test with {self.trainer.tta} test-time augmentation: acc {100 * tta['acc']:.2f}%")
+                log.info(f"test with {self.trainer.tta} test-time augmentation ({test['tta_views']} views): "
+                         f"acc {100 * tta['acc']:.2f}%")
             if c.ema is not None:
                 ema = loop.evaluate(c.splits.test, model=c.ema.model)
                 test |= {"ema_loss": ema["loss"], "ema_acc": ema["acc"]}
                 log.info(f"test of the weight average (EMA, final): acc {100 * ema['acc']:.2f}%")
+            if c.polyak is not None and c.polyak.count:
+                avg = loop.evaluate_polyak(c.polyak, c.splits.test)
+                test |= {"polyak_loss": avg["loss"], "polyak_acc": avg["acc"], "polyak_epochs": c.polyak.count}
+                log.info(f"test of the Polyak average of the last {c.polyak.count} epochs: acc {100 * avg['acc']:.2f}%")
         summary = run_summary(self, rows, test, device)
         summary["diagnosis"] = self._diagnose(rows, c) if self.main else []
         summary["world_size"] = c.dist.world

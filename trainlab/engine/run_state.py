@@ -1,8 +1,8 @@
 """What a run's checkpoints hold, and how a run is put back from them.
 
 last.pt holds everything a bit-identical resume needs: model, optimizer, schedule, scaler,
-EMA, counters, every RNG state, the data order (the epoch's starting shuffle state when
-stopped mid-epoch), the epoch's partial sums, the per-step losses, the preprocessing
+EMA, the Polyak average, counters, every RNG state, the data order (the epoch's starting
+shuffle state when stopped mid-epoch), the epoch's partial sums, the per-step losses, the preprocessing
 statistics and the resolved config. With several ranks, each rank's own RNG streams,
 augmentation generator and partial sums are kept under `ranks`.
 """
@@ -47,6 +47,7 @@ def last_state(run, c, pending) -> dict:
         "schedule": c.schedule.state_dict(),
         "scaler": c.scaler.state_dict(),
         "ema": c.ema.state_dict() if c.ema is not None else None,
+        "polyak": c.polyak.state_dict() if c.polyak is not None else None,
         "counters": asdict(run.counters) | {"elapsed_s": run.elapsed()},
         "rng": ckpt.rng_state(),
         "data": {"shuffle": c.shuffle_gen.get_state(), "augment": c.aug_gen.get_state(),
@@ -77,6 +78,8 @@ def restore(run, c, state: dict, pending) -> None:
     c.scaler.load_state_dict(state["scaler"])
     if c.ema is not None and state.get("ema") is not None:
         c.ema.load_state_dict(state["ema"])
+    if c.polyak is not None and state.get("polyak") is not None:
+        c.polyak.load_state_dict(state["polyak"])
     run.counters = Counters(**state["counters"])
     ckpt.restore_rng_state(state["rng"])
     c.shuffle_gen.set_state(state["data"]["shuffle"])

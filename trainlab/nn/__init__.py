@@ -8,6 +8,7 @@ from trainlab.nn.archs import ARCHS, check_forward
 from trainlab.nn.blocks import BlockParts
 from trainlab.nn.init import INITS
 from trainlab.nn.norms import NORMS
+from trainlab.nn.stochastic import check_stochastic_depth
 
 
 def build_model(spec, input_shape: tuple, num_classes: int, dropout: float = 0.0) -> nn.Module:
@@ -18,8 +19,11 @@ def build_model(spec, input_shape: tuple, num_classes: int, dropout: float = 0.0
 
         raise ConfigError("norm", spec.norm.name, "arch=torchvision keeps the model's own normalization; use norm=none")
     placement = getattr(spec.norm, "placement", "before")  # norm=none has no placement (and no layers to place)
-    parts = BlockParts(activation, NORMS[spec.norm.name].build(spec.norm), placement, dropout)
+    stochastic_depth = spec.regularizer["stochastic_depth"].p if "stochastic_depth" in spec.regularizer else 0.0
+    parts = BlockParts(activation, NORMS[spec.norm.name].build(spec.norm), placement, dropout, stochastic_depth)
     model = ARCHS[spec.arch.name].build(spec.arch, parts, tuple(input_shape), num_classes)
+    if stochastic_depth > 0:
+        check_stochastic_depth(model, spec.arch.name)
     INITS[spec.init.name].build(spec.init)(model, activation.init_nonlinearity, activation.init_param)
     check_forward(model, input_shape, spec.arch.name)
     return model

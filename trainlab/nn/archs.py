@@ -10,6 +10,7 @@ from torch import nn
 
 from trainlab.errors import ConfigError
 from trainlab.nn.blocks import BlockParts
+from trainlab.nn.stochastic import BranchDrop, FractionalMaxPool, add_stochastic_depth, fractional_size, linear_depth_rule
 from trainlab.schemas.arch import ARCHS, CNNSchema, LinearSchema, MLPSchema, ResNetSchema, TorchvisionSchema
 
 
@@ -46,7 +47,10 @@ def build_cnn(cfg: CNNSchema, parts: BlockParts, input_shape, num_classes):
             layers.append(nn.Conv2d(c_in, parts.layer_width(c_out), cfg.kernel, padding=cfg.kernel // 2))
             layers += parts.after_layer(c_out, conv=True)
             c_in = c_out
-        if cfg.pool != "none" and min(h, w) >= 2:  # tiny inputs (8x8 digits) stop pooling at 1x1
+        if cfg.pool == "fractional" and fractional_size(min(h, w), cfg.pool_ratio) >= 1:
+            layers.append(FractionalMaxPool(cfg.pool_ratio))
+            h, w = fractional_size(h, cfg.pool_ratio), fractional_size(w, cfg.pool_ratio)
+        elif cfg.pool in ("max", "avg") and min(h, w) >= 2:  # tiny inputs (8x8 digits) stop pooling at 1x1
             layers.append(nn.MaxPool2d(2) if cfg.pool == "max" else nn.AvgPool2d(2))
             h, w = h // 2, w // 2
     if cfg.global_pool:
@@ -63,9 +67,10 @@ def build_cnn(cfg: CNNSchema, parts: BlockParts, input_shape, num_classes):
 
 
 class BasicBlock(nn.Module):
-    """Two 3x3 convs with an identity (or 1x1 projection) shortcut."""
+    """Two 3x3 convs with an identity (or 1x1 projection) shortcut; with stochastic depth the
+    branch is dropped per example with probability `drop` in training."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int, parts: BlockParts):
+    def __init__(self, c_in: int, c_out: int, stride: int, parts: BlockParts, drop: float = 0.0):
         super().__init__()
         wide = parts.layer_width(c_out)
         self.conv1 = nn.Conv2d(c_in, wide, 3, stride, 1, bias=False)
@@ -77,10 +82,11 @@ class BasicBlock(nn.Module):
         if stride != 1 or c_in != c_out:
             self.shortcut = nn.Conv2d(c_in, c_out, 1, stride, bias=False)
         self.act = parts.activation.make(c_out) if parts.activation.width_multiplier == 1 else nn.ReLU()
+        self.drop = BranchDrop(drop) if drop > 0 else nn.Identity()
 
     def forward(self, x):
         out = self.norm2(self.conv2(self.post1(self.conv1(x))))
-        return self.act(out + self.shortcut(x))
+        return self.act(self.drop(out) + self.shortcut(x))
 
 
 @ARCHS.builder("resnet")
@@ -91,9 +97,10 @@ def build_resnet(cfg: ResNetSchema, parts: BlockParts, input_shape, num_classes)
     layers: list[nn.Module] = [nn.Conv2d(input_shape[0], parts.layer_width(widths[0]), 3, 1, 1, bias=False)]
     layers += [m for m in parts.after_layer(widths[0], conv=True) if not isinstance(m, nn.Dropout2d)]
     c_in = widths[0]
+    drops = iter(linear_depth_rule(parts.stochastic_depth, 3 * n))
     for stage, c_out in enumerate(widths):
         for i in range(n):
-            layers.append(BasicBlock(c_in, c_out, 2 if (stage > 0 and i == 0) else 1, parts))
+            layers.append(BasicBlock(c_in, c_out, 2 if (stage > 0 and i == 0) else 1, parts, next(drops)))
             c_in = c_out
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes)]
     return nn.Sequential(*layers)
@@ -136,6 +143,8 @@ def build_torchvision(cfg: TorchvisionSchema, parts: BlockParts, input_shape, nu
     net = torchvision.models.get_model(cfg.model, weights=None, num_classes=num_classes)
     if cfg.cifar_stem:
         _use_cifar_stem(net, cfg.model)
+    if parts.stochastic_depth > 0:
+        add_stochastic_depth(net, parts.stochastic_depth)  # none added (not a ResNet): build_model refuses
     if parts.activation.name != "relu":
         _swap_relu(net, parts)
     return nn.Sequential(_Adapt(input_shape[0], cfg.resize), net)

@@ -15,6 +15,7 @@ class BlockParts:
     make_norm: callable      # (width, conv: bool) -> nn.Module | None
     placement: str           # norm "before" or "after" the activation
     dropout: float           # drop probability after the activation (0 = off)
+    stochastic_depth: float = 0.0  # drop probability of the last residual branch (0 = off)
 
     def after_layer(self, width: int, conv: bool) -> list[nn.Module]:
         """Modules that follow a linear/conv layer emitting `width` units.

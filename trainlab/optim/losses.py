@@ -1,13 +1,13 @@
-"""Losses by name (`loss=`): softmax cross-entropy and the multiclass SVM hinge.
+"""Losses by name (`loss=`): softmax cross-entropy, the multiclass SVM hinge and the squared error.
 
 Targets are class indices (N,) or soft label rows (N, C) from mixup/cutmix;
-both losses accept either.
+every loss accepts either.
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainlab.schemas.loss import LOSSES, CrossEntropySchema, HingeSchema
+from trainlab.schemas.loss import LOSSES, CrossEntropySchema, HingeSchema, MSESchema
 
 
 @LOSSES.builder("cross_entropy")
@@ -50,3 +50,19 @@ class MulticlassHinge(nn.Module):
         """All scores near zero: every wrong class contributes the margin."""
         return (num_classes - 1) * (self.margin**2 if self.squared else self.margin)
 
+
+
+@LOSSES.builder("mse")
+class SquaredError(nn.Module):
+    """sum over classes of (s_c - t_c)^2, averaged over the batch; t is one-hot or a soft label row."""
+
+    def __init__(self, cfg: MSESchema):
+        super().__init__()
+
+    def forward(self, scores, target):
+        soft = target if target.dim() == 2 else F.one_hot(target, scores.shape[1]).to(scores.dtype)
+        return (scores - soft).pow(2).sum(dim=1).mean()
+
+    def initial_loss(self, num_classes: int) -> float:
+        """All scores near zero: the one-hot target's single 1 is missed, the zeros are hit."""
+        return 1.0

@@ -8,12 +8,13 @@ Three kinds, each option under its own key so that combinations merge:
   `all` adds biases and norm scales/shifts, which is rarely what you want.
 - constraints (maxnorm, weight_decay) act on the weights in place after every
   optimizer step: `constraint(weights, lr)`.
-- dropout is built into the architecture; only its probability lives here.
+- dropout and stochastic depth are built into the architecture; only their probabilities
+  live here.
 """
 import torch
 
 from trainlab.schemas.regularizer import (REGULARIZERS, DropoutSchema, ElasticNetSchema, MaxNormSchema, PenaltyBase,
-                                          WeightDecaySchema)
+                                          StochasticDepthSchema, WeightDecaySchema)
 
 
 # -- penalties: callables weights -> scalar tensor ----------------------------------------------------
@@ -98,6 +99,15 @@ class ArchitectureDropout:
     exists so every option has one, and is neither a penalty nor a constraint."""
 
     def __init__(self, cfg: DropoutSchema):
+        self.p = cfg.p
+
+
+@REGULARIZERS.builder("stochastic_depth")
+class ArchitectureStochasticDepth:
+    """Stochastic depth is built into the residual blocks (build_model reads
+    its p from the spec); like dropout, neither a penalty nor a constraint."""
+
+    def __init__(self, cfg: StochasticDepthSchema):
         self.p = cfg.p
 
 

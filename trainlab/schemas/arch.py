@@ -44,7 +44,9 @@ class CNNSchema:
     channels: list = field(default_factory=lambda: [32, 64])  # output channels of each stage
     convs_per_stage: int = 1  # conv layers per stage before pooling
     kernel: int = 3           # square kernel size; odd, so same padding keeps the spatial size
-    pool: str = "max"         # downsampling after each stage: max, avg or none (max and avg halve the size)
+    pool: str = "max"         # downsampling after each stage: max, avg, fractional or none (max and avg halve
+                              # the size; fractional: max over pseudo-random regions, size x pool_ratio)
+    pool_ratio: float = 0.71  # pool=fractional: output/input side per stage, in (0, 1) (Graham 2014: 1/sqrt(2))
     head_width: int = 0       # hidden units of a dense layer before the classifier (0 = none)
     global_pool: bool = True  # average each channel map to one value (position-free); false flattens the map
 
@@ -53,7 +55,8 @@ class CNNSchema:
               "channels", list(self.channels), "a non-empty list of positive integers")
         check(self.convs_per_stage >= 1, "convs_per_stage", self.convs_per_stage, "an integer >= 1")
         check(self.kernel >= 1 and self.kernel % 2 == 1, "kernel", self.kernel, "an odd integer >= 1")
-        check(self.pool in ("max", "avg", "none"), "pool", self.pool, "one of max, avg, none")
+        check(self.pool in ("max", "avg", "fractional", "none"), "pool", self.pool, "one of max, avg, fractional, none")
+        check(0 < self.pool_ratio < 1, "pool_ratio", self.pool_ratio, "a fraction in (0, 1): the output/input side")
         check(self.head_width >= 0, "head_width", self.head_width, "an integer >= 0")
 
 

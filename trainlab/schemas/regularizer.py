@@ -87,3 +87,18 @@ class DropoutSchema:
 
     def __post_init__(self):
         check(0 <= self.p < 1, "p", self.p, "a drop probability in [0, 1)")
+
+
+@REGULARIZERS.option("stochastic_depth", "Stochastic depth (Huang et al. 2016): each residual branch is dropped per example "
+                                         "in training, with a probability growing linearly with depth up to p.")
+@dataclass
+class StochasticDepthSchema:
+    """Residual block l of L drops its branch with probability p * l / L (the last one with p)
+    and scales a kept branch by 1 / (1 - p_l), so the expected output is unchanged and the
+    network is deterministic in eval mode. Needs residual blocks: arch=resnet, or
+    arch=torchvision with a ResNet-family model (resnet*, resnext*, wide_resnet*)."""
+
+    p: float = 0.2  # drop probability of the last residual branch (kept branches scaled by 1/(1-p_l))
+
+    def __post_init__(self):
+        check(0 <= self.p < 1, "p", self.p, "a drop probability in [0, 1)")

@@ -22,6 +22,23 @@ class EMASchema:
 
 
 @dataclass
+class PolyakSchema:
+    epochs: int = 0        # average the weights of the last N epochs uniformly, one sample per epoch end (0 = off);
+                           # batch-norm statistics are recomputed for the average on the training split
+
+
+@dataclass
+class MulticropSchema:
+    """The views of trainer.tta=multicrop."""
+
+    sizes: list = field(default_factory=lambda: [0.875])  # crop side / image side, one entry per scale
+                                                          # (0.875 = AlexNet's 224 of 256; 1.0 = the whole image);
+                                                          # every crop is resized back to the input size
+    corners: bool = True   # the four corner crops besides the centre one, at every size below 1.0
+    flip: bool = True      # each crop also mirrored horizontally (10 views per size: "10 crops with flips")
+
+
+@dataclass
 class LoaderSchema:
     """The DataLoader of trainer.data_placement=loader (data too large for the device, or images on disk)."""
 
@@ -69,7 +86,11 @@ class TrainerSchema:
     save_checkpoints: bool = True  # write last.pt/best.pt (turn off for throwaway sweeps)
     snapshots: bool = False        # also keep checkpoints/snapshot_eNNN.pt at every checkpoint (snapshot ensembles)
     ema: EMASchema = field(default_factory=EMASchema)  # exponential moving average of the weights, evaluated beside the model
-    tta: str = "none"              # test-time augmentation reported beside the plain test metric: none, flip, crop
+    tta: str = "none"              # test-time augmentation reported beside the plain test metric: none, flip, crop,
+                                   # multicrop (views set by trainer.multicrop); probabilities averaged over views
+    multicrop: MulticropSchema = field(default_factory=MulticropSchema)  # the views of tta=multicrop
+    polyak: PolyakSchema = field(default_factory=PolyakSchema)  # uniform weight average of the last epochs,
+                                                                # evaluated beside the model like the EMA
     nonfinite: str = "stop"        # a NaN/inf loss: stop the run as diverged (no per-step sync),
                                    # or skip the step (one host sync per step)
 
@@ -86,7 +107,14 @@ class TrainerSchema:
         check(self.checkpoint_every >= 1, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
         check(self.monitor in ("val_acc", "val_loss"), "monitor", self.monitor, "one of val_acc, val_loss")
         check(0 <= self.ema.decay < 1, "ema.decay", self.ema.decay, "a decay in [0, 1) (0 = off)")
-        check(self.tta in ("none", "flip", "crop"), "tta", self.tta, "one of none, flip, crop")
+        check(self.tta in ("none", "flip", "crop", "multicrop"), "tta", self.tta, "one of none, flip, crop, multicrop")
+        sizes = list(self.multicrop.sizes)
+        check(len(sizes) >= 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1
+                                      for v in sizes), "multicrop.sizes", sizes,
+              "a non-empty list of fractions in (0, 1] (crop side / image side)")
+        check(self.polyak.epochs >= 0, "polyak.epochs", self.polyak.epochs, "an epoch count >= 0 (0 = off)")
+        check(self.polyak.epochs <= self.epochs, "polyak.epochs", self.polyak.epochs,
+              f"at most trainer.epochs ({self.epochs}): the average is over the last epochs of the run")
         check(self.nonfinite in ("stop", "skip"), "nonfinite", self.nonfinite, "one of stop, skip")
         check(self.diagnostics in ("off", "light", "full"), "diagnostics", self.diagnostics, "one of off, light, full")
         check(self.diagnostics_every >= 1, "diagnostics_every", self.diagnostics_every, "an integer >= 1")

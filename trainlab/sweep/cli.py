@@ -6,7 +6,7 @@
 
 The table goes to stdout in the chosen format (so `--format csv > t.csv`
 works), warnings go to stderr, and table.md, table.csv and curves.png are
-written into the first sweep folder (or --out). The CLI calls
+written into the first sweep folder (or --out), and table.tex with --format latex. The CLI calls
 `write_sweep_report` at the end of every multirun to write the same files.
 A sweep may carry its own columns and baseline (`hydra.sweeper.table`, set by
 experiment presets); they are the defaults for that folder.
@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="order rows best first on this metric: descending for accuracies, ascending for everything else (losses, time)",
     )
     parser.add_argument("--format", choices=FORMATS, default="terminal", help="how to print the table (default: terminal)")
-    parser.add_argument("--out", metavar="DIR", help="write table.md, table.csv and curves.png here instead of the first sweep folder")
+    parser.add_argument("--out", metavar="DIR", help="write table.md, table.csv and curves.png (and table.tex with "
+                        "--format latex) here instead of the first sweep folder")
     parser.add_argument("--no-figure", action="store_true", help="do not draw curves.png")
     return parser
 
@@ -92,7 +93,8 @@ def table_main(argv: list[str]) -> int:
 
     title = ", ".join(Path(d).name for d in args.sweep_dirs)
     try:
-        written = write_report(table, warnings, out, figure=not args.no_figure, title=title)
+        written = write_report(table, warnings, out, figure=not args.no_figure, title=title,
+                               latex=args.format == "latex")
     except OSError as err:
         print(f"trainlab table: could not write the report into {out}: {err}", file=sys.stderr)
         return 1
@@ -119,8 +121,9 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v for value in values for v in value.split(",") if v]
 
 
-def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool = True, title: str = "") -> list[Path]:
-    """Write table.md (with the warnings under it), table.csv and curves.png."""
+def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool = True, title: str = "",
+                 latex: bool = False) -> list[Path]:
+    """Write table.md (with the warnings under it), table.csv, curves.png and, with `latex`, table.tex."""
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = render_markdown(table)
     if warnings:
@@ -128,6 +131,9 @@ def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool 
     written = [out_dir / "table.md", out_dir / "table.csv"]
     written[0].write_text(markdown)
     written[1].write_text(render_csv(table))
+    if latex:
+        written.append(out_dir / "table.tex")
+        written[-1].write_text(render(table, "latex"))
     if figure:
         png = plot_curves(table, out_dir / "curves.png", title=title)
         if png is not None:

@@ -17,7 +17,7 @@ CANONICAL_ORDER = (
     "color", "noise", "cutout",
     "mixup", "cutmix",
 )
-TTA_MODES = ("flip", "crop")
+TTA_MODES = ("flip", "crop", "multicrop")
 
 
 def _pad(x: Tensor, pad_h: int, pad_w: int, mode: str) -> Tensor:
@@ -91,14 +91,16 @@ class BatchAugment:
 
 # ------------------------------------------------------ test-time augmentation
 
-def tta_views(x: Tensor, mode: str, pad: int = 2) -> list[Tensor]:
+def tta_views(x: Tensor, mode: str, pad: int = 2, multicrop=None) -> list[Tensor]:
     """Deterministic views of an eval batch (N, C, H, W), each the same shape as x.
 
     The caller averages the model's predicted probabilities over the views.
     "flip": the original and its horizontal mirror.
     "crop": the original (centre) and the four corner H x W windows of the
-    batch zero-padded by `pad` pixels, i.e. shifted by (+-pad, +-pad). Views
-    keep the input size, so any model that takes x takes them too.
+    batch zero-padded by `pad` pixels, i.e. shifted by (+-pad, +-pad).
+    "multicrop": crops at one or more sizes, each resized back to H x W
+    (`multicrop`: trainer.multicrop's sizes, corners, flip; see multicrop_views).
+    Views keep the input size, so any model that takes x takes them too.
     """
     if mode not in TTA_MODES:
         raise ConfigError("tta", mode, f"choose one of {', '.join(TTA_MODES)}")
@@ -108,7 +110,34 @@ def tta_views(x: Tensor, mode: str, pad: int = 2) -> list[Tensor]:
         raise ConfigError("tta", mode, f"{mode} views need image input (N,C,H,W); got shape {tuple(x.shape)}")
     if mode == "flip":
         return [x, x.flip(-1)]
+    if mode == "multicrop":
+        if multicrop is None:
+            from trainlab.schemas.trainer import MulticropSchema
+
+            multicrop = MulticropSchema()
+        return multicrop_views(x, multicrop.sizes, multicrop.corners, multicrop.flip)
     h, w = x.shape[-2:]
     padded = _pad(x, pad, pad, "zeros")
     corners = ((0, 0), (0, 2 * pad), (2 * pad, 0), (2 * pad, 2 * pad))
     return [x] + [padded[..., top:top + h, left:left + w] for top, left in corners]
+
+
+def multicrop_views(x: Tensor, sizes, corners: bool = True, flip: bool = True) -> list[Tensor]:
+    """The "10 crops with flips" recipe at one or more scales. For each size s < 1: the centre
+    crop of side s*H x s*W (and, with `corners`, the four corner crops), each resized back to
+    H x W; s = 1 is the whole image, one view. With `flip` every crop is also mirrored. So the
+    view count is sum over sizes of (5 or 1, 1 for s = 1) x (2 or 1): 10 for the defaults."""
+    from torchvision.transforms.v2 import functional as TF
+
+    h, w = x.shape[-2:]
+    views = []
+    for size in sizes:
+        if size >= 1:
+            crops = [x]
+        else:
+            side = [max(1, round(size * h)), max(1, round(size * w))]
+            crops = list(TF.five_crop(x, side)) if corners else [TF.center_crop(x, side)]
+            crops = [TF.resize(c, [h, w], antialias=True) for c in crops]
+        for crop in crops:
+            views += [crop, crop.flip(-1)] if flip else [crop]
+    return views
