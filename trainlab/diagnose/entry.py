@@ -7,8 +7,22 @@ answer at once instead of after the seconds torch takes to load.
 """
 from __future__ import annotations
 
+import importlib
+
 from trainlab.diagnose.cmdline import Parser, load_spec, positive
 from trainlab.errors import ConfigError
+
+
+def _report(parser: Parser, argv: list[str], function: str, module: str = "trainlab.diagnose.commands",
+            check_flags=None) -> int:
+    """Parse, check the flags and the overrides (no torch yet), then hand over to the torch side."""
+    args = parser.parse(argv)
+    if args is None:  # --help was printed
+        return 0
+    if check_flags is not None:
+        check_flags(args)
+    spec = load_spec(args.overrides)
+    return getattr(importlib.import_module(module), function)(args, spec)
 
 
 def check_command(argv: list[str]) -> int:
@@ -21,26 +35,14 @@ def check_command(argv: list[str]) -> int:
     parser.add_argument("--lr", type=positive(float), default=0.1, help="learning rate of the plain SGD (default 0.1)")
     parser.add_argument("--use-optimizer", action="store_true",
                         help="overfit with the configured optimizer instead of plain SGD")
-    args = parser.parse(argv)
-    if args is None:
-        return 0
-    spec = load_spec(args.overrides)
-    from trainlab.diagnose.check import check_report
-
-    return check_report(args, spec)
+    return _report(parser, argv, "check_report", module="trainlab.diagnose.check")
 
 
 def inspect_command(argv: list[str]) -> int:
     parser = Parser("inspect", "Activation and gradient statistics of every hidden layer at initialization.")
     parser.add_argument("--gaussian", action="store_true", help="feed unit-Gaussian input instead of real data")
     parser.add_argument("--batch", type=positive(int), default=256, help="examples in the batch (default 256)")
-    args = parser.parse(argv)
-    if args is None:
-        return 0
-    spec = load_spec(args.overrides)
-    from trainlab.diagnose.commands import inspect_report
-
-    return inspect_report(args, spec)
+    return _report(parser, argv, "inspect_report")
 
 
 def gradcheck_command(argv: list[str]) -> int:
@@ -48,13 +50,7 @@ def gradcheck_command(argv: list[str]) -> int:
     parser.add_argument("--examples", type=positive(int), default=4, help="training examples in the batch (default 4)")
     parser.add_argument("--entries", type=positive(int), default=20,
                         help="entries sampled per parameter tensor (default 20)")
-    args = parser.parse(argv)
-    if args is None:
-        return 0
-    spec = load_spec(args.overrides)
-    from trainlab.diagnose.commands import gradcheck_report
-
-    return gradcheck_report(args, spec)
+    return _report(parser, argv, "gradcheck_report")
 
 
 def lr_find_command(argv: list[str]) -> int:
@@ -62,14 +58,11 @@ def lr_find_command(argv: list[str]) -> int:
     parser.add_argument("--steps", type=positive(int), default=100, help="training steps of the sweep (default 100)")
     parser.add_argument("--lr-min", type=positive(float), default=1e-7, help="first learning rate (default 1e-7)")
     parser.add_argument("--lr-max", type=positive(float), default=10.0, help="last learning rate (default 10)")
-    args = parser.parse(argv)
-    if args is None:
-        return 0
+    return _report(parser, argv, "lr_find_report", check_flags=_check_lr_range)
+
+
+def _check_lr_range(args) -> None:
     if args.steps < 2:
         raise ConfigError("--steps", args.steps, "at least 2 steps")
     if args.lr_min >= args.lr_max:
         raise ConfigError("--lr-min", args.lr_min, f"below --lr-max ({args.lr_max:g})")
-    spec = load_spec(args.overrides)
-    from trainlab.diagnose.commands import lr_find_report
-
-    return lr_find_report(args, spec)
