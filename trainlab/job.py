@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from trainlab.errors import ConfigError
+from trainlab.errors import ConfigError, DiskFull
 from trainlab.run_folder import Decision, FolderLock, decide, requeued
 
 log = logging.getLogger("trainlab")
@@ -46,6 +46,11 @@ class TrainJob:
             outcome.update(error=str(err), kind="config")
             if multirun:
                 log.error(f"job {hc.job.num} not started: {err}")
+            return None
+        except DiskFull as err:  # no traceback to read: the message says all (last.pt stays the previous one)
+            outcome.update(error=f"{err}; free space, then `trainlab resume` continues from the last checkpoint",
+                           kind="disk")
+            log.error(f"failed: {outcome['error']}")
             return None
         except Exception as err:
             if verbose():
@@ -168,7 +173,7 @@ def claim(run_dir: Path, resume: bool, config: dict, restartable: str, key: str)
         from trainlab.engine import distributed
 
         ranks = distributed.current()
-    lock, decision, verdict = None, None, None
+    lock, decision, verdict, refusal = None, None, None, None
     if ranks is None or ranks.is_main:
         try:
             lock = FolderLock.acquire(run_dir, key)
@@ -177,13 +182,13 @@ def claim(run_dir: Path, resume: bool, config: dict, restartable: str, key: str)
         except ConfigError as err:
             if lock is not None:
                 lock.release()
-            verdict = ("refused", err.key, err.value, err.valid)
+            verdict, refusal = ("refused", err.key, err.value, err.valid), err
     if ranks is not None and ranks.world > 1:
         from trainlab.engine import distributed
 
         verdict = distributed.broadcast_object(verdict)
     if verdict[0] == "refused":
-        raise ConfigError(*verdict[1:])
+        raise refusal or ConfigError(*verdict[1:])  # the error itself where it was found (its own wording)
     if decision is None:  # a rank > 0
         from trainlab.engine import checkpoint as ckpt
 

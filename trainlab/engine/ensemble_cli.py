@@ -12,7 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
+from trainlab.devices import check_device
 from trainlab.errors import ConfigError
+from trainlab.run_folder import check_writable
 
 
 def member_checkpoints(paths: list[str], snapshots: bool) -> list[Path]:
@@ -56,6 +58,11 @@ def ensemble_main(argv: list[str]) -> int:
             return 0
         raise
     checkpoints = member_checkpoints(args.paths, args.snapshots)
+    if args.out:
+        if Path(args.out).is_dir():
+            raise ConfigError("--out", args.out, "a file to write the JSON result to (it is a folder)")
+        check_writable("--out", str(Path(args.out).absolute().parent))
+    check_device("--device", args.device)
     from trainlab.engine.ensemble import ensemble
 
     result = ensemble(checkpoints, args.device)
@@ -66,5 +73,8 @@ def ensemble_main(argv: list[str]) -> int:
     print(f"{'ensemble of ' + str(result['n']):<{width}}  test acc {100 * result['ensemble_test_acc']:6.2f}%"
           f"   (members' mean {100 * mean:.2f}%)")
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        try:
+            Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        except OSError as err:
+            raise ConfigError("--out", args.out, f"a file this process can write ({err.strerror})") from None
     return 0
