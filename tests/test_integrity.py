@@ -266,3 +266,33 @@ def test_timed_checkpoints_mid_epoch_leave_the_run_bit_identical(tmp_path, monke
     assert saves.count(0) == 2 and sorted(set(saves) - {0}) == list(range(1, 10))  # 9 mid-epoch saves per epoch
     assert_same_tensors(final_state(tmp_path / "plain")["model"], final_state(tmp_path / "timed")["model"])
     assert metrics_without_time(tmp_path / "plain") == metrics_without_time(tmp_path / "timed")
+
+
+def test_stopped_mid_epoch_resumed_with_timed_checkpoints_is_bit_identical(tmp_path, monkeypatch):
+    """A run resumed mid-epoch keeps the epoch's starting data order for its next mid-epoch checkpoint
+    (found by killing runs with timed checkpoints: the resumed epoch's next save had none)."""
+    import os
+    import signal
+
+    from test_resume import assert_same_tensors, final_state, metrics_without_time
+    from trainlab.engine import loop
+
+    args = ["trainer.epochs=2", "regularizer=dropout", "optimizer=momentum", "dataset.subset=96",
+            "trainer.batch_size=16"]
+    run_tiny(tmp_path / "whole", args)
+    args.append("trainer.checkpoint_every_minutes=1e-9")  # a timed last.pt after every step
+    steps, original = [0], loop.Loop._step
+
+    def stop_at_step_9(self, x, target):
+        steps[0] += 1
+        if steps[0] == 9:  # mid-epoch 2 (6 steps an epoch): the run saves after this step, `interrupted`
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, x, target)
+
+    with monkeypatch.context() as m:
+        m.setattr(loop.Loop, "_step", stop_at_step_9)
+        assert run_tiny(tmp_path / "split", args)["status"] == "interrupted"
+    assert ckpt.load(tmp_path / "split" / "checkpoints" / "last.pt")["counters"]["batch_in_epoch"] == 3
+    assert run_tiny(tmp_path / "split", [*args, "resume=true"])["status"] == "completed"
+    assert_same_tensors(final_state(tmp_path / "whole")["model"], final_state(tmp_path / "split")["model"])
+    assert metrics_without_time(tmp_path / "whole") == metrics_without_time(tmp_path / "split")
