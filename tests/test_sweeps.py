@@ -177,3 +177,34 @@ def test_resume_needs_the_same_sweep_in_an_existing_folder(tmp_path):
     make_job(tmp_path / "good", 0, ["seed=0"], "completed")
     ready = prepare(["-m", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'good'}", "hydra.sweeper.resume=true"])
     assert ready.jobs == 1 and ready.sweep_dir == tmp_path / "good"  # only job 1 is left to check and run
+
+
+def test_an_in_process_sweep_does_not_grow_per_job(tmp_path, monkeypatch):
+    """Issue 12: per-job memory rose over a long in-process sweep. Hydra's JobReturns kept every job's
+    config (~1,300 Python objects a job) and glibc kept freed heap pages; trainlab.job.ReleaseJobConfig
+    lets both go. Bounded here: Python objects per job (deterministic) and resident memory (noisy)."""
+    import gc
+
+    import trainlab.job as job
+    from trainlab.cli import main
+
+    def rss_mb():
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    samples, original = [], job.TrainJob.__call__
+
+    def measured(self, cfg):
+        out = original(self, cfg)
+        gc.collect()  # cyclic garbage is not growth
+        samples.append((len(gc.get_objects()), rss_mb()))
+        return out
+
+    monkeypatch.setattr(job.TrainJob, "__call__", measured)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "-m", "seed=range(6)", "trainer.epochs=1", "dataset.subset=100", "trainer.progress=off",
+                 "trainer.save_checkpoints=false", "trainer.diagnostics=off"]) == 0
+    (objects_2, rss_2), (objects_6, rss_6) = samples[1], samples[-1]
+    print(f"after job 2: {objects_2} objects, {rss_2:.1f} MB; after job 6: {objects_6}, {rss_6:.1f} MB")
+    assert objects_6 - objects_2 < 4 * 100, samples  # was 4 * ~1,300
+    assert rss_6 - rss_2 < 10, samples  # MB over 4 jobs

@@ -6,9 +6,11 @@ traceback unless HYDRA_FULL_ERROR=1 or TRAINLAB_VERBOSE=1 is set.
 """
 import importlib
 import os
+import signal
 import sys
+import threading
 
-from trainlab.errors import ConfigError
+from trainlab.errors import ConfigError, Stopped
 
 # name -> (module, function, one-line summary, usage)
 COMMANDS = {
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: command={command!r} is not valid: choose one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     module, function, _, _ = COMMANDS[command]
+    previous = _stop_on_sigterm()
     try:
         if command in FOLDER_COMMANDS:
             text = _folder_command_help(command, rest)
@@ -115,9 +118,25 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        print(f"interrupted ({getattr(err, 'signal_name', 'SIGINT')})", file=sys.stderr)
+        return 128 + getattr(err, "signum", 2)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm():
+    """Until training installs its own handlers, SIGTERM stops the command as Ctrl-C does (Stopped,
+    a KeyboardInterrupt): a run stopped while it starts up still says so in its folder. Only where
+    nobody else handles SIGTERM; returns the handler to put back (None when none was installed)."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return None
+
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    return signal.signal(signal.SIGTERM, stop)
 
 
 def entry() -> None:

@@ -5,7 +5,8 @@ YAML node into the schema catches unknown keys and wrong types, and the
 schema's __post_init__ catches out-of-range values. This is the only place
 config values are checked, and it runs before any data is loaded.
 """
-from dataclasses import dataclass, field, fields
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -40,6 +41,7 @@ class RunSpec:
 
 def to_schema(schema: type, node, prefix: str):
     """Merge a config node into a schema dataclass; any problem becomes a one-line ConfigError."""
+    _check_kinds(schema, node, prefix)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), node)
         obj = OmegaConf.to_object(merged)
@@ -51,7 +53,41 @@ def to_schema(schema: type, node, prefix: str):
     except OmegaConfBaseException as err:
         first = str(err.msg if hasattr(err, "msg") else err).splitlines()[0]
         raise ConfigError(f"{prefix}.{err.full_key}", _value_at(node, err.full_key), first) from None
+    _check_finite(obj, prefix)
     return obj
+
+
+def _check_kinds(schema: type, node, prefix: str) -> None:
+    """What OmegaConf would report badly or accept: a number for a group of keys (`trainer.ema=0.99`,
+    reported as the whole parent node) and any integer for a bool (`trainer.compile=2` reads as true)."""
+    if not OmegaConf.is_dict(node) and not isinstance(node, dict):
+        return
+    for f in fields(schema):
+        if f.name not in node:
+            continue
+        try:
+            value = node[f.name]
+        except OmegaConfBaseException:
+            continue
+        group = f.default_factory if is_dataclass(f.default_factory) else None
+        if group is not None and not (OmegaConf.is_dict(value) or isinstance(value, dict)):
+            keys = ", ".join(sub.name for sub in fields(group))
+            raise ConfigError(f"{prefix}.{f.name}", value, f"a group of keys, each set on its own, e.g. "
+                              f"{prefix}.{f.name}.{fields(group)[0].name}=... (keys: {keys})")
+        if f.type in (bool, "bool") and isinstance(value, (int, float)) and not isinstance(value, bool) and value not in (0, 1):
+            raise ConfigError(f"{prefix}.{f.name}", value, "true or false")
+
+
+def _check_finite(obj, prefix: str) -> None:
+    """No key of any schema means anything by inf or nan (`optimizer.lr=inf` would train on NaNs)."""
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{prefix}.{f.name}", v, "a finite number")
+            if is_dataclass(v):
+                _check_finite(v, f"{prefix}.{f.name}")
 
 
 def _value_at(node, key):

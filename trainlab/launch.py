@@ -20,7 +20,7 @@ from trainlab.errors import ConfigError
 def train_command(args: list[str]) -> int:
     from trainlab.job import TrainJob, claim, several_processes
     from trainlab.precheck import prepare
-    from trainlab.run_folder import FolderLock, requeued
+    from trainlab.run_folder import FolderLock, new_folders, refused_before_training, remove_new_folders, requeued
 
     if several_processes() and int(os.environ.get("WORLD_SIZE") or 1) > 1:
         from trainlab.engine import distributed  # torchrun: one run folder for every rank, rank 0 writes
@@ -46,10 +46,17 @@ def train_command(args: list[str]) -> int:
                 job.figures.close()
             return max(code, after_jobs(job.outcomes, plan.sweep_dir))
     restart = f"SLURM_RESTART_COUNT={os.environ['SLURM_RESTART_COUNT']}" if requeued() else ""
-    decision, lock = claim(plan.run_dir, plan.resume, plan.config, restart, "hydra.run.dir")
-    job = TrainJob(decision)
+    created, lock = new_folders(plan.run_dir), None
     try:
+        decision, lock = claim(plan.run_dir, plan.resume, plan.config, restart, "hydra.run.dir")
+        job = TrainJob(decision)
         code = run_hydra(plan.args, job)
+        if created and lock is not None and refused_before_training(job.outcomes, plan.run_dir):
+            remove_new_folders(created)  # still locked: no other process can be writing there
+    except KeyboardInterrupt:  # a signal while starting up: a folder resume can start from scratch, or none
+        if created and not (plan.run_dir / "summary.json").exists():  # this process made it, nothing ran
+            remove_new_folders(created)
+        raise
     finally:
         if lock is not None:
             lock.release()
@@ -155,16 +162,23 @@ def write_sweep_report(sweep_dir: Path) -> None:
 
 
 def resume_command(args: list[str]) -> int:
-    """`trainlab resume RUN_DIR [overrides]`: the run's own overrides, plus resume=true, in its folder."""
+    """`trainlab resume RUN_DIR [overrides]`: the run's own overrides, plus resume=true, in its folder.
+    A run stopped or failed before its first checkpoint starts again from scratch there."""
     import yaml
+
+    from trainlab.run_folder import stopped_before_checkpoint
 
     if len(args) > 1 and not args[1].startswith("-") and "=" not in args[1]:
         raise ConfigError("overrides", args[1], "key=value overrides after the one RUN_DIR (got a second folder?)")
+    sweep = [a for a in args[1:] if a in ("-m", "--multirun")]
+    if sweep:
+        raise ConfigError("resume", sweep[0], "key=value overrides: resume continues one run in its folder "
+                          "(`trainlab resume-sweep SWEEP_DIR` continues a sweep)")
     run_dir = Path(args[0])
     recorded = run_dir / ".hydra" / "overrides.yaml"
     if not recorded.is_file():
         raise ConfigError("RUN_DIR", str(run_dir), "a trainlab run folder (one holding .hydra/overrides.yaml)")
-    if not (run_dir / "checkpoints" / "last.pt").is_file():
+    if not (run_dir / "checkpoints" / "last.pt").is_file() and not stopped_before_checkpoint(run_dir):
         raise ConfigError("RUN_DIR", str(run_dir), "a run folder with checkpoints/last.pt (nothing to resume from)")
     old = [o for o in (yaml.safe_load(recorded.read_text()) or []) if not o.startswith(("resume=", "hydra."))]
     new = args[1:]

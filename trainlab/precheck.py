@@ -18,8 +18,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf, open_dict
 
 from trainlab.compose import compose_job, group_options, groups, hydra_session
+from trainlab.devices import check_device
 from trainlab.errors import ConfigError
-from trainlab.run_folder import check_run_dir, check_writable
+from trainlab.run_folder import check_run_dir, holds_run
 
 # Flags Hydra takes with a value after them.
 FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
@@ -58,9 +59,11 @@ def expand(overrides: list[str]) -> list[list[str]]:
     try:
         parsed = parser.parse_overrides(overrides)
     except Exception as err:
-        raise ConfigError("override", " ".join(overrides), str(err).splitlines()[0]) from None
+        raise parse_error(overrides, err) from None
     axes = []
     for raw, ov in zip(overrides, parsed):
+        if not ov.key_or_group:
+            raise ConfigError("override", raw, "key=value (the key before '=' is missing)")
         if ov.key_or_group.startswith("hydra"):
             continue
         values = _values(ov)
@@ -72,6 +75,55 @@ def expand(overrides: list[str]) -> list[list[str]]:
         _check_group_choice(ov.key_or_group, values)
     combos = list(itertools.islice(itertools.product(*axes), MAX_COMBINATIONS))
     return [list(c) for c in combos]
+
+
+def parse_error(overrides: list[str], err: Exception) -> ConfigError:
+    """Hydra's parse error, told about the one override it is in, in words a user can act on."""
+    parser = OverridesParser.create()
+    for raw in overrides:
+        try:
+            parser.parse_overrides([raw])
+        except Exception as one:
+            return ConfigError("override", raw, _why_unparsable(raw, one))
+    return ConfigError("override", " ".join(overrides), str(err).splitlines()[0])
+
+
+def _why_unparsable(raw: str, err: Exception) -> str:
+    import unicodedata
+
+    key, equals, value = raw.partition("=")
+    if not equals:
+        return "key=value or group=option (there is no '='; keys are not --flags: e.g. trainer.epochs=3)"
+    odd = next((c for c in raw if ord(c) > 127 or not c.isprintable()), None)
+    if odd is not None:
+        name = f"{unicodedata.name(odd, 'a character')} (U+{ord(odd):04X})"
+        if not odd.isprintable() or unicodedata.category(odd) in ("Cf", "Zs", "Zl", "Zp"):
+            return f"it holds an invisible character, {name}: type it again"
+        plain = unicodedata.normalize("NFKC", odd)
+        if plain != odd and plain.isascii():
+            return f"it holds {name}, which looks like {plain!r}: type it in plain ASCII"
+        return (f"Hydra reads an unquoted value in ASCII letters, digits and _-+./$%*@?| only ({name} is not); "
+                f"quote other text: {key}='{value}' (in a shell: \"{key}='{value}'\")")
+    text = str(err).splitlines()[0].removeprefix("LexerNoViableAltException: ")
+    if text.strip() == raw.strip():  # Hydra only echoes the override back
+        return ("key=value with a dotted key (e.g. trainer.epochs=3); quote a value holding spaces, "
+                f"~ or ,[]{{}}()='\" as {key}='{value}'")
+    return text
+
+
+def _check_flags(flags: list[str]) -> None:
+    """Hydra's own flags (--cfg job, -m, ...), parsed as Hydra will: a mistake is one line, not its usage."""
+    from hydra._internal.utils import get_args_parser
+
+    if (INFO_FLAGS | {"--version"}) & set(flags):  # Hydra answers these itself (and --version exits)
+        return
+    parser = get_args_parser()
+
+    def refuse(message: str):
+        raise ConfigError("flags", " ".join(flags), message.replace("argument ", "") + " (trainlab train --help)")
+
+    parser.error = refuse
+    parser.parse_args(flags)
 
 
 def _type_prefix(raw: str) -> str | None:
@@ -142,6 +194,7 @@ def prepare(args: list[str]) -> Plan:
     from trainlab.config import validate
 
     flags, overrides = split_args(args)
+    _check_flags(flags)
     if INFO_FLAGS & set(flags):
         return Plan(list(args), info_only=True)
     multirun = bool({"-m", "--multirun"} & set(flags))
@@ -162,6 +215,7 @@ def prepare(args: list[str]) -> Plan:
             spec = validate(cfg)
             if show_cfg:
                 return Plan(out, info_only=True, jobs=1)
+            check_device("trainer.device", spec.trainer.device)
             check_run_dir("hydra.run.dir", run_dir)
             out = [a for a in out if _key(a) != "hydra.run.dir"] + [f"hydra.run.dir={_quote(str(run_dir))}"]
             return Plan(out, run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True),
@@ -170,36 +224,43 @@ def prepare(args: list[str]) -> Plan:
         out = [a for a in args if a not in overrides] + handed + hydra
         _check_submitit_resources(hydra_cfg)
         sweep_dir = Path(str(hydra_cfg.sweep.dir)).absolute()
-        check_writable("hydra.sweep.dir", str(sweep_dir))
+        check_run_dir("hydra.sweep.dir", sweep_dir)  # its own folder, not the working one nor a run's
+        if holds_run(sweep_dir):
+            raise ConfigError("hydra.sweep.dir", str(sweep_dir), "a sweep's own folder (this one holds a single run)")
         user_dir = any(_key(o) == "hydra.sweep.dir" for o in hydra)
         combos = _planned_jobs(hydra_cfg, task, combos, user_dir)
         if not combos:
             raise ConfigError("sweep", " ".join(task) or "(no overrides)", "at least one job (an empty range?)")
         out = [a for a in out if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
-        validate_jobs(combos[:MAX_COMBINATIONS])
+        devices = validate_jobs(combos[:MAX_COMBINATIONS])
+        if "SlurmLauncher" not in str(hydra_cfg.launcher.get("_target_", "")):  # jobs run on this machine
+            for device in sorted(devices):
+                check_device("trainer.device", device)
     return Plan(out, multirun=True, sweep_dir=sweep_dir, jobs=len(combos))
 
 
-def validate_jobs(jobs: list[list[str]]) -> None:
-    """Validate every job's config. Jobs that differ only in `seed` (a sweep's replicates) are
+def validate_jobs(jobs: list[list[str]]) -> set[str]:
+    """Validate every job's config; the devices they ask for. Jobs that differ only in `seed` (a sweep's replicates) are
     composed once: composing costs ~0.3 s a job, and a plain `seed=N` changes nothing else in the
     config, so each replicate is that composition with its seed set, then validated in full."""
     from trainlab.config import validate
 
     composed: dict[tuple, object] = {}
+    devices = set()
     for job in jobs:
         seeds = [o for o in job if _key(o) == "seed" and _type_prefix(o) is None]
         rest = tuple(o for o in job if o not in seeds)
         if len(seeds) != 1:
-            validate(compose_job(job))
+            devices.add(validate(compose_job(job)).trainer.device)
             continue
         if rest not in composed:
             composed[rest] = compose_job(job)
-            validate(composed[rest])
+            devices.add(validate(composed[rest]).trainer.device)
             continue
         cfg = composed[rest].copy()
         cfg.seed = yaml.safe_load(seeds[0].partition("=")[2])  # as Hydra reads an override value
         validate(cfg)
+    return devices
 
 
 def _key(override: str) -> str:

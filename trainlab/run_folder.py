@@ -27,6 +27,23 @@ def holds_run(folder: Path) -> bool:
     return (folder / "summary.json").exists() or (folder / "checkpoints" / "last.pt").exists()
 
 
+def stopped_before_checkpoint(folder: Path) -> bool:
+    """A run folder whose run was stopped (a signal) or failed before it wrote checkpoints/last.pt:
+    `trainlab resume` starts it again from scratch. A completed run without checkpoints
+    (trainer.save_checkpoints=false) is not: there is nothing left to do."""
+    import json
+
+    if not (folder / ".hydra" / "overrides.yaml").is_file() or (folder / "checkpoints" / "last.pt").exists():
+        return False
+    try:
+        status = json.loads((folder / "summary.json").read_text()).get("status")
+    except FileNotFoundError:
+        return True  # killed before it could write its summary
+    except (OSError, ValueError):
+        return False
+    return status in ("interrupted", "failed")
+
+
 def requeued() -> bool:
     """This process belongs to a SLURM job that was started again (SLURM counts the restarts)."""
     return (os.environ.get("SLURM_RESTART_COUNT") or "0").strip() not in ("", "0")
@@ -38,8 +55,19 @@ def check_writable(key: str, folder: str) -> None:
     probe = path
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK) or not _can_create_in(probe):
         raise ConfigError(key, folder, f"a writable folder ({probe} is not a writable directory)")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Try it: access() says yes to root on a read-only mount, and /proc takes no new folder."""
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".trainlab-probe-", dir=folder))
+        return True
+    except OSError:
+        return False
 
 
 class FolderLock:
@@ -64,8 +92,11 @@ class FolderLock:
         if held is not None:
             held.users += 1
             return held
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise ConfigError(key, str(folder), f"a folder this process can write ({err.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -115,11 +146,19 @@ def decide(run_dir: Path, resume: bool, config: dict, restartable: str = "") -> 
       earlier attempt there (a resumed sweep, a requeued SLURM job): it then continues from
       last.pt, or starts over without the attempt's files when it left no checkpoint.
     """
-    from trainlab.engine import checkpoint as ckpt
-
     run_dir = Path(run_dir)
     last = run_dir / "checkpoints" / "last.pt"
+    if not resume and not holds_run(run_dir) and not last.is_file():
+        return Decision(None)  # a new run: decided without loading torch
+    from trainlab.engine import checkpoint as ckpt
+
     if resume:
+        if not last.is_file() and stopped_before_checkpoint(run_dir):
+            from trainlab.sweep.resume import clear_results
+
+            clear_results(run_dir)
+            log.warning(f"{run_dir} holds no checkpoint (stopped before its first one): starting it again from scratch")
+            return Decision(None, "resume=true, no checkpoint yet")
         if not last.is_file():
             raise ConfigError("resume", str(run_dir), "a run folder holding checkpoints/last.pt")
         state = ckpt.load(last)
@@ -128,8 +167,6 @@ def decide(run_dir: Path, resume: bool, config: dict, restartable: str = "") -> 
             raise ConfigError("resume", str(run_dir), "the run's own configuration; these keys differ from its "
                               "checkpoint: " + ", ".join(conflicts))
         return Decision(state, "resume=true")
-    if not holds_run(run_dir) and not last.is_file():
-        return Decision(None)
     if not restartable:
         raise ConfigError("hydra.run.dir", str(run_dir), "a new folder: this one holds a run "
                           "(use `trainlab resume` to continue it)")
@@ -159,6 +196,35 @@ def _lookup(tree: dict, dotted: str):
             return None
         node = node[part]
     return node
+
+
+def new_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, deepest first ([] when it exists)."""
+    out, path = [], Path(folder).absolute()
+    while not path.exists():
+        out.append(path)
+        path = path.parent
+    return out
+
+
+def refused_before_training(outcomes: list[dict], run_dir: Path) -> bool:
+    """A single new run refused for bad input found once its data or model was built (a CV fold
+    count the data cannot give, a device-side problem, a broken image), before any checkpoint."""
+    return (len(outcomes) == 1 and outcomes[0]["status"] == "failed" and outcomes[0].get("kind") == "config"
+            and not (Path(run_dir) / "checkpoints" / "last.pt").exists())
+
+
+def remove_new_folders(created: list[Path]) -> None:
+    """Remove a run folder this process created (the whole tree), then its new parents if empty:
+    bad input leaves the outputs tree as it found it."""
+    import shutil
+
+    shutil.rmtree(created[0], ignore_errors=True)
+    for parent in created[1:]:
+        try:
+            parent.rmdir()
+        except OSError:  # another run started there meanwhile
+            break
 
 
 def check_run_dir(key: str, run_dir: Path) -> None:

@@ -11,6 +11,8 @@ import os
 import numpy as np
 import torch
 
+from trainlab.errors import FileError
+
 
 class ImageFiles:
     dtype = torch.uint8
@@ -51,10 +53,31 @@ class ImageFiles:
         from torchvision.transforms.v2.functional import resize
 
         mode = ImageReadMode.RGB if self.channels == 3 else ImageReadMode.GRAY
-        return resize(decode_image(os.fsdecode(path), mode=mode), [self.size, self.size], antialias=True)
+        try:
+            image = decode_image(os.fsdecode(path), mode=mode)
+        except (RuntimeError, OSError, ValueError) as err:
+            raise UnreadableImage(os.fsdecode(path), str(err).strip().splitlines()[0] if str(err).strip() else "") from None
+        return resize(image, [self.size, self.size], antialias=True)
 
     def to(self, device) -> "ImageFiles":
         return self  # files stay on disk; their batches travel
+
+
+class UnreadableImage(FileError):
+    """An image file the decoder cannot read, named in one line. Raised in a DataLoader worker, it
+    comes back to the training process rebuilt by torch from its message (`message=`, the worker's
+    traceback as text, whose last line is this error): the file and the reason are read back from it."""
+
+    PROBLEM = "not a readable image"
+
+    def __init__(self, path: str | None = None, why: str = "", message: str | None = None):
+        if message is not None:
+            last = message.strip().splitlines()[-1].partition("UnreadableImage: ")[2]
+            cut = last.rfind(f": {self.PROBLEM}")
+            path, problem = (last[:cut], last[cut + 2:]) if cut >= 0 else (last, self.PROBLEM)
+        else:
+            problem = f"{self.PROBLEM}{f' ({why[:120]})' if why else ''}; remove or replace it"
+        super().__init__(path, problem)
 
 
 def _numpy_index(idx):

@@ -4,6 +4,7 @@ The dependency runs one way: trainlab.data.datasets uses these helpers to carve 
 image folder's test split, and this module reaches the loaders only through the
 registry in trainlab.schemas.dataset, which imports them on first use.
 """
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,6 +89,12 @@ def make_splits(raw, cfg) -> Splits:
     else:
         tr, va = stratified_split(y, held_count(len(y), cfg.val_split), cfg.split_seed)
         train, val = Split(take(x, tr), y[tr]), Split(take(x, va), y[va])
+    if cfg.subset is not None and cfg.subset < len(raw.classes):  # a class would have no training example
+        raise ConfigError("dataset.subset", cfg.subset, f"at least {len(raw.classes)} (one example per class), or null")
+    if cfg.subset is not None and cfg.subset > len(train):
+        logging.getLogger("trainlab").warning(
+            f"dataset.subset={cfg.subset} is larger than the training split ({len(train)} examples once validation "
+            "is carved out): all of them are used")
     if cfg.subset is not None and cfg.subset < len(train):
         _, keep = stratified_split(train.y, cfg.subset, cfg.split_seed)
         train = Split(take(train.x, keep), train.y[keep])

@@ -43,11 +43,16 @@ class Parser(argparse.ArgumentParser):
         self._argv = list(argv)
         try:
             # intermixed: overrides may come before or after the flags
-            return self.parse_intermixed_args(argv)
+            args = self.parse_intermixed_args(argv)
         except SystemExit as done:
             if done.code in (0, None):
                 return None
             raise
+        from trainlab.run_folder import check_writable
+
+        # the output folder is written last: a read-only one is said now, not after the work
+        check_writable("--out", args.out or "outputs/diagnose")
+        return args
 
     def error(self, message: str):
         flag = re.match(r"argument (\S+?)(?:/\S+)?: (.*)", message)
@@ -95,7 +100,11 @@ def load_spec(overrides: list[str]):
     if len(expand(overrides)) > 1:
         raise ConfigError("overrides", " ".join(overrides),
                           "one configuration; sweeps (a,b) are for `trainlab train -m`")
-    return validate(compose_job(overrides))
+    spec = validate(compose_job(overrides))
+    from trainlab.devices import check_device
+
+    check_device("trainer.device", spec.trainer.device)
+    return spec
 
 
 def assemble_run(spec, *, regularization: bool = True):
@@ -130,7 +139,10 @@ def out_dir(args, command: str) -> Path:
             raise ConfigError("--out", args.out, "a folder (it is a file)")
     else:
         path = Path("outputs") / "diagnose" / f"{command}_{datetime.now():%Y-%m-%d_%H-%M-%S-%f}"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError("--out", str(path), f"a folder this process can write ({err.strerror})") from None
     return path
 
 

@@ -1,4 +1,5 @@
 """Assemble a run from its validated spec: data, preprocessing, model, optimizer, schedule."""
+import logging
 import random
 from dataclasses import dataclass
 from functools import partial
@@ -11,6 +12,7 @@ from trainlab.data.image_files import is_lazy
 from trainlab.data.loader import read_inputs
 from trainlab.data.preprocess import fit_preprocessor
 from trainlab.data.splits import Split, Splits, load_splits
+from trainlab.devices import check_device
 from trainlab.engine import distributed
 from trainlab.engine.ema import EMA
 from trainlab.engine.polyak import Polyak
@@ -18,20 +20,18 @@ from trainlab.errors import ConfigError
 from trainlab.nn import build_model
 from trainlab.optim.losses import LOSSES
 from trainlab.optim.optimizers import build_optimizer, gradient_clipper
-from trainlab.optim.regularizers import build_constraints, build_penalties, dropout_probability
+from trainlab.optim.regularizers import build_constraints, build_penalties
 from trainlab.optim.schedules import build_schedule
+
+log = logging.getLogger("trainlab")
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return distributed.device_for(distributed.current(),
                                       torch.device("cuda" if torch.cuda.is_available() else "cpu"))
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("trainer.device", name, "cpu or auto: no CUDA device is available here")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("trainer.device", name, "cpu or auto: MPS is not available here")
-    return device
+    check_device("trainer.device", name)
+    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -135,7 +135,7 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
     augment = build_augment(spec, splits.input_shape, splits.num_classes)
     if spec.trainer.tta != "none" and len(splits.input_shape) != 3:
         raise ConfigError("trainer.tta", spec.trainer.tta, f"none: test-time augmentation needs images, the dataset gives {splits.input_shape}")
-    model = build_model(spec, pre.output_shape(), splits.num_classes, dropout_probability(spec.regularizer))
+    model = build_model(spec, pre.output_shape(), splits.num_classes)
     if spec.transfer is not None:
         from trainlab.engine.transfer import apply_transfer
 
@@ -153,6 +153,9 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
         raise ConfigError("trainer.batch_size", spec.trainer.batch_size,
                           f"at most {len(splits.train) // info.world} per process: {info.world} processes share "
                           f"{len(splits.train)} training examples")
+    if len(splits.train) < global_batch and info.is_main:
+        log.warning(f"trainer.batch_size={spec.trainer.batch_size} is larger than the training split "
+                    f"({len(splits.train)} examples): every step takes the whole split (full-batch training)")
     per_epoch = steps_per_epoch(len(splits.train), global_batch)
     schedule = build_schedule(spec.schedule, spec.optimizer, optimizer, per_epoch, per_epoch * spec.trainer.epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=spec.trainer.precision == "fp16")

@@ -6,30 +6,47 @@ augmentation generators, the preprocessing statistics and the resolved config.
 Written by several processes (DDP), it also holds each rank's own RNG states,
 augmentation generator and partial epoch sums under `ranks`, indexed by rank.
 """
+import errno
 import logging
 import os
+import pickle
 import random
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from trainlab.errors import ConfigError
+from trainlab import integrity
+from trainlab.errors import ConfigError, DiskFull, FileError
 
 log = logging.getLogger("trainlab")
 
 
 def save_atomic(obj: dict, path: Path) -> None:
-    """Write to a temp file in the same folder, fsync, then rename over the target:
-    a crash mid-write leaves the previous checkpoint intact and no partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to a temp file in the same folder, seal it with its sha256 (trainlab.integrity),
+    fsync, then rename over the target: a crash mid-write leaves the previous checkpoint intact
+    and no partial file. A full disk is one line naming the file (DiskFull)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    writer = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
+            writer = integrity.DigestWriter(fh)
+            try:
+                torch.save(obj, writer)
+            except RuntimeError:
+                if writer.error is not None:  # the OSError torch's zip writer reported as "unexpected pos"
+                    raise writer.error from None
+                raise
+            writer.seal()
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(path) from None
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -42,15 +59,62 @@ def remove_stale_temporaries(folder: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def load(path: Path) -> dict:
-    """Load a checkpoint as data only; a corrupt or hostile file is a one-line error."""
+TRAINLAB_KEYS = {"model", "config", "preprocess"}
+
+
+def load(path: Path, plain_ok: bool = False) -> dict:
+    """A trainlab checkpoint's content, verified against its digest and loaded as data only.
+
+    Anything else is a one-line FileError naming the file: a digest mismatch, a truncated or
+    unreadable file, pickled code (never run), or a file that holds something other than a
+    trainlab checkpoint. `plain_ok` also accepts a plain state dict of tensors (transfer.weights)."""
+    path = Path(path)
     if not path.is_file():
-        raise ConfigError("checkpoint", str(path), "an existing checkpoint file (was the run started with checkpoints on?)")
+        what = "a folder" if path.is_dir() else "no such file"
+        raise ConfigError("checkpoint", str(path), f"an existing checkpoint file ({what}; was the run started with "
+                          "checkpoints on?)")
+    sealed = integrity.verify(path)
+    foreign = "not a trainlab checkpoint" + (" or a state dict of tensors" if plain_ok else "")
+    if not plain_ok and not _is_zip(path):
+        raise FileError(path, f"{foreign} (not a file torch.save wrote)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors come in many types
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError("checkpoint", str(path), f"a readable trainlab checkpoint (loading failed: {first[:200]})") from None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only refused an object that is not plain data
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f" ({found.group(1)})" if found else ""
+        raise FileError(path, f"{foreign}: it holds pickled code{what}, which trainlab does not run") from None
+    except Exception as err:  # a damaged zip or pickle comes in many types
+        raise FileError(path, f"{foreign}, or a damaged one: it cannot be read ({_first_line(err)})") from None
+    if _is_trainlab(state):
+        if not sealed:
+            log.warning(f"{path} carries no integrity digest (written before trainlab sealed its checkpoints): "
+                        "loaded unverified")
+        return state
+    if plain_ok and isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values()):
+        return state
+    raise FileError(path, f"{foreign} (it holds {_describe(state)})")
+
+
+def _is_zip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == b"PK\x03\x04"
+
+
+def _is_trainlab(state) -> bool:
+    return (isinstance(state, dict) and TRAINLAB_KEYS <= set(state) and isinstance(state["model"], dict)
+            and all(isinstance(v, torch.Tensor) for v in state["model"].values()) and isinstance(state["config"], dict))
+
+
+def _describe(state) -> str:
+    if isinstance(state, dict):
+        keys = ", ".join(map(str, list(state)[:4])) + (", ..." if len(state) > 4 else "")
+        return f"a dict of {keys}" if state else "an empty dict"
+    return f"a {type(state).__name__}"
+
+
+def _first_line(err: Exception) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()  # no terminal colour codes in a one-line error
+    return (text.splitlines()[0] if text else type(err).__name__)[:160]
 
 
 def rng_state() -> dict:

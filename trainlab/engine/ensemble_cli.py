@@ -17,7 +17,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from trainlab.devices import check_device
 from trainlab.errors import ConfigError
+from trainlab.run_folder import check_writable
 
 
 def _run_dirs(raw: str) -> list[Path]:
@@ -79,6 +81,11 @@ def ensemble_main(argv: list[str]) -> int:
             print(f"selected {pick.run}  {args.by} {pick.value:.4f}{fold}")
         paths = [str(pick.run) for pick in picks]
     checkpoints = member_checkpoints(paths, args.snapshots)
+    if args.out:
+        if Path(args.out).is_dir():
+            raise ConfigError("--out", args.out, "a file to write the JSON result to (it is a folder)")
+        check_writable("--out", str(Path(args.out).absolute().parent))
+    check_device("--device", args.device)
     from trainlab.engine.ensemble import ensemble
 
     result = ensemble(checkpoints, args.device)
@@ -91,7 +98,10 @@ def ensemble_main(argv: list[str]) -> int:
     print(f"{'ensemble of ' + str(result['n']):<{width}}  test acc {100 * result['ensemble_test_acc']:6.2f}%"
           f"   (members' mean {100 * mean:.2f}%)")
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        try:
+            Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+        except OSError as err:
+            raise ConfigError("--out", args.out, f"a file this process can write ({err.strerror})") from None
     return 0
 
 

@@ -60,6 +60,7 @@ class Run:
         self.signals: set[int] = set()        # signals that reached this process during training
         self.agreed: set[int] = set()         # signals that reached any rank, as agreed by all ranks
         self.preempt_handler = None           # the preemption-signal handler training displaced (submitit's)
+        self.last_saved = time.monotonic()    # when last.pt was last written (trainer.checkpoint_every_minutes)
 
     def elapsed(self) -> float:
         return self.counters.elapsed_s + (time.time() - self.started)
@@ -89,6 +90,9 @@ class Run:
             del resume_state
             log.info(f"resumed from {self.ckpt_dir / 'last.pt'} at epoch {self.counters.epoch}, step {self.counters.step}")
         self.components = c
+        if self.trainer.checkpoint_every_minutes is not None and c.dist.world > 1 and self.main:
+            log.warning("trainer.checkpoint_every_minutes applies to single-process runs: with "
+                        f"{c.dist.world} processes last.pt is written at epoch ends (trainer.checkpoint_every)")
         loop = Loop(c, self.trainer, device)
         if self.trainer.diagnostics != "off" and self.main:
             from trainlab.diagnose.live import LiveDiagnostics
@@ -118,14 +122,19 @@ class Run:
                 start = self.counters.batch_in_epoch
                 if start == 0:
                     self.epoch_start_state = c.shuffle_gen.get_state()
-                end = loop.train_epoch(pending, bar.advance, start=start, stop=stop.after_step,
-                                       first_step=self.counters.step)
+                end = loop.train_epoch(pending, bar.advance, start=start, first_step=self.counters.step,
+                                       stop=lambda: stop.after_step() or self.timed_checkpoint_due())
                 self.counters.step += end - start
                 self.counters.skipped_steps = self._skipped_before + loop.skipped
-                if end < loop.batches_per_epoch():  # a signal arrived mid-epoch
+                if end < loop.batches_per_epoch():  # a signal arrived mid-epoch, or a timed checkpoint is due
                     self.counters.batch_in_epoch = end
                     self._save_last(c, pending)
-                    return "interrupted"
+                    if self.agreed:
+                        return "interrupted"
+                    # the timed checkpoint is written: the epoch goes on from batch `end` of the same
+                    # permutation, drawn again from its starting state, as a resumed run would draw it
+                    c.shuffle_gen.set_state(self.epoch_start_state)
+                    continue
                 self.counters.batch_in_epoch = 0
                 self.counters.epoch += 1
                 if c.polyak is not None:
@@ -209,7 +218,17 @@ class Run:
         patience = self.trainer.early_stop.patience
         return patience > 0 and self.counters.evals_since_best >= patience
 
+    def timed_checkpoint_due(self) -> bool:
+        """trainer.checkpoint_every_minutes: due when that long has passed since the last last.pt
+        (a clock read per step, no device sync). Single-process runs only: DDP ranks would have to
+        agree on the step, and their clocks differ (they checkpoint at epoch ends, as warned)."""
+        every = self.trainer.checkpoint_every_minutes
+        if every is None or not self.trainer.save_checkpoints or self.components.dist.world > 1:
+            return False
+        return time.monotonic() - self.last_saved >= 60.0 * every
+
     def _save_last(self, c: Components, pending: EpochSums) -> None:
+        self.last_saved = time.monotonic()
         if not self.trainer.save_checkpoints:
             return
         # every rank's own states, gathered on rank 0: a collective, so all ranks save at the same points
@@ -326,6 +345,9 @@ def _record_failure(run_dir: Path, cfg, overrides, started: float, err: BaseExce
     if not isinstance(err, ConfigError):
         log.error("".join(traceback.format_exception(err)).rstrip(), extra={"file_only": True})
     if distributed.current().is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_summary(run_dir / "summary.json", failure_summary(run_dir, cfg, overrides, started, err))
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_summary(run_dir / "summary.json", failure_summary(run_dir, cfg, overrides, started, err))
+        except OSError as write_err:  # a full disk: the error being recorded matters more
+            log.warning(f"could not record the failure in summary.json: {write_err}")
     raise err

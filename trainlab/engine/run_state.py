@@ -85,7 +85,9 @@ def restore(run, c, state: dict, pending) -> None:
     c.shuffle_gen.set_state(state["data"]["shuffle"])
     c.aug_gen.set_state(state["data"]["augment"])
     if run.counters.batch_in_epoch:
-        c.shuffle_gen.set_state(state["data"]["epoch_start"])  # the epoch's permutation is drawn again
+        # the epoch's permutation is drawn again; its starting state is kept for the next mid-epoch save
+        run.epoch_start_state = state["data"]["epoch_start"]
+        c.shuffle_gen.set_state(run.epoch_start_state)
     mine = ckpt.own_rank_state(state, c.dist)
     if mine is not None:  # several processes wrote it: this rank's own RNG, augmentation and sums
         ckpt.restore_rng_state(mine["rng"])

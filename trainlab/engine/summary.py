@@ -36,9 +36,17 @@ def _clean(value):
 
 
 def write_summary(path: Path, summary: dict) -> None:
+    import errno
+
+    from trainlab.errors import DiskFull
+
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_clean(summary), indent=2) + "\n")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(_clean(summary), indent=2) + "\n")
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise DiskFull(path) if err.errno in (errno.ENOSPC, errno.EDQUOT) else err from None
 
 
 
@@ -115,7 +123,9 @@ def failure_summary(run_dir: Path, cfg, overrides, started: float, err: BaseExce
     """summary.json of a run that failed (or was hard-interrupted) before it could finish."""
     import time
 
-    return {"status": "interrupted" if isinstance(err, KeyboardInterrupt) else "failed", "run_dir": str(run_dir),
+    stopped = isinstance(err, KeyboardInterrupt)
+    return {"status": "interrupted" if stopped else "failed", "run_dir": str(run_dir),
+            "signal": getattr(err, "signal_name", "SIGINT") if stopped else None,
             "seed": cfg.get("seed"), "overrides": list(overrides or []), "error": f"{type(err).__name__}: {err}",
             "best": None, "final": None, "test": None, "wall_time_s": round(time.time() - started, 3),
             "diagnosis": [], "versions": versions()}

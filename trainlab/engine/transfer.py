@@ -31,20 +31,32 @@ def head_parameter_names(model: nn.Module) -> set[str]:
 
 
 def load_state(path: Path) -> dict:
-    state = ckpt.load(path)
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # a trainlab checkpoint
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConfigError("transfer.weights", str(path), "a trainlab checkpoint or a state dict of tensors")
-    return state
+    """The tensors of a trainlab checkpoint (verified against its digest) or of a plain state dict."""
+    state = ckpt.load(path, plain_ok=True)
+    return state["model"] if "config" in state and isinstance(state.get("model"), dict) else state
+
+
+def by_position(source: dict, own: dict) -> dict:
+    """Source tensors renamed to this model's names when the two differ only in parameter-free
+    layers (a run trained with dropout has its Dropout modules in the Sequential, which shifts
+    the indices of every later layer): the same tensors in the same order, with the same leaf
+    names (weight, bias, running_mean...). Anything else: {} (then only names decide)."""
+    ours, theirs = list(own), list(source)
+    if len(ours) != len(theirs) or set(ours) == set(theirs):
+        return {}
+    if any(a.rsplit(".", 1)[-1] != b.rsplit(".", 1)[-1] for a, b in zip(ours, theirs)):
+        return {}
+    return {a: source[b] for a, b in zip(ours, theirs)}
 
 
 def apply_transfer(model: nn.Module, cfg: TransferSchema) -> None:
     """Load matching weights, freeze by pattern, and tag lr multipliers (read by the optimizer)."""
     head = head_parameter_names(model)
+    matched: dict = {}
     if cfg.weights:
         source = load_state(Path(cfg.weights).expanduser())
         own = model.state_dict()
+        source = by_position(source, own) or source
         matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape
                    and not (cfg.reset_head and k in head)}
         skipped = sorted(k for k in own if k not in matched)
@@ -63,6 +75,11 @@ def apply_transfer(model: nn.Module, cfg: TransferSchema) -> None:
         if not any(frozen_by(n, pattern) for n in names):
             raise ConfigError("transfer.freeze", pattern, "backbone or a pattern matching parameter names, e.g. "
                               + ", ".join(names[:4]))
+    fresh = [n for n in names if cfg.weights and n not in head and n not in matched
+             and any(frozen_by(n, pattern) for pattern in cfg.freeze)]
+    if fresh:  # frozen at their random initialization, they would never learn anything
+        raise ConfigError("transfer.freeze", list(cfg.freeze), f"parameters that {cfg.weights} loaded; these kept "
+                          f"their fresh initialization (no tensor of that name and shape): {', '.join(fresh[:4])}")
     frozen = 0
     for name, p in model.named_parameters():
         if any(frozen_by(name, pattern) for pattern in cfg.freeze):

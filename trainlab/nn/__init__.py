@@ -11,8 +11,14 @@ from trainlab.nn.norms import NORMS
 from trainlab.nn.stochastic import check_stochastic_depth
 
 
-def build_model(spec, input_shape: tuple, num_classes: int, dropout: float = 0.0) -> nn.Module:
-    """The network for a validated run spec, initialized and checked on a dummy batch."""
+def build_model(spec, input_shape: tuple, num_classes: int) -> nn.Module:
+    """The network for a validated run spec, initialized and checked on a dummy batch.
+
+    Everything that shapes it comes from the spec, dropout (regularizer=dropout) included: training,
+    and rebuilding a run from its checkpoint's config (trainlab.engine.restore), get the same layout."""
+    from trainlab.optim.regularizers import dropout_probability
+
+    dropout = dropout_probability(spec.regularizer or {})
     activation = replace(ACTIVATIONS[spec.activation.name].build(spec.activation), name=spec.activation.name)
     if spec.arch.name == "torchvision" and spec.norm.name != "none":
         from trainlab.errors import ConfigError

@@ -35,6 +35,8 @@ class DatasetBase:
         check(0 < self.val_split < 1, "val_split", self.val_split, "a fraction in (0, 1)")
         check(self.subset is None or self.subset >= 1, "subset", self.subset, "a positive count or null")
         check(self.cv.folds == 0 or self.cv.folds >= 2, "cv.folds", self.cv.folds, "0 (off) or an integer >= 2")
+        check(self.cv.folds > 0 or self.cv.fold == 0, "cv.fold", self.cv.fold,
+              "0 without dataset.cv.folds (set dataset.cv.folds=K to pick fold i of K)")
         check(self.cv.folds == 0 or 0 <= self.cv.fold < self.cv.folds, "cv.fold", self.cv.fold,
               f"an integer in [0, {max(self.cv.folds - 1, 0)}]")
 

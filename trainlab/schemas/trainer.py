@@ -61,6 +61,8 @@ class TrainerSchema:
     precision: str = "fp32"        # fp32, bf16 or fp16 (autocast; fp16 adds a gradient scaler)
     eval_every: int = 1            # evaluate on the validation split every N epochs
     checkpoint_every: int = 1      # write checkpoints/last.pt every N epochs (and always at the end)
+    checkpoint_every_minutes: float | None = None  # also write last.pt when this many minutes passed since the
+                                   # last one, mid-epoch if need be (long epochs; single process); null = off
     monitor: str = "val_acc"       # metric that picks checkpoints/best.pt: val_acc (max) or val_loss (min)
     early_stop: EarlyStopSchema = field(default_factory=EarlyStopSchema)  # stop when `monitor` stalls
     stop_after: int | None = None  # end this session after N epochs, resumable (time-sliced jobs); null = run to the end
@@ -100,11 +102,13 @@ class TrainerSchema:
         check(self.epochs >= 1, "epochs", self.epochs, "an integer >= 1")
         check(self.batch_size >= 1, "batch_size", self.batch_size, "an integer >= 1")
         check(self.eval_batch_size >= 1, "eval_batch_size", self.eval_batch_size, "an integer >= 1")
-        check(self.device == "auto" or self.device in ("cpu", "cuda", "mps") or self.device.startswith("cuda:"),
+        check(self.device in ("auto", "cpu", "cuda", "mps") or (self.device.startswith("cuda:") and self.device[5:].isdigit()),
               "device", self.device, "one of auto, cpu, cuda, cuda:N, mps")
         check(self.precision in ("fp32", "bf16", "fp16"), "precision", self.precision, "one of fp32, bf16, fp16")
         check(self.eval_every >= 1, "eval_every", self.eval_every, "an integer >= 1")
         check(self.checkpoint_every >= 1, "checkpoint_every", self.checkpoint_every, "an integer >= 1")
+        check(self.checkpoint_every_minutes is None or self.checkpoint_every_minutes > 0, "checkpoint_every_minutes",
+              self.checkpoint_every_minutes, "a positive number of minutes, or null (off)")
         check(self.monitor in ("val_acc", "val_loss"), "monitor", self.monitor, "one of val_acc, val_loss")
         check(0 <= self.ema.decay < 1, "ema.decay", self.ema.decay, "a decay in [0, 1) (0 = off)")
         check(self.tta in ("none", "flip", "crop", "multicrop"), "tta", self.tta, "one of none, flip, crop, multicrop")

@@ -3,6 +3,7 @@
 conf/transfer/default.yaml is generated from it; the loading and freezing is
 trainlab.engine.transfer.apply_transfer.
 """
+import os
 from dataclasses import dataclass, field
 
 from trainlab.errors import check
@@ -20,4 +21,8 @@ class TransferSchema:
     reset_head: bool = False       # fresh head even when the class count matches (a new task)
 
     def __post_init__(self):
+        if self.weights is not None:
+            path = os.path.expanduser(str(self.weights))
+            what = "a folder" if os.path.isdir(path) else "no such file"
+            check(os.path.isfile(path), "weights", self.weights, f"an existing checkpoint or state-dict file ({what})")
         check(self.backbone_lr_mult > 0, "backbone_lr_mult", self.backbone_lr_mult, "a positive multiplier")
