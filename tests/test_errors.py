@@ -82,7 +82,7 @@ MISTYPED = [
     (["train", "norm=batch_norm"], ["norm", "choose one of batchnorm, groupnorm,"]),
     (["train", "init=he"], ["init", "choose one of constant, default,"]),
     (["train", "schedule=cosine_annealing"], ["schedule", "choose one of constant, cosine, cyclic,"]),
-    (["train", "loss=mse"], ["loss", "choose one of cross_entropy, hinge"]),
+    (["train", "loss=mae"], ["loss", "choose one of cross_entropy, hinge, mse"]),
     (["train", "augment=flips"], ["augment", "choose one of color, crop, cutmix,"]),
     (["train", "regularizer=l3"], ["regularizer", "choose one of dropout, elastic_net, l1,"]),
     (["train", "regularizer=[l2,,dropout]"], ["override='regularizer=[l2,,dropout]'", "no viable alternative at input '[l2,,'"]),
