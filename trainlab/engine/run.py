@@ -31,6 +31,7 @@ from trainlab.engine.run_state import Counters, last_state, rank_state, restore,
 from trainlab.engine.signals import StopOnSignal, preemption_signal
 from trainlab.engine.summary import failure_summary, run_summary, write_summary
 from trainlab.engine.threads import resolve_threads
+from trainlab.engine.trackers import Trackers, open_trackers
 from trainlab.errors import ConfigError
 from trainlab.nn.archs import count_parameters
 from trainlab.run_folder import Decision, decide
@@ -60,6 +61,9 @@ class Run:
         self.signals: set[int] = set()        # signals that reached this process during training
         self.agreed: set[int] = set()         # signals that reached any rank, as agreed by all ranks
         self.preempt_handler = None           # the preemption-signal handler training displaced (submitit's)
+        self.trackers = Trackers([])          # logger=: fed each metrics row (trainlab.engine.trackers)
+        if self.spec.logger:
+            self.draw_figures = draw_run_figures  # in line: the trackers take the figures when the run ends
 
     def elapsed(self) -> float:
         return self.counters.elapsed_s + (time.time() - self.started)
@@ -100,10 +104,15 @@ class Run:
         log.info(f"{self.spec.dataset.name}: {len(c.splits.train)} train / {len(c.splits.val)} val / "
                  f"{len(c.splits.test)} test, input {tuple(c.splits.train.x.shape[1:])}, {c.splits.num_classes} classes; "
                  f"{self.spec.arch.name}: {count_parameters(c.model):,} parameters on {device}")
+        self.trackers = open_trackers(self)
         self.setup_s = time.time() - self.created
         self.started = time.time()
-        self.status = self._train(c, loop, pending)
-        return self._finish(c, loop, device)
+        try:
+            self.status = self._train(c, loop, pending)
+            return self._finish(c, loop, device)
+        except BaseException as err:
+            self.trackers.close("interrupted" if isinstance(err, KeyboardInterrupt) else "failed", None, [])
+            raise
 
     def _train(self, c: Components, loop: Loop, pending: EpochSums) -> str:
         total_steps = c.steps_per_epoch * self.trainer.epochs
@@ -181,6 +190,7 @@ class Run:
                     log.warning(f"diagnostics: {flag}")
         if self.main:
             self.metrics.append(row)
+            self.trackers.log(row, self.step_losses)
         c.schedule.on_eval(row)
         log.info(f"epoch {row['epoch']:>3}/{self.trainer.epochs}  step {row['step']:>6}  lr {row['lr']:.2e}  "
                  f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.1f}%  |  "
@@ -261,8 +271,8 @@ class Run:
         summary["world_size"] = c.dist.world
         if self.main:
             write_summary(self.run_dir / "summary.json", summary)  # the result first: figures can be redrawn
-            if rows:
-                self.draw_figures(self.run_dir)
+            figures = self.draw_figures(self.run_dir) if rows else None
+            self.trackers.close(self.status, summary, list(figures or []))
         distributed.barrier()
         log.info(f"{self.status}: results in {self.run_dir}")
         return summary
