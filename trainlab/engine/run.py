@@ -26,6 +26,7 @@ from trainlab.engine.assemble import Components, assemble, resolve_device
 from trainlab.engine.console import Progress
 from trainlab.engine.loop import EpochSums, Loop
 from trainlab.engine.metrics import MetricsFile, read_floats
+from trainlab.engine.eval_metrics import plot_confusion, row_entries
 from trainlab.engine.figures import draw_run_figures
 from trainlab.engine.run_state import Counters, last_state, rank_state, restore, weights_state
 from trainlab.engine.signals import StopOnSignal, preemption_signal
@@ -176,6 +177,7 @@ class Run:
         row = {"step": self.counters.step, "epoch": self.counters.epoch, "lr": c.optimizer.param_groups[0]["lr"],
                "train_loss": loss_sum / n, "train_penalty": pen_sum / n, "train_acc": correct / n,
                "val_loss": val["loss"], "val_acc": val["acc"], "time_s": round(self.elapsed(), 3)}
+        row |= row_entries(val, "val")  # trainer.metrics: top-5, per-class accuracy
         if c.ema is not None:
             ema_val = loop.evaluate(c.splits.val, model=c.ema.model)
             row |= {"val_loss_ema": ema_val["loss"], "val_acc_ema": ema_val["acc"]}
@@ -249,6 +251,10 @@ class Run:
             if weights is not None:
                 c.model.load_state_dict(weights)
             test = loop.evaluate(c.splits.test)
+            confusion = test.pop("confusion", None)
+            if confusion is not None and self.main:
+                plot_confusion(confusion, self.run_dir / "confusion.png",
+                               f"{self.run_dir.name}: test split, best checkpoint (epoch {self.counters.best_epoch})")
             log.info(f"test (best checkpoint, epoch {self.counters.best_epoch}): loss {test['loss']:.4f} "
                      f"acc {100 * test['acc']:.2f}%")
             if self.trainer.tta != "none":
@@ -272,7 +278,8 @@ class Run:
         if self.main:
             write_summary(self.run_dir / "summary.json", summary)  # the result first: figures can be redrawn
             figures = self.draw_figures(self.run_dir) if rows else None
-            self.trackers.close(self.status, summary, list(figures or []))
+            extra = [p for p in [self.run_dir / "confusion.png"] if p.is_file()]
+            self.trackers.close(self.status, summary, [*(figures or []), *extra])
         distributed.barrier()
         log.info(f"{self.status}: results in {self.run_dir}")
         return summary
