@@ -100,3 +100,20 @@ def test_resumed_run_continues_its_mlflow_run(tmp_path):
 def _runs(mlflow, uri):
     mlflow.set_tracking_uri(uri)
     return mlflow.search_runs(experiment_names=["trainlab"], output_format="list")
+
+
+def test_sweep_is_one_mlflow_experiment_in_the_default_store(tmp_path, cli_env):
+    """A real multirun from the CLI: the default store outputs/mlflow.db (from the working
+    directory), one experiment named after the sweep folder, one MLflow run per job."""
+    mlflow = pytest.importorskip("mlflow")
+    res = subprocess.run([sys.executable, "-m", "trainlab", "train", "-m", "logger=mlflow", "seed=0,1",
+                          "dataset.subset=100", "trainer.epochs=1", "trainer.progress=off", "trainer.threads=1"],
+                         cwd=tmp_path, env={**cli_env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (sweep,) = (tmp_path / "outputs" / "sweeps").iterdir()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    runs = mlflow.search_runs(experiment_names=[sweep.name], output_format="list")
+    assert sorted(r.data.params["seed"] for r in runs) == ["0", "1"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.info.run_name for r in runs} == {p.name for p in sweep.iterdir() if (p / "summary.json").is_file()}
