@@ -117,3 +117,18 @@ def test_sweep_is_one_mlflow_experiment_in_the_default_store(tmp_path, cli_env):
     assert sorted(r.data.params["seed"] for r in runs) == ["0", "1"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert {r.info.run_name for r in runs} == {p.name for p in sweep.iterdir() if (p / "summary.json").is_file()}
+
+
+def test_a_failed_run_ends_its_mlflow_run_as_failed(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    from trainlab.engine.loop import Loop
+
+    def broken(self, *a, **k):
+        raise RuntimeError("evaluation broke")
+
+    monkeypatch.setattr(Loop, "evaluate", broken)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        run_tiny(tmp_path / "run", ["logger=mlflow", f"logger.mlflow.tracking_uri={uri}"])
+    (run,) = _runs(mlflow, uri)
+    assert run.info.status == "FAILED" and run.data.tags["trainlab.status"] == "failed"
