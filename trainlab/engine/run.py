@@ -106,6 +106,11 @@ class Run:
                  f"{len(c.splits.test)} test, input {tuple(c.splits.train.x.shape[1:])}, {c.splits.num_classes} classes; "
                  f"{self.spec.arch.name}: {count_parameters(c.model):,} parameters on {device}")
         self.trackers = open_trackers(self)
+        self.pruner = None  # an optuna sweep's job: reports each evaluation to its trial (one process only)
+        if self.main and c.dist.world == 1:
+            from trainlab.sweep.optuna_search import trial_reporter
+
+            self.pruner = trial_reporter(self.trainer.monitor)
         self.setup_s = time.time() - self.created
         self.started = time.time()
         try:
@@ -149,6 +154,10 @@ class Run:
                     if not math.isfinite(row["train_loss"]):
                         self._save_last(c, pending)
                         return "diverged"
+                    if self.pruner is not None and self.pruner.prune(row):
+                        self._save_last(c, pending)
+                        log.info(f"pruned by the optuna sweep at epoch {self.counters.epoch}")
+                        return "pruned"
                     if self._early_stop():
                         self.counters.stopped_early = True
                         self._save_last(c, pending)
