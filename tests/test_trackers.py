@@ -132,3 +132,17 @@ def test_a_failed_run_ends_its_mlflow_run_as_failed(tmp_path, monkeypatch):
         run_tiny(tmp_path / "run", ["logger=mlflow", f"logger.mlflow.tracking_uri={uri}"])
     (run,) = _runs(mlflow, uri)
     assert run.info.status == "FAILED" and run.data.tags["trainlab.status"] == "failed"
+
+
+@pytest.mark.slow
+def test_tensorboard_in_a_headless_browser_shows_the_runs(tmp_path):
+    """scripts/browse_check.py: `tensorboard --logdir` on localhost, opened in headless Chromium."""
+    import shutil
+
+    pytest.importorskip("tensorboard")
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.skip("needs Debian's chromium package")
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "browse_check.py"), "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr[-2000:]
+    assert "run browse_momentum: shown" in res.stdout and (tmp_path / "tensorboard.png").stat().st_size > 10_000

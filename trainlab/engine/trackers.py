@@ -53,6 +53,8 @@ def final_metrics(summary: dict) -> dict:
     out = {}
     for part in ("best", "final", "test"):
         for key, value in (summary.get(part) or {}).items():
+            if key in ("epoch", "step", "lr", "train_penalty"):  # counters, not results
+                continue
             if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
                 out[f"{part}_{key}"] = float(value)
     return out
@@ -95,9 +97,20 @@ def open_trackers(run) -> Trackers:
             choices[group] = str(node["name"])
         elif group in ("regularizer", "augment"):
             choices[group] = ",".join(node or {}) or "none"
+    for override in run.overrides:  # the keys this run set (a sweep's axes): HParams columns beside the choices
+        key, _, value = override.lstrip("+~").partition("=")
+        if "." in key and not key.startswith("hydra.") and not key.startswith("logger."):
+            choices[key] = _number(value)
     ctx = Context(run.run_dir, cfg, choices, resumed=run.counters.step > 0, step=run.counters.step, sweep=_sweep_name())
     built = [LOGGERS.builder_of(name)(schema, ctx) for name, schema in run.spec.logger.items()]
     return Trackers(built, seen=len(run.step_losses))
+
+
+def _number(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _sweep_name() -> str | None:
