@@ -12,7 +12,7 @@ from trainlab.schemas import COMBINABLE, GROUP_MODULES, SINGLE, registries, sing
 from trainlab.schemas.yaml_export import default_of, generated_files
 
 # Options written by hand: presets combining other options, and the empty choice.
-PRESETS = {("augment", "standard"), ("augment", "heavy"), ("augment", "none"), ("regularizer", "none"),
+PRESETS = {("augment", "standard"), ("augment", "heavy"), ("augment", "none"), ("regularizer", "none"), ("logger", "none"),
            ("trainer", "debug")}
 
 

@@ -37,6 +37,7 @@ class RunSpec:
     transfer: Any = None
     regularizer: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)
+    logger: dict = field(default_factory=dict)
 
 
 def to_schema(schema: type, node, prefix: str):
@@ -151,6 +152,7 @@ def gives_images(spec: RunSpec) -> bool | None:
 def check_combination(spec: RunSpec) -> None:
     """Choices that are valid alone but not together, found from the config alone (before any data
     or model is built), so a sweep refuses such a job before its first job starts."""
+    check_trackers(spec.logger)
     arch, norm = spec.arch.name, spec.norm.name
     if arch == "torchvision" and norm != "none":
         raise ConfigError("norm", norm, "none with arch=torchvision (it keeps the model's own normalization)")
@@ -176,6 +178,19 @@ def check_combination(spec: RunSpec) -> None:
         # a scaled loss that L-BFGS's line search then compares with unscaled gradients
         raise ConfigError("trainer.precision", "fp16", "fp32 or bf16 with optimizer=lbfgs (fp16 needs a gradient "
                           "scaler, which cannot step L-BFGS's closure)")
+
+
+def check_trackers(loggers: dict) -> None:
+    """A chosen tracker whose package is missing: refused before training, naming the extra.
+    find_spec locates the package without importing it."""
+    from importlib.util import find_spec
+
+    from trainlab.schemas.logger import EXTRA, needed_modules
+
+    for name, schema in loggers.items():
+        for module in needed_modules(name, schema):
+            if find_spec(module) is None:
+                raise ConfigError("logger", name, f"an installed tracker: logger={name} needs the `{module}` package ({EXTRA})")
 
 
 def lacks_residual_blocks(arch) -> bool:

@@ -337,6 +337,11 @@ def _planned_jobs(hydra_cfg, task: list[str], grid: list[list[str]], user_dir: b
     from trainlab.sweep.search import plan_sweep
 
     sweeper = hydra_cfg.sweeper
+    if str(sweeper.get("_target_", "")).endswith("OptunaSweeper"):
+        from importlib.util import find_spec
+
+        if find_spec("optuna") is None:
+            raise ConfigError("hydra/sweeper", "optuna", "an installed optuna (pip install 'trainlab[search]')")
     if sweeper.get("_target_") != SWEEPER:
         return grid
     params = [f"{k}={v}" for k, v in (sweeper.params or {}).items()]

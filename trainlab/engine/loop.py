@@ -13,6 +13,7 @@ import torch
 
 from trainlab.data.batches import ResidentBatches, rank_batches, steps_per_epoch
 from trainlab.data.preprocess import to_float
+from trainlab.engine.eval_metrics import EvalCounts, resolve
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -53,6 +54,8 @@ class Loop:
         self.needs_closure = isinstance(self.optimizer, torch.optim.LBFGS)
         self.channels_last = trainer.channels_last
         self.multicrop = trainer.multicrop  # the views of tta=multicrop
+        self.num_classes = c.splits.num_classes
+        self.eval_metrics = resolve(trainer.metrics, self.num_classes)  # beside top-1 (trainlab.engine.eval_metrics)
         dtype = AUTOCAST_DTYPES.get(trainer.precision)
         self.autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
 
@@ -218,16 +221,13 @@ class Loop:
 
     @torch.no_grad()
     def evaluate(self, split, model=None, tta: str = "none") -> dict:
-        """Mean loss and accuracy over a split: one host read at the end."""
+        """Mean loss and accuracy over a split (and trainer.metrics' extras): one host read at the end."""
         model = model or self.model
         was_training = model.training
         model.eval()
-        totals = torch.zeros(2, device=self.device, dtype=torch.float64)
+        counts = EvalCounts(self.eval_metrics, self.num_classes, self.device)
         for x, y in self.batches.eval(split):
             scores = self._scores(model, x, tta)
-            totals[0] += self.loss_fn(scores, y).double() * len(y)
-            totals[1] += (scores.argmax(dim=1) == y).sum()
+            counts.add(scores, y, self.loss_fn(scores, y))
         model.train(was_training)
-        loss_sum, correct = totals.tolist()
-        n = max(len(split.y), 1)
-        return {"loss": loss_sum / n, "acc": correct / n}
+        return counts.read(len(split.y))

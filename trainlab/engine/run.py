@@ -26,11 +26,13 @@ from trainlab.engine.assemble import Components, assemble, resolve_device
 from trainlab.engine.console import Progress
 from trainlab.engine.loop import EpochSums, Loop
 from trainlab.engine.metrics import MetricsFile, read_floats
+from trainlab.engine.eval_metrics import plot_confusion, row_entries
 from trainlab.engine.figures import draw_run_figures
 from trainlab.engine.run_state import Counters, last_state, rank_state, restore, weights_state
 from trainlab.engine.signals import StopOnSignal, preemption_signal
 from trainlab.engine.summary import failure_summary, run_summary, write_summary
 from trainlab.engine.threads import resolve_threads
+from trainlab.engine.trackers import Trackers, open_trackers
 from trainlab.errors import ConfigError
 from trainlab.nn.archs import count_parameters
 from trainlab.run_folder import Decision, decide
@@ -61,6 +63,9 @@ class Run:
         self.agreed: set[int] = set()         # signals that reached any rank, as agreed by all ranks
         self.preempt_handler = None           # the preemption-signal handler training displaced (submitit's)
         self.last_saved = time.monotonic()    # when last.pt was last written (trainer.checkpoint_every_minutes)
+        self.trackers = Trackers([])          # logger=: fed each metrics row (trainlab.engine.trackers)
+        if self.spec.logger:
+            self.draw_figures = draw_run_figures  # in line: the trackers take the figures when the run ends
 
     def elapsed(self) -> float:
         return self.counters.elapsed_s + (time.time() - self.started)
@@ -104,10 +109,20 @@ class Run:
         log.info(f"{self.spec.dataset.name}: {len(c.splits.train)} train / {len(c.splits.val)} val / "
                  f"{len(c.splits.test)} test, input {tuple(c.splits.train.x.shape[1:])}, {c.splits.num_classes} classes; "
                  f"{self.spec.arch.name}: {count_parameters(c.model):,} parameters on {device}")
+        self.trackers = open_trackers(self)
+        self.pruner = None  # an optuna sweep's job: reports each evaluation to its trial (one process only)
+        if self.main and c.dist.world == 1:
+            from trainlab.sweep.optuna_search import trial_reporter
+
+            self.pruner = trial_reporter(self.trainer.monitor)
         self.setup_s = time.time() - self.created
         self.started = time.time()
-        self.status = self._train(c, loop, pending)
-        return self._finish(c, loop, device)
+        try:
+            self.status = self._train(c, loop, pending)
+            return self._finish(c, loop, device)
+        except BaseException as err:
+            self.trackers.close("interrupted" if isinstance(err, KeyboardInterrupt) else "failed", None, [])
+            raise
 
     def _train(self, c: Components, loop: Loop, pending: EpochSums) -> str:
         total_steps = c.steps_per_epoch * self.trainer.epochs
@@ -148,6 +163,10 @@ class Run:
                     if not math.isfinite(row["train_loss"]):
                         self._save_last(c, pending)
                         return "diverged"
+                    if self.pruner is not None and self.pruner.prune(row):
+                        self._save_last(c, pending)
+                        log.info(f"pruned by the optuna sweep at epoch {self.counters.epoch}")
+                        return "pruned"
                     if self._early_stop():
                         self.counters.stopped_early = True
                         self._save_last(c, pending)
@@ -176,6 +195,7 @@ class Run:
         row = {"step": self.counters.step, "epoch": self.counters.epoch, "lr": c.optimizer.param_groups[0]["lr"],
                "train_loss": loss_sum / n, "train_penalty": pen_sum / n, "train_acc": correct / n,
                "val_loss": val["loss"], "val_acc": val["acc"], "time_s": round(self.elapsed(), 3)}
+        row |= row_entries(val, "val")  # trainer.metrics: top-5, per-class accuracy
         if c.ema is not None:
             ema_val = loop.evaluate(c.splits.val, model=c.ema.model)
             row |= {"val_loss_ema": ema_val["loss"], "val_acc_ema": ema_val["acc"]}
@@ -190,6 +210,7 @@ class Run:
                     log.warning(f"diagnostics: {flag}")
         if self.main:
             self.metrics.append(row)
+            self.trackers.log(row, self.step_losses)
         c.schedule.on_eval(row)
         log.info(f"epoch {row['epoch']:>3}/{self.trainer.epochs}  step {row['step']:>6}  lr {row['lr']:.2e}  "
                  f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.1f}%  |  "
@@ -258,6 +279,10 @@ class Run:
             if weights is not None:
                 c.model.load_state_dict(weights)
             test = loop.evaluate(c.splits.test)
+            confusion = test.pop("confusion", None)
+            if confusion is not None and self.main:
+                plot_confusion(confusion, self.run_dir / "confusion.png",
+                               f"{self.run_dir.name}: test split, best checkpoint (epoch {self.counters.best_epoch})")
             log.info(f"test (best checkpoint, epoch {self.counters.best_epoch}): loss {test['loss']:.4f} "
                      f"acc {100 * test['acc']:.2f}%")
             if self.trainer.tta != "none":
@@ -280,8 +305,9 @@ class Run:
         summary["world_size"] = c.dist.world
         if self.main:
             write_summary(self.run_dir / "summary.json", summary)  # the result first: figures can be redrawn
-            if rows:
-                self.draw_figures(self.run_dir)
+            figures = self.draw_figures(self.run_dir) if rows else None
+            extra = [p for p in [self.run_dir / "confusion.png"] if p.is_file()]
+            self.trackers.close(self.status, summary, [*(figures or []), *extra])
         distributed.barrier()
         log.info(f"{self.status}: results in {self.run_dir}")
         return summary

@@ -9,12 +9,13 @@ import importlib
 # group -> the name of its registry in trainlab.schemas.<group>
 GROUP_MODULES = {"dataset": "DATASETS", "preprocess": "PREPROCESS", "arch": "ARCHS", "activation": "ACTIVATIONS",
                  "init": "INITS", "norm": "NORMS", "loss": "LOSSES", "optimizer": "OPTIMIZERS",
-                 "schedule": "SCHEDULES", "regularizer": "REGULARIZERS", "augment": "AUGMENTS"}
+                 "schedule": "SCHEDULES", "regularizer": "REGULARIZERS", "augment": "AUGMENTS",
+                 "logger": "LOGGERS"}
 # Groups with one schema whose YAML is conf/<group>/default.yaml (trainer=debug is a hand-written preset on top).
 SINGLE = {"trainer": "TrainerSchema", "transfer": "TransferSchema"}
 
 # Groups whose options combine (`regularizer=[l2,dropout]`): each option lives under its own key.
-COMBINABLE = ("regularizer", "augment")
+COMBINABLE = ("regularizer", "augment", "logger")
 
 
 def registries(plugins: bool = True) -> dict:

@@ -8,6 +8,8 @@ from typing import Any
 
 from trainlab.errors import check
 
+EVAL_METRICS = ("auto", "top5", "per_class", "confusion")  # trainer.metrics (trainlab.engine.eval_metrics)
+
 
 @dataclass
 class EarlyStopSchema:
@@ -95,6 +97,9 @@ class TrainerSchema:
                                                                 # evaluated beside the model like the EMA
     nonfinite: str = "stop"        # a NaN/inf loss: stop the run as diverged (no per-step sync),
                                    # or skip the step (one host sync per step)
+    metrics: list = field(default_factory=lambda: ["auto"])  # evaluation metrics beside top-1: top5, per_class
+                                   # (val_acc_c<k> columns), confusion (confusion.png of the test split);
+                                   # auto = top5 when the dataset has more than 10 classes
 
     def __post_init__(self):
         check(self.threads == "auto" or (isinstance(self.threads, int) and not isinstance(self.threads, bool)
@@ -120,6 +125,8 @@ class TrainerSchema:
         check(self.polyak.epochs <= self.epochs, "polyak.epochs", self.polyak.epochs,
               f"at most trainer.epochs ({self.epochs}): the average is over the last epochs of the run")
         check(self.nonfinite in ("stop", "skip"), "nonfinite", self.nonfinite, "one of stop, skip")
+        check(all(m in EVAL_METRICS for m in self.metrics), "metrics", list(self.metrics),
+              "a list of " + ", ".join(EVAL_METRICS))
         check(self.diagnostics in ("off", "light", "full"), "diagnostics", self.diagnostics, "one of off, light, full")
         check(self.diagnostics_every >= 1, "diagnostics_every", self.diagnostics_every, "an integer >= 1")
         check(not (self.diagnostics == "full" and self.compile), "diagnostics", self.diagnostics,

@@ -1,0 +1,148 @@
+"""logger=: TensorBoard and MLflow get what metrics.csv gets, read back with their own readers;
+a resumed run continues its MLflow run; a missing package is a one-line error; the default
+path imports none of the trackers' packages."""
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import compose_cfg, run_tiny
+from trainlab.config import validate
+from trainlab.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_default_run_imports_no_tracker_package(tmp_path):
+    code = ("import sys; from tests.conftest import run_tiny; "
+            f"s = run_tiny({str(tmp_path / 'run')!r}, []); assert s['status'] == 'completed'; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorboard', 'mlflow', 'wandb') "
+            "or m.startswith('torch.utils.tensorboard')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_missing_tracker_package_is_one_line_error_naming_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    with pytest.raises(ConfigError) as err:
+        validate(compose_cfg(["logger=[tensorboard,mlflow]"]))
+    assert err.value.key == "logger" and "trainlab[trackers]" in str(err.value) and "\n" not in str(err.value)
+
+
+def _csv(run_dir: Path) -> list[dict]:
+    with open(run_dir / "metrics.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_tensorboard_and_mlflow_receive_what_metrics_csv_receives(tmp_path):
+    pytest.importorskip("tensorboard")
+    mlflow = pytest.importorskip("mlflow")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    run_dir, uri = tmp_path / "run", f"sqlite:///{tmp_path}/mlflow.db"
+    summary = run_tiny(run_dir, ["logger=[tensorboard,mlflow]", f"logger.mlflow.tracking_uri={uri}",
+                                 "logger.mlflow.experiment=tiny", "trainer.epochs=2"], figures=True)
+    rows = _csv(run_dir)
+    steps = [int(r["step"]) for r in rows]
+    assert summary["status"] == "completed" and len(rows) == 2
+
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("val_acc")] == steps
+    assert [e.value for e in events.Scalars("val_acc")] == pytest.approx([float(r["val_acc"]) for r in rows])
+    assert {"train_loss", "lr", "val_loss", "train_acc"} <= set(events.Tags()["scalars"])
+    assert len(events.Scalars("train_step_loss")) == summary["steps"]  # folded in at each evaluation
+    assert {"curves", "diagnostics"} <= set(events.Tags()["images"])
+    start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hp = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
+    assert hp["optimizer"].string_value == "adam" and hp["status"].string_value == "completed"
+    assert events.Scalars("hparam/test_acc")[0].value == pytest.approx(summary["test"]["acc"])
+
+    mlflow.set_tracking_uri(uri)
+    (run,) = mlflow.search_runs(experiment_names=["tiny"], output_format="list")
+    assert run.info.status == "FINISHED" and run.info.run_name == "run"
+    assert run.data.params["optimizer.name"] == "adam" and run.data.params["trainer.epochs"] == "2"
+    history = mlflow.MlflowClient(uri).get_metric_history(run.info.run_id, "val_acc")
+    assert [(m.step, m.value) for m in history] == [(s, pytest.approx(float(r["val_acc"]))) for s, r in zip(steps, rows)]
+    artifacts = {a.path for a in mlflow.MlflowClient(uri).list_artifacts(run.info.run_id)}
+    assert {"summary.json", "curves.png"} <= artifacts
+
+
+def test_resumed_run_continues_its_mlflow_run(tmp_path):
+    pytest.importorskip("tensorboard")
+    mlflow = pytest.importorskip("mlflow")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    overrides = ["logger=[mlflow,tensorboard]", f"logger.mlflow.tracking_uri={uri}", "trainer.epochs=3"]
+    part = run_tiny(tmp_path / "run", [*overrides, "trainer.stop_after=1"])
+    assert part["status"] == "interrupted"
+    (first,) = _runs(mlflow, uri)
+    assert first.info.status == "KILLED"
+    done = run_tiny(tmp_path / "run", [*overrides, "resume=true"])
+    assert done["status"] == "completed"
+    (run,) = _runs(mlflow, uri)  # the same run, not a second one
+    assert run.info.run_id == first.info.run_id and run.info.status == "FINISHED"
+    steps = [int(r["step"]) for r in _csv(tmp_path / "run")]
+    history = mlflow.MlflowClient(uri).get_metric_history(run.info.run_id, "val_acc")
+    assert [m.step for m in history] == steps == [3, 6, 9]
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("val_acc")] == steps
+
+
+def _runs(mlflow, uri):
+    mlflow.set_tracking_uri(uri)
+    return mlflow.search_runs(experiment_names=["trainlab"], output_format="list")
+
+
+def test_sweep_is_one_mlflow_experiment_in_the_default_store(tmp_path, cli_env):
+    """A real multirun from the CLI: the default store outputs/mlflow.db (from the working
+    directory), one experiment named after the sweep folder, one MLflow run per job."""
+    mlflow = pytest.importorskip("mlflow")
+    res = subprocess.run([sys.executable, "-m", "trainlab", "train", "-m", "logger=mlflow", "seed=0,1",
+                          "dataset.subset=100", "trainer.epochs=1", "trainer.progress=off", "trainer.threads=1"],
+                         cwd=tmp_path, env={**cli_env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (sweep,) = (tmp_path / "outputs" / "sweeps").iterdir()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    runs = mlflow.search_runs(experiment_names=[sweep.name], output_format="list")
+    assert sorted(r.data.params["seed"] for r in runs) == ["0", "1"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.info.run_name for r in runs} == {p.name for p in sweep.iterdir() if (p / "summary.json").is_file()}
+
+
+def test_a_failed_run_ends_its_mlflow_run_as_failed(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    from trainlab.engine.loop import Loop
+
+    def broken(self, *a, **k):
+        raise RuntimeError("evaluation broke")
+
+    monkeypatch.setattr(Loop, "evaluate", broken)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with pytest.raises(RuntimeError, match="evaluation broke"):
+        run_tiny(tmp_path / "run", ["logger=mlflow", f"logger.mlflow.tracking_uri={uri}"])
+    (run,) = _runs(mlflow, uri)
+    assert run.info.status == "FAILED" and run.data.tags["trainlab.status"] == "failed"
+
+
+@pytest.mark.slow
+def test_tensorboard_in_a_headless_browser_shows_the_runs(tmp_path):
+    """scripts/browse_check.py: `tensorboard --logdir` on localhost, opened in headless Chromium."""
+    import shutil
+
+    pytest.importorskip("tensorboard")
+    if not (shutil.which("chromium") or shutil.which("chromium-browser")):
+        pytest.skip("needs Debian's chromium package")
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "browse_check.py"), "--out", str(tmp_path)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr[-2000:]
+    assert "run browse_momentum: shown" in res.stdout and (tmp_path / "tensorboard.png").stat().st_size > 10_000
