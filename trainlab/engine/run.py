@@ -84,6 +84,7 @@ class Run:
             torch.manual_seed(distributed.rank_seed(self.spec.seed, c.dist.rank))
             c.aug_gen.manual_seed(distributed.rank_seed(self.spec.seed + 2, c.dist.rank))
         pending = EpochSums.zeros(device)
+        self.resumed = bool(resume_state)
         if resume_state:
             restore(self, c, resume_state, pending)
             del resume_state
@@ -108,6 +109,8 @@ class Run:
     def _train(self, c: Components, loop: Loop, pending: EpochSums) -> str:
         total_steps = c.steps_per_epoch * self.trainer.epochs
         epochs_this_session = 0
+        if self.counters.step == 0 and not self.resumed:  # decided alike on every rank (a collective)
+            self._evaluate(c, loop, pending, initial=True)  # the untrained model: metrics.csv's step-0 row
         with Progress(self.trainer.progress, total_steps, self.counters.step) as bar, StopOnSignal(self) as stop:
             while self.counters.epoch < self.trainer.epochs:
                 if self.trainer.stop_after is not None and epochs_this_session >= self.trainer.stop_after:
@@ -155,7 +158,9 @@ class Run:
                     self._save_last(c, pending)
         return "completed"
 
-    def _evaluate(self, c: Components, loop: Loop, pending: EpochSums) -> dict:
+    def _evaluate(self, c: Components, loop: Loop, pending: EpochSums, initial: bool = False) -> dict:
+        """An evaluation row of metrics.csv. `initial`: the one before the first step (step 0),
+        which has no running training numbers and does not take part in best/early stopping."""
         sums = distributed.all_reduce_sum(pending.sums.clone())  # every rank's examples count
         loss_sum, pen_sum, correct, n = sums.tolist()  # the one host read per evaluation
         if pending.step_losses:
@@ -164,16 +169,21 @@ class Run:
             self.step_losses += losses.tolist()
         n = max(n, 1)
         val = loop.evaluate(c.splits.val)
-        row = {"step": self.counters.step, "epoch": self.counters.epoch, "lr": c.optimizer.param_groups[0]["lr"],
-               "train_loss": loss_sum / n, "train_penalty": pen_sum / n, "train_acc": correct / n,
-               "val_loss": val["loss"], "val_acc": val["acc"], "time_s": round(self.elapsed(), 3)}
+        seen = loop.evaluate(loop.train_eval)  # eval mode like val: no dropout, no augmentation
+        # lr: the rate the epoch's last step trained at (the schedule has moved on since)
+        lr = c.optimizer.param_groups[0]["lr"] if initial or loop.trained_lr is None else loop.trained_lr
+        running = (None, None, None) if initial else (loss_sum / n, pen_sum / n, correct / n)
+        row = {"step": self.counters.step, "epoch": self.counters.epoch, "lr": lr,
+               "train_loss": running[0], "train_penalty": running[1], "train_acc": running[2],
+               "val_loss": val["loss"], "val_acc": val["acc"],
+               "train_eval_loss": seen["loss"], "train_eval_acc": seen["acc"], "time_s": round(self.elapsed(), 3)}
         if c.ema is not None:
             ema_val = loop.evaluate(c.splits.val, model=c.ema.model)
             row |= {"val_loss_ema": ema_val["loss"], "val_acc_ema": ema_val["acc"]}
         if c.polyak is not None:
             avg_val = loop.evaluate_polyak(c.polyak, c.splits.val)
             row |= {"val_loss_polyak": avg_val["loss"], "val_acc_polyak": avg_val["acc"]}
-        if loop.diag is not None:
+        if loop.diag is not None and not initial:
             row |= loop.diag.collect()
             for flag in loop.diag.flags(row):
                 if flag not in self.flagged:  # each problem once, not at every evaluation
@@ -181,9 +191,14 @@ class Run:
                     log.warning(f"diagnostics: {flag}")
         if self.main:
             self.metrics.append(row)
+        if initial:
+            log.info(f"epoch   0/{self.trainer.epochs}  before training: train (eval mode) acc "
+                     f"{100 * row['train_eval_acc']:5.1f}%  |  val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:5.1f}%")
+            return row
         c.schedule.on_eval(row)
         log.info(f"epoch {row['epoch']:>3}/{self.trainer.epochs}  step {row['step']:>6}  lr {row['lr']:.2e}  "
-                 f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.1f}%  |  "
+                 f"train (running) loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.1f}%  "
+                 f"(eval mode {100 * row['train_eval_acc']:5.1f}%)  |  "
                  f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:5.1f}%  |  {row['time_s']:.1f}s")
         self._track_best(c, row)
         return row
