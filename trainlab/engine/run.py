@@ -95,7 +95,6 @@ class Run:
             from trainlab.diagnose.live import LiveDiagnostics
 
             loop.diag = LiveDiagnostics(c.model, self.trainer.diagnostics, self.trainer.diagnostics_every)
-        self.flagged: set[str] = set()
         self._skipped_before = self.counters.skipped_steps
         log.info(f"run folder: {self.run_dir}")
         log.info(f"{self.spec.dataset.name}: {len(c.splits.train)} train / {len(c.splits.val)} val / "
@@ -185,10 +184,8 @@ class Run:
             row |= {"val_loss_polyak": avg_val["loss"], "val_acc_polyak": avg_val["acc"]}
         if loop.diag is not None and not initial:
             row |= loop.diag.collect()
-            for flag in loop.diag.flags(row):
-                if flag not in self.flagged:  # each problem once, not at every evaluation
-                    self.flagged.add(flag)
-                    log.warning(f"diagnostics: {flag}")
+            for flag in loop.diag.persistent(row):  # a persistent problem, each layer's once
+                log.warning(f"diagnostics: {flag}")
         if self.main:
             self.metrics.append(row)
         if initial:
@@ -271,6 +268,8 @@ class Run:
                 avg = loop.evaluate_polyak(c.polyak, c.splits.test)
                 test |= {"polyak_loss": avg["loss"], "polyak_acc": avg["acc"], "polyak_epochs": c.polyak.count}
                 log.info(f"test of the Polyak average of the last {c.polyak.count} epochs: acc {100 * avg['acc']:.2f}%")
+        if loop.diag is not None and loop.diag.summary():
+            log.warning(f"diagnostics: persistent {loop.diag.summary()} (see diagnostics.png)")
         summary = run_summary(self, rows, test, device)
         summary["diagnosis"] = self._diagnose(rows, c) if self.main else []
         summary["world_size"] = c.dist.world
