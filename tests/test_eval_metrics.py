@@ -50,3 +50,29 @@ def test_train_sample_is_fixed_and_no_larger_than_val():
     before = torch.get_rng_state()
     train_sample(train, 7)
     assert torch.equal(before, torch.get_rng_state())  # draws from no random stream
+
+
+def test_run_folder_has_step_losses_and_named_layers_for_the_figures(tmp_path):
+    import json
+
+    from trainlab.engine.metrics import read_step_losses
+
+    summary = run_tiny(tmp_path / "f", ["trainer.epochs=2", "trainer.diagnostics_every=1"], figures=True)
+    losses = read_step_losses(tmp_path / "f" / "step_losses.csv")
+    assert len(losses) == summary["steps"] and all(math.isfinite(v) for v in losses)
+    labels = json.loads((tmp_path / "f" / "diagnostics_layers.json").read_text())
+    assert labels["1"].startswith("1 Linear ") and "×" in labels["1"]  # module path, type, weight shape
+    assert (tmp_path / "f" / "curves.png").stat().st_size > 10_000
+
+
+def test_curves_figure_draws_hand_built_rows_with_a_constant_lr(tmp_path):
+    from trainlab.engine.figures import plot_curves
+
+    nan = math.nan
+    rows = [{"step": 0, "epoch": 0, "lr": 0.01, "train_loss": nan, "train_penalty": nan, "train_acc": nan,
+             "val_loss": 2.3, "val_acc": 0.1, "train_eval_loss": 2.3, "train_eval_acc": 0.1}]
+    rows += [{"step": 10 * e, "epoch": e, "lr": 0.01, "train_loss": 1 / e, "train_penalty": 0.0, "train_acc": 0.9,
+              "val_loss": 1.2 / e, "val_acc": 0.8, "train_eval_loss": 0.9 / e, "train_eval_acc": 0.95} for e in (1, 2, 3)]
+    plot_curves(rows, tmp_path / "c.png", step_losses=[2.0 - i / 20 for i in range(30)],
+                summary={"best": {"epoch": 2}, "test": {"acc": 0.81}})
+    assert (tmp_path / "c.png").stat().st_size > 10_000

@@ -194,6 +194,20 @@ class LiveDiagnostics:
         self._samples = 0
         return out
 
+    def write_labels(self, path: Path) -> None:
+        """{layer: "module path, type and weight shape"} for diagnostics.png, which is drawn from files."""
+        import json
+
+        modules = dict(self.model.named_modules())
+        labels = {}
+        for name, weight in zip(self.layer_names, self.weights):
+            module = modules.get("" if name == "model" else name)
+            kind = type(module).__name__ if module is not None else "weight"
+            labels[name] = f"{name} {kind} {'×'.join(str(d) for d in weight.shape)}"
+        for probe in self.probes:
+            labels.setdefault(probe.name, f"{probe.name} {type(probe.module).__name__}")
+        path.write_text(json.dumps(labels, indent=1) + "\n")
+
     @staticmethod
     def flags(row: dict) -> list[str]:
         """One line per layer whose numbers in `row` (a collect() result or a metrics.csv row) look unhealthy."""

@@ -68,3 +68,20 @@ def read_floats(path: Path) -> list[dict]:
     for row in MetricsFile(path).read():
         out.append({k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()})
     return out
+
+
+STEP_LOSSES = "step_losses.csv"  # beside metrics.csv: the training loss of every optimizer step
+
+
+def write_step_losses(path: Path, losses: list[float]) -> None:
+    """The per-step training losses (last.pt's step_losses), as a file the figures read without torch."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("step,loss\n" + "".join(f"{i},{_fmt(float(v))}\n" for i, v in enumerate(losses, start=1)))
+    tmp.replace(path)
+
+
+def read_step_losses(path: Path) -> list[float]:
+    if not path.is_file():
+        return []
+    lines = path.read_text().splitlines()[1:]
+    return [float(line.partition(",")[2]) for line in lines if line]

@@ -25,7 +25,7 @@ from trainlab.engine import distributed
 from trainlab.engine.assemble import Components, assemble, resolve_device
 from trainlab.engine.console import Progress
 from trainlab.engine.loop import EpochSums, Loop
-from trainlab.engine.metrics import MetricsFile, read_floats
+from trainlab.engine.metrics import STEP_LOSSES, MetricsFile, read_floats, write_step_losses
 from trainlab.engine.figures import draw_run_figures
 from trainlab.engine.run_state import Counters, last_state, rank_state, restore, weights_state
 from trainlab.engine.signals import StopOnSignal, preemption_signal
@@ -95,6 +95,7 @@ class Run:
             from trainlab.diagnose.live import LiveDiagnostics
 
             loop.diag = LiveDiagnostics(c.model, self.trainer.diagnostics, self.trainer.diagnostics_every)
+            loop.diag.write_labels(self.run_dir / "diagnostics_layers.json")  # diagnostics.png's layer names
         self._skipped_before = self.counters.skipped_steps
         log.info(f"run folder: {self.run_dir}")
         log.info(f"{self.spec.dataset.name}: {len(c.splits.train)} train / {len(c.splits.val)} val / "
@@ -275,6 +276,7 @@ class Run:
         summary["world_size"] = c.dist.world
         if self.main:
             write_summary(self.run_dir / "summary.json", summary)  # the result first: figures can be redrawn
+            write_step_losses(self.run_dir / STEP_LOSSES, self.step_losses)  # curves.png's per-step loss
             if rows:
                 self.draw_figures(self.run_dir)
         distributed.barrier()
