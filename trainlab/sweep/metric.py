@@ -30,7 +30,7 @@ DEFAULT_METRICS = ("best.val_acc", "test.acc", "final.train_loss", "epochs_run",
 SUMMARY_PATHS = (
     "best.epoch", "best.step", "best.val_loss", "best.val_acc",
     "final.epoch", "final.step", "final.train_loss", "final.train_acc",
-    "final.val_loss", "final.val_acc", "final.lr",
+    "final.val_loss", "final.val_acc", "final.lr", "final.train_eval_loss", "final.train_eval_acc",
     "test.loss", "test.acc", "epochs_run", "wall_time_s", "seed",
 )
 
@@ -43,6 +43,7 @@ LABELS = {
     "final.train_acc": "final train acc (%)",
     "final.val_loss": "final val loss",
     "final.val_acc": "final val acc (%)",
+    "final.train_eval_acc": "final train acc, eval mode (%)",
     "epochs_run": "epochs",
     "test.ema_acc": "test acc EMA (%)",
     "test.polyak_acc": "test acc Polyak (%)",

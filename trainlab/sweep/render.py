@@ -46,7 +46,7 @@ def header(table: Table) -> list[str]:
 def delta_label(metric: Metric) -> str:
     # differences of percentages are percentage points, not percent
     if metric.kind == "percent":
-        return f"Δ {metric.label.removesuffix(' (%)')} vs baseline (pp)"
+        return f"Δ {metric.label.removesuffix(' (%)').removesuffix(' (pp)')} vs baseline (pp)"
     return f"Δ {metric.label} vs baseline"
 
 
