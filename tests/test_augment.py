@@ -405,7 +405,9 @@ def test_presets_build(preset, options):
     assert sorted(loaded) == sorted(options)
     selected = {name: AUGMENTS[name].schema(**values) for name, values in loaded.items()}
     if preset == "standard":
-        assert selected["crop"].padding == 4
+        assert selected["crop"].padding is None  # a fraction of the side: 4 px on 32x32, 1 px on 8x8
+        from trainlab.data.augment.options import Crop
+        assert [Crop(selected["crop"], NUM_CLASSES).padding(s, s) for s in (32, 28, 8)] == [4, 4, 1]
     out, _ = BatchAugment(selected, NUM_CLASSES)(images(), labels(), torch.Generator().manual_seed(0))
     assert out.shape == (N, C, H, W)
 

@@ -116,7 +116,7 @@ def test_resume_command_continues_the_same_folder(tmp_path, cli_env):
     assert len(list((tmp_path / "outputs" / "runs").iterdir())) == 1
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_run"] == 3
-    assert [int(r.split(",")[1]) for r in (run / "metrics.csv").read_text().splitlines()[1:]] == [1, 2, 3]
+    assert [int(r.split(",")[1]) for r in (run / "metrics.csv").read_text().splitlines()[1:]] == [0, 1, 2, 3]  # 0: before the first step
 
 
 def test_installed_package_runs_from_anywhere(tmp_path, cli_env):

@@ -43,7 +43,8 @@ def test_xavier_keeps_tanh_healthy():
     stats = study("activation=tanh", "init=xavier")
     assert all(0.3 < s.std < 0.9 for s in stats)
     assert 0.7 < stats[-1].std / stats[0].std < 1.5
-    assert all(s.frac_saturated < 0.05 for s in stats)
+    # the first layer takes 500 unit-Gaussian inputs times tanh's gain 5/3: ~11% saturated, then it settles
+    assert stats[0].frac_saturated < 0.15 and all(s.frac_saturated < 0.05 for s in stats[1:])
     assert assess(stats) == []
 
 
@@ -155,3 +156,13 @@ def test_lr_find_sweeps_the_configured_optimizer_kind():
 def test_lr_find_rejects_an_empty_range(capsys):
     assert main(["lr-find", "--lr-min", "1", "--lr-max", "0.1"]) == 2
     assert "--lr-min=1.0 is not valid: below --lr-max (0.1)" in capsys.readouterr().err
+
+
+def test_gaussian_input_is_as_wide_as_the_first_hidden_layer():
+    """The classic study feeds 500 Gaussian units into 500: layer 1's tanh std is ~0.21
+    (tanh of N(0, 0.01² · 500)); with the digits' 64 inputs it would be ~0.08."""
+    spec = load_spec([*DEEP, "activation=tanh", "init=normal", "init.std=0.01"])
+    wide = inspect_network(spec, gaussian=True, batch=1000)
+    assert 0.19 < wide[0].std < 0.23
+    narrow = inspect_network(spec, gaussian=True, batch=1000, width="data")
+    assert 0.06 < narrow[0].std < 0.1

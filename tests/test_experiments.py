@@ -55,3 +55,13 @@ def test_a_shrunken_preset_runs_into_a_table(tmp_path, cli_env):
     lines = (tmp_path / "study" / "table.md").read_text().splitlines()
     assert lines[0].startswith("| init | best val acc (%) |")
     assert [line.split(" | ")[0] for line in lines[2:4]] == ["| normal", "| xavier"]
+
+
+def test_a_study_preset_without_multirun_is_refused_with_a_hint():
+    from trainlab.errors import ConfigError
+    from trainlab.precheck import prepare
+
+    with pytest.raises(ConfigError) as err:
+        prepare(["experiment=regularizers"])
+    assert "trainlab train -m experiment=regularizers" in str(err.value) and "\n" not in str(err.value)
+    assert prepare(["--cfg", "job", "experiment=regularizers"]).info_only  # printing its config is fine

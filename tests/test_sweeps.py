@@ -97,10 +97,10 @@ def test_failed_and_interrupted_jobs_are_resumed_and_finished_jobs_kept(tmp_path
     # the interrupted job continued from its checkpoint to the end
     assert status(jobs[1]) == "completed"
     assert "resumed from" in (jobs[1] / "train.log").read_text()
-    assert [r.split(",")[1] for r in (jobs[1] / "metrics.csv").read_text().splitlines()[1:]] == ["1", "2"]
+    assert [r.split(",")[1] for r in (jobs[1] / "metrics.csv").read_text().splitlines()[1:]] == ["0", "1", "2"]
     # the failed jobs had no checkpoint: they started over (job 3 then stops after its 1-epoch slice)
     assert status(jobs[2]) == "completed" and status(jobs[3]) == "interrupted"
-    assert len((jobs[3] / "metrics.csv").read_text().splitlines()) == 2  # header + 1 epoch, no stale rows
+    assert len((jobs[3] / "metrics.csv").read_text().splitlines()) == 3  # header + step 0 + 1 epoch, no stale rows
     assert "RuntimeError" in (jobs[2] / "train.log").read_text()  # the first attempt's log is kept
     for num, job in jobs.items():
         assert yaml.safe_load((job / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["num"] == num

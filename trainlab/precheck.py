@@ -210,6 +210,10 @@ def prepare(args: list[str]) -> Plan:
         if not multirun:
             cfg = compose_job(task + hydra, with_hydra=True)
             run_dir = Path(str(OmegaConf.select(cfg, "hydra.run.dir"))).absolute()
+            if OmegaConf.select(cfg, "hydra.sweeper.params") and not show_cfg:  # a study preset run as one job
+                preset = next((o.split("=", 1)[1] for o in task if _key(o).lstrip("+") == "experiment"), "…")
+                raise ConfigError("experiment", preset, f"run it as a sweep: trainlab train -m experiment={preset} "
+                                  "(a study preset: without -m one job of its base settings would run)")
             with open_dict(cfg):
                 del cfg["hydra"]
             spec = validate(cfg)

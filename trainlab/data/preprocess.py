@@ -187,7 +187,20 @@ class Whiten(PCA):
         return self.cfg.method == "zca"
 
 
-KINDS = {"none": Preprocessor, "center": Center, "standardize": Standardize, "minmax": MinMax,
+class Raw(Preprocessor):
+    """Pixels on their 0-255 scale: images arrive as [0, 1] floats (to_float, or a dataset stored
+    as fractions such as the digits' 0..16 / 16), so this undoes that scaling; nothing is fitted.
+    The "standardized inputs train faster than raw ones" lesson needs the raw scale."""
+
+    def __init__(self, cfg, input_shape: tuple):
+        super().__init__(cfg, input_shape)
+        self.scale = 255.0 if len(self.input_shape) == 3 else 1.0  # (C, H, W) images; flat features as they are
+
+    def forward(self, x):
+        return x * self.scale
+
+
+KINDS = {"none": Preprocessor, "raw": Raw, "center": Center, "standardize": Standardize, "minmax": MinMax,
          "pca": PCA, "whiten": Whiten}
 
 

@@ -38,15 +38,32 @@ MOSTLY = 0.5
 
 
 # -- inspect ---------------------------------------------------------------------------------------
-def inspect_network(spec, *, gaussian: bool = False, batch: int = 256):
+def gaussian_width(spec, width: str) -> int | None:
+    """The input width of the Gaussian study: an MLP's first hidden layer (`layer`), so every
+    layer, the first included, maps n units to n as in the classic 10-layer/500-unit study; None:
+    the dataset's input shape (`data`, and every architecture that is not an MLP)."""
+    return spec.arch.widths()[0] if width == "layer" and spec.arch.name == "mlp" else None
+
+
+def inspect_network(spec, *, gaussian: bool = False, batch: int = 256, width: str = "layer"):
     """Layer statistics of the configured network at initialization (train mode, one batch)."""
     from trainlab.diagnose.inspect_layers import is_activation, layer_statistics
     from trainlab.nn.activations import ACTIVATIONS
 
     c, device = assemble_run(spec)
     x, y = sample_batch(c, batch, spec.seed)
-    if gaussian:  # the textbook experiment: zero-mean unit-variance input of the model's input shape
-        x = torch.randn(x.shape, generator=torch.Generator().manual_seed(spec.seed)).to(device)
+    if gaussian:  # the textbook experiment: zero-mean unit-variance input
+        y = y[torch.arange(batch, device=y.device) % len(y)]  # labels only feed the loss: any will do
+        shape, fan_in = (batch, *x.shape[1:]), gaussian_width(spec, width)
+        if fan_in is not None:  # the same network, seeded as a run seeds it, built for fan_in inputs
+            from trainlab.engine.assemble import seed_everything
+            from trainlab.nn import build_model
+            from trainlab.optim.regularizers import dropout_probability
+
+            seed_everything(spec.seed)
+            c.model = build_model(spec, (fan_in,), c.splits.num_classes, dropout_probability(spec.regularizer)).to(device)
+            shape = (len(y), fan_in)
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(spec.seed)).to(device)
     layer_types = None  # every module inspect_layers knows as an activation
     if not any(is_activation(m) for m in c.model.modules()):
         # an activation module it does not know (a plugin's, say): look for the configured one's type
@@ -96,9 +113,11 @@ def inspect_report(args, spec) -> int:
     print the layer table and findings, write inspect.json and activations.png."""
     from trainlab.diagnose.inspect_layers import save_histograms
 
-    stats = inspect_network(spec, gaussian=args.gaussian, batch=args.batch)
+    stats = inspect_network(spec, gaussian=args.gaussian, batch=args.batch, width=args.gaussian_width)
     out = out_dir(args, "inspect")
-    source = "unit-Gaussian input" if args.gaussian else "real data"
+    fan_in = gaussian_width(spec, args.gaussian_width)
+    source = ("real data" if not args.gaussian else
+              f"unit-Gaussian input, {fan_in} wide" if fan_in else "unit-Gaussian input of the data's shape")
     print_table(stats_table(stats, f"layer statistics at initialization ({source}, batch {args.batch}, train mode)"))
     findings = assess(stats)
     save_histograms(stats, out / "activations.png")

@@ -85,7 +85,8 @@ def diagnose(rows, step_losses, initial_loss, steps_per_epoch, val_size) -> list
     val_loss, val_acc); step_losses: the training loss of every optimizer step;
     initial_loss: the loss of a uniformly guessing model (ln C for cross-entropy).
     """
-    rows = list(rows or [])
+    # the evaluation before the first step (metrics.csv's step-0 row) has no training numbers
+    rows = [r for r in rows or [] if not _before_training(r)]
     losses = np.asarray([] if step_losses is None else step_losses, dtype=float).ravel()
     diverged = _diverged(rows, losses)
     if diverged:
@@ -260,6 +261,11 @@ def _autocorr(x: np.ndarray, max_lag: int) -> np.ndarray | None:
     spectrum = np.fft.rfft(x, 2 * n)  # zero-padded so the correlation does not wrap around
     cov = np.fft.irfft(spectrum * np.conj(spectrum), 2 * n)[: max_lag + 1] / (n - np.arange(max_lag + 1))
     return cov / cov[0]
+
+
+def _before_training(row) -> bool:
+    train_loss = row.get("train_loss")
+    return as_float(row.get("step", 1)) == 0 and (train_loss is None or not math.isfinite(as_float(train_loss)))
 
 
 def _lr_at(rows, step: int) -> float | None:

@@ -41,8 +41,17 @@ def check_command(argv: list[str]) -> int:
 def inspect_command(argv: list[str]) -> int:
     parser = Parser("inspect", "Activation and gradient statistics of every hidden layer at initialization.")
     parser.add_argument("--gaussian", action="store_true", help="feed unit-Gaussian input instead of real data")
-    parser.add_argument("--batch", type=positive(int), default=256, help="examples in the batch (default 256)")
-    return _report(parser, argv, "inspect_report")
+    parser.add_argument("--gaussian-width", choices=("layer", "data"), default="layer",
+                        help="with --gaussian: input as wide as an MLP's first hidden layer (layer, the classic "
+                             "study's setting; default) or of the dataset's shape (data)")
+    parser.add_argument("--batch", type=positive(int), default=None,
+                        help="examples in the batch (default 256; 1000 with --gaussian, for stable statistics)")
+    return _report(parser, argv, "inspect_report", check_flags=_default_batch)
+
+
+def _default_batch(args) -> None:
+    if args.batch is None:
+        args.batch = 1000 if args.gaussian else 256
 
 
 def gradcheck_command(argv: list[str]) -> int:

@@ -33,6 +33,10 @@ OVERFIT_RISE_OVER_NOISE = 3.0
 # mid-run; a gap that is large but stable is a regularized model, not this.
 OVERFIT_ACC_GAP = 0.10
 OVERFIT_GAP_GROWTH = 0.03
+# Or, read from the eval-mode training sample (train_eval_acc, no dropout or augmentation, so
+# the gap is clean): a gap of 10 points or more at the end is overfitting, steady or not. (The
+# running train accuracy above is biased by dropout and augmentation, hence the growth test.)
+OVERFIT_CLEAN_GAP = 0.10
 # The architectures trainlab builds can fit MNIST/CIFAR-scale training sets far
 # beyond 80%; below that with val within 5 points, capacity or time is short.
 UNDERFIT_TRAIN_ACC = 0.80
@@ -93,6 +97,18 @@ def _overfitting(ev: dict) -> Finding | None:
     gap = ev["train_acc"] - ev["val_acc"]
     mid = len(gap) // 2
     gap_mid, gap_end = _end(gap[: mid + 1]), _end(gap)
+    if ev["has_clean"]:
+        clean_gap = ev["train_eval_acc"] - ev["val_acc"]
+        clean_end = _end(clean_gap)
+        if clean_end >= OVERFIT_CLEAN_GAP:
+            return Finding(
+                "overfitting",
+                f"at the end (step {steps[-1]}) the model fits its training data far better than validation: "
+                f"train {100 * _end(ev['train_eval_acc']):.1f}% vs val {100 * _end(ev['val_acc']):.1f}% "
+                f"(both in eval mode), a {100 * clean_end:.1f}-point gap (flagged from {100 * OVERFIT_CLEAN_GAP:.0f}).",
+                advice,
+                int(steps[np.argmax(ev["val_acc"])]),
+            )
     if gap_end >= OVERFIT_ACC_GAP and gap_end - gap_mid >= OVERFIT_GAP_GROWTH:
         return Finding(
             "overfitting",
@@ -152,11 +168,12 @@ def _noisy_validation(ev: dict, val_size: int) -> Finding | None:
 def _evals(rows) -> dict:
     """Evaluation columns as arrays, keeping rows whose losses are finite."""
     cols = {k: np.array([as_float(r.get(k, math.nan)) for r in rows], dtype=float)
-            for k in ("step", "train_loss", "val_loss", "train_acc", "val_acc")}
+            for k in ("step", "train_loss", "val_loss", "train_acc", "val_acc", "train_eval_acc")}
     keep = np.isfinite(cols["train_loss"]) & np.isfinite(cols["val_loss"])
     ev = {k: v[keep] for k, v in cols.items()}
     ev["step"] = np.nan_to_num(ev["step"]).astype(int)
     ev["has_acc"] = bool(np.isfinite(ev["train_acc"]).all() and np.isfinite(ev["val_acc"]).all())
+    ev["has_clean"] = bool(ev["has_acc"] and np.isfinite(ev["train_eval_acc"]).all())
     return ev
 
 

@@ -9,7 +9,7 @@
         if sampled:
             diag.after_step()       # after the weights have changed
     row.update(diag.collect())      # once per evaluation: the only host read
-    warnings = diag.flags(row)
+    warnings = diag.persistent(row)  # problems that held for PERSIST_EVALS evaluations; diag.flags(row): all
     plot_diagnostics(rows, "diagnostics.png")   # trainlab.diagnose.live_plot
 
 Levels:
@@ -50,6 +50,11 @@ from trainlab.diagnose.live_plot import PREFIX, RATIO_HIGH, RATIO_LOW
 LEVELS = ("off", "light", "full")
 # A layer is flagged when most of it is dead or saturated.
 MOSTLY = 0.5
+# A problem is warned about when it holds at this many evaluations in a row: early, passing
+# conditions (large first updates of a tiny-initialized layer) are not problems.
+PERSIST_EVALS = 3
+# ... unless an update ratio moved this many times towards the healthy range over those evaluations.
+SETTLING = 2.0
 _TINY = 1e-12  # keeps an all-zero weight tensor (init=zeros) from dividing by zero
 
 
@@ -189,9 +194,63 @@ class LiveDiagnostics:
         self._samples = 0
         return out
 
+    def write_labels(self, path: Path) -> None:
+        """{layer: "module path, type and weight shape"} for diagnostics.png, which is drawn from files."""
+        import json
+
+        modules = dict(self.model.named_modules())
+        labels = {}
+        for name, weight in zip(self.layer_names, self.weights):
+            module = modules.get("" if name == "model" else name)
+            kind = type(module).__name__ if module is not None else "weight"
+            labels[name] = f"{name} {kind} {'×'.join(str(d) for d in weight.shape)}"
+        for probe in self.probes:
+            labels.setdefault(probe.name, f"{probe.name} {type(probe.module).__name__}")
+        path.write_text(json.dumps(labels, indent=1) + "\n")
+
     @staticmethod
     def flags(row: dict) -> list[str]:
         """One line per layer whose numbers in `row` (a collect() result or a metrics.csv row) look unhealthy."""
+        return [message for _, _, message in LiveDiagnostics.problems(row)]
+
+    def persistent(self, row: dict) -> list[str]:
+        """Warnings to log now: a layer's problem that has held for PERSIST_EVALS evaluations in a row,
+        each (layer, problem) once per run. A passing condition (the classifier head's tiny initial
+        weights make its first update ratios large, which is expected) never warns."""
+        now = {(layer, kind): (message, value) for layer, kind, message, value in self._problems(row)}
+        streaks = getattr(self, "_streaks", {})  # (layer, problem) -> (evaluations in a row, first value)
+        self._streaks = {key: (streaks[key][0] + 1, streaks[key][1]) if key in streaks else (1, value)
+                         for key, (_, value) in now.items()}
+        self._warned = getattr(self, "_warned", {})
+        fresh = []
+        for key, (count, first) in self._streaks.items():
+            message, value = now[key]
+            # an update ratio that moved 2x towards the healthy range over the streak is settling
+            settling = key[1].startswith("update/weight") and math.isfinite(value) and first > 0 and \
+                max(value / first, first / value) >= SETTLING and (value < first) == key[1].endswith("high")
+            if count >= PERSIST_EVALS and not settling and key not in self._warned:
+                self._warned[key] = message
+                fresh.append(f"{message} (for {count} evaluations)")
+        return fresh
+
+    def summary(self) -> str | None:
+        """One line at the end of the run: which layers had a persistent problem, or None."""
+        warned = getattr(self, "_warned", {})
+        if not warned:
+            return None
+        kinds: dict[str, list[str]] = {}
+        for layer, kind in warned:
+            kinds.setdefault(kind, []).append(layer)
+        return "; ".join(f"{kind} in {len(layers)} layer{'s' * (len(layers) > 1)} ({', '.join(layers)})"
+                         for kind, layers in kinds.items())
+
+    @staticmethod
+    def problems(row: dict) -> list[tuple[str, str, str]]:
+        """(layer, problem, message) for each unhealthy number in `row`."""
+        return [found[:3] for found in LiveDiagnostics._problems(row)]
+
+    @staticmethod
+    def _problems(row: dict) -> list[tuple[str, str, str, float]]:
         found = []
         for key, value in row.items():
             if not key.startswith(PREFIX) or value is None or (isinstance(value, float) and math.isnan(value)):
@@ -199,13 +258,15 @@ class LiveDiagnostics:
             layer, _, what = key[len(PREFIX):].rpartition(".")
             if what == "update_ratio":
                 if not math.isfinite(value) or value > RATIO_HIGH:
-                    found.append(f"{layer}: update/weight ratio {value:.1e} > {RATIO_HIGH:.0e}: steps are large "
-                                 "for this layer's weights (lower the learning rate?)")
+                    found.append((layer, "update/weight ratio high", f"{layer}: update/weight ratio {value:.1e} > "
+                                  f"{RATIO_HIGH:.0e}: steps are large for this layer's weights (lower the learning rate?)", value))
                 elif value < RATIO_LOW:
-                    found.append(f"{layer}: update/weight ratio {value:.1e} < {RATIO_LOW:.0e}: this layer barely "
-                                 "moves (learning rate too low, or vanishing gradients?)")
+                    found.append((layer, "update/weight ratio low", f"{layer}: update/weight ratio {value:.1e} < "
+                                  f"{RATIO_LOW:.0e}: this layer barely moves (learning rate too low, or vanishing gradients?)", value))
             elif what == "dead" and value > MOSTLY:
-                found.append(f"{layer}: {100 * value:.0f}% of units are dead (output <= 0 for the whole batch)")
+                found.append((layer, "dead units", f"{layer}: {100 * value:.0f}% of units are dead "
+                                                   "(output <= 0 for the whole batch)", value))
             elif what == "saturated" and value > MOSTLY:
-                found.append(f"{layer}: {100 * value:.0f}% of outputs are saturated (gradient close to 0)")
+                found.append((layer, "saturated outputs", f"{layer}: {100 * value:.0f}% of outputs are saturated "
+                                                          "(gradient close to 0)", value))
         return found

@@ -15,9 +15,11 @@ RATIO_HIGH = 1e-2
 RATIO_LOW = 1e-5
 
 
-def plot_diagnostics(rows: list[dict], path) -> Path | None:
-    """diagnostics.png: each diagnostic over the run's steps, one line per layer.
+def plot_diagnostics(rows: list[dict], path, labels: dict[str, str] | None = None) -> Path | None:
+    """diagnostics.png: each diagnostic over the run's steps, one line per layer, named by
+    `labels` (module path, type and weight shape: diagnostics_layers.json) where given.
     Returns None (and writes nothing) when the rows hold no diagnostics."""
+    labels = labels or {}
     panels = [("update_ratio", "update / weight ratio", True), ("grad_norm", "gradient norm", True),
               ("act_std", "activation std", True), ("dead", "dead units (fraction)", False),
               ("saturated", "saturated outputs (fraction)", False)]
@@ -34,7 +36,7 @@ def plot_diagnostics(rows: list[dict], path) -> Path | None:
     steps = [r.get("step", i) for i, r in enumerate(rows)]
     for ax, (what, title, log) in zip(axes, panels):
         for layer, values in series[what].items():
-            ax.plot(steps, values, label=layer, linewidth=1.2)
+            ax.plot(steps, values, label=labels.get(layer, layer), linewidth=1.2)
         if what == "update_ratio":
             ax.axhspan(RATIO_LOW, RATIO_HIGH, color="tab:green", alpha=0.08)
             ax.axhline(1e-3, color="tab:green", linestyle=":", linewidth=1)

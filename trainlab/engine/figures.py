@@ -11,49 +11,117 @@ import logging
 from pathlib import Path
 
 from trainlab.diagnose.live_plot import plot_diagnostics
-from trainlab.engine.metrics import read_floats
+from trainlab.engine.metrics import STEP_LOSSES, read_floats, read_step_losses
 
 log = logging.getLogger("trainlab")
 
 
-def plot_curves(rows: list[dict], path: Path, title: str = "") -> None:
-    """curves.png: loss and accuracy (train vs val) and the learning rate, per evaluation."""
+def plot_curves(rows: list[dict], path: Path, title: str = "", step_losses: list[float] | None = None,
+                summary: dict | None = None) -> None:
+    """curves.png: loss (every step's, raw and smoothed, and the evaluations'), accuracy (train in
+    eval mode, running train, val) with the best epoch and the test result marked, and the
+    learning rate (a note instead of a flat line when it never changed)."""
+    import math
+
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in rows]
+    trained = [r for r in rows if math.isfinite(r.get("train_loss", math.nan))]  # not the step-0 row
     fig = Figure(figsize=(13, 3.6))
     ax_loss, ax_acc, ax_lr = fig.subplots(1, 3)
-    ax_loss.plot(epochs, [r["train_loss"] for r in rows], label="train (data loss)")
-    ax_loss.plot(epochs, [r["val_loss"] for r in rows], label="val")
-    if any(r.get("train_penalty", 0) for r in rows):
-        ax_loss.plot(epochs, [r["train_loss"] + r["train_penalty"] for r in rows], "--", label="train (with penalty)")
+    per_epoch = next((r["step"] / r["epoch"] for r in rows if r.get("epoch", 0) > 0 and r.get("step", 0) > 0), None)
+    if step_losses and per_epoch:
+        x = [(i + 1) / per_epoch for i in range(len(step_losses))]
+        ax_loss.plot(x, step_losses, color="tab:blue", alpha=0.35, linewidth=0.6, label="train, every step")
+        window = max(1, min(len(step_losses) // 20, int(per_epoch)))  # at most an epoch's steps
+        if window > 1:
+            ax_loss.plot(x[window - 1:], _moving_mean(step_losses, window), color="tab:blue", linewidth=1.4,
+                         label=f"train, mean of {window} steps")
+    else:
+        ax_loss.plot([r["epoch"] for r in trained], [r["train_loss"] for r in trained], label="train (running)")
+    ax_loss.plot(epochs, [r["val_loss"] for r in rows], "o-", color="tab:orange", markersize=3, label="val")
+    if any(math.isfinite(r.get("train_eval_loss", math.nan)) for r in rows):
+        ax_loss.plot(epochs, [r.get("train_eval_loss", math.nan) for r in rows], "--", color="tab:blue",
+                     label="train (eval mode)")
+    if any(r.get("train_penalty", 0) for r in trained):
+        ax_loss.plot([r["epoch"] for r in trained], [r["train_loss"] + r["train_penalty"] for r in trained], ":",
+                     label="train (with penalty)")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.plot(epochs, [100 * r["train_acc"] for r in rows], label="train")
-    ax_acc.plot(epochs, [100 * r["val_acc"] for r in rows], label="val")
+    ax_acc.plot([r["epoch"] for r in trained], [100 * r["train_acc"] for r in trained], color="tab:blue", alpha=0.4,
+                linewidth=1, label="train (running, train mode)")
+    if any(math.isfinite(r.get("train_eval_acc", math.nan)) for r in rows):
+        ax_acc.plot(epochs, [100 * r.get("train_eval_acc", math.nan) for r in rows], color="tab:blue",
+                    label="train (eval mode)")
+    ax_acc.plot(epochs, [100 * r["val_acc"] for r in rows], "o-", color="tab:orange", markersize=3, label="val")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    ax_lr.plot(epochs, [r["lr"] for r in rows], color="tab:green")
-    ax_lr.set(xlabel="epoch", ylabel="learning rate", title="learning rate")
-    if rows and min(r["lr"] for r in rows) > 0 and max(r["lr"] for r in rows) / min(r["lr"] for r in rows) > 20:
-        ax_lr.set_yscale("log")
+    _mark_best_and_test(ax_loss, ax_acc, summary or {})
+    lrs = [r["lr"] for r in rows if math.isfinite(r.get("lr", math.nan))]
+    if lrs and min(lrs) == max(lrs):  # a flat line says less than a sentence
+        ax_lr.axis("off")
+        ax_lr.text(0.5, 0.5, f"learning rate constant\nat {lrs[0]:.3g}\n(no schedule)", ha="center", va="center",
+                   fontsize=12, transform=ax_lr.transAxes)
+    else:
+        ax_lr.plot(epochs, [r["lr"] for r in rows], "o-", color="tab:green", markersize=3)
+        ax_lr.set(xlabel="epoch", ylabel="learning rate", title="learning rate (the rate each epoch trained at)")
+        if lrs and min(lrs) > 0 and max(lrs) / min(lrs) > 20:
+            ax_lr.set_yscale("log")
+        ax_lr.grid(alpha=0.3)
+        ax_lr.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (ax_loss, ax_acc):
-        ax.legend()
+        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    ax_lr.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
 
+def _moving_mean(values: list[float], window: int) -> list[float]:
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        if i >= window - 1:
+            out.append(total / window)
+    return out
+
+
+def _mark_best_and_test(ax_loss, ax_acc, summary: dict) -> None:
+    """The best checkpoint's epoch (a dotted line) and its test accuracy (a star at that epoch)."""
+    best, test = summary.get("best") or {}, summary.get("test") or {}
+    if not isinstance(best.get("epoch"), (int, float)):
+        return
+    for ax in (ax_loss, ax_acc):
+        ax.axvline(best["epoch"], color="gray", linestyle=":", linewidth=1,
+                   label=f"best (epoch {best['epoch']:g})" if ax is ax_acc else None)
+    if isinstance(test.get("acc"), (int, float)):
+        ax_acc.plot([best["epoch"]], [100 * test["acc"]], "*", color="tab:red", markersize=11,
+                    label=f"test {100 * test['acc']:.1f}% (best checkpoint)")
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def draw_run_figures(run_dir: Path) -> list[Path]:
-    """(Re)draw a run folder's figures from its metrics.csv; the paths written."""
+    """(Re)draw a run folder's figures from its files (metrics.csv, step_losses.csv, summary.json,
+    diagnostics_layers.json); the paths written."""
     run_dir = Path(run_dir)
     rows = read_floats(run_dir / "metrics.csv")
     if not rows:
         return []
     written = [run_dir / "curves.png"]
-    plot_curves(rows, written[0], title=run_dir.name)
-    diagnostics = plot_diagnostics(rows, run_dir / "diagnostics.png")
+    plot_curves(rows, written[0], title=run_dir.name, step_losses=read_step_losses(run_dir / STEP_LOSSES),
+                summary=_read_json(run_dir / "summary.json"))
+    diagnostics = plot_diagnostics(rows, run_dir / "diagnostics.png", _read_json(run_dir / "diagnostics_layers.json"))
     return written + ([diagnostics] if diagnostics else [])
 
 

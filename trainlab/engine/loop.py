@@ -9,10 +9,12 @@ from resident tensors by index (ResidentBatches) or read by a DataLoader
 from contextlib import nullcontext
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from trainlab.data.batches import ResidentBatches, rank_batches, steps_per_epoch
 from trainlab.data.preprocess import to_float
+from trainlab.data.splits import Split, take
 from trainlab.engine.eval_metrics import EvalCounts, resolve
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -30,6 +32,17 @@ class EpochSums:
         return cls(torch.zeros(4, device=device, dtype=torch.float64), [])
 
 
+def train_sample(train: Split, size: int) -> Split:
+    """A fixed sample of the training split, at most `size` examples (the validation split's size),
+    evaluated like val at every evaluation (train_eval_*): evenly spaced indices, so it is the same
+    sample in every session of a run and draws from no random stream (a resume stays bit-identical)."""
+    n = len(train.y)
+    if size >= n:
+        return train
+    idx = np.unique(np.linspace(0, n - 1, max(size, 1)).astype(np.int64))
+    return Split(take(train.x, idx), train.y[torch.from_numpy(idx).to(train.y.device)])
+
+
 class Loop:
     def __init__(self, c, trainer, device):
         self.model, self.pre, self.augment, self.loss_fn = c.model, c.preprocess, c.augment, c.loss_fn
@@ -37,6 +50,8 @@ class Loop:
         self.penalties, self.constraints, self.clip = c.penalties, c.constraints, c.clip
         self.optimizer, self.schedule, self.scaler, self.ema = c.optimizer, c.schedule, c.scaler, c.ema
         self.train_split, self.device = c.splits.train, device
+        self.train_eval = train_sample(c.splits.train, len(c.splits.val))
+        self.trained_lr = None  # the rate the last optimizer step applied (metrics.csv `lr`)
         if c.placement == "loader":
             from trainlab.data.loader import LoaderBatches
 
@@ -117,6 +132,7 @@ class Loop:
 
     def _after_update(self):
         lr = self.optimizer.param_groups[0]["lr"]
+        self.trained_lr = lr  # read before the schedule moves it: the rate this step trained at
         for constrain in self.constraints:
             constrain(self.weights, lr)
         if self.ema is not None:

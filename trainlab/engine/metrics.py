@@ -3,7 +3,11 @@ import csv
 import math
 from pathlib import Path
 
-COLUMNS = ["step", "epoch", "lr", "train_loss", "train_penalty", "train_acc", "val_loss", "val_acc", "time_s"]
+# train_loss/train_penalty/train_acc: running means over the steps since the last evaluation, in train
+# mode (dropout on, augmented batches), empty in the step-0 row; train_eval_*: a fixed sample of the
+# training split evaluated like val. lr: the rate the last step before the evaluation trained at.
+COLUMNS = ["step", "epoch", "lr", "train_loss", "train_penalty", "train_acc", "val_loss", "val_acc",
+           "train_eval_loss", "train_eval_acc", "time_s"]
 
 
 class MetricsFile:
@@ -28,8 +32,13 @@ class MetricsFile:
             return next(csv.reader(fh), None)
 
     def append(self, row: dict) -> None:
-        """The first row fixes the columns: the standard ones, then any extras (EMA, diagnostics)."""
+        """The first row sets the columns: the standard ones, then any extras (EMA, diagnostics); a
+        later row with new extras (diagnostics start after the step-0 row) widens the file."""
         header = self.header()
+        if header is not None and any(k not in header for k in row):
+            rows = self.read()
+            self._write_all(rows, header + [k for k in row if k not in header])
+            header = self.header()
         with open(self.path, "a", newline="") as fh:
             fields = header or COLUMNS + [k for k in row if k not in COLUMNS]
             writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
@@ -37,9 +46,9 @@ class MetricsFile:
                 writer.writeheader()
             writer.writerow({k: _fmt(row.get(k)) for k in fields})
 
-    def _write_all(self, rows: list[dict]) -> None:
+    def _write_all(self, rows: list[dict], fields: list[str] | None = None) -> None:
         tmp = self.path.with_suffix(".tmp")
-        fields = self.header() or COLUMNS
+        fields = fields or self.header() or COLUMNS
         with open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
             writer.writeheader()
@@ -59,3 +68,20 @@ def read_floats(path: Path) -> list[dict]:
     for row in MetricsFile(path).read():
         out.append({k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()})
     return out
+
+
+STEP_LOSSES = "step_losses.csv"  # beside metrics.csv: the training loss of every optimizer step
+
+
+def write_step_losses(path: Path, losses: list[float]) -> None:
+    """The per-step training losses (last.pt's step_losses), as a file the figures read without torch."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("step,loss\n" + "".join(f"{i},{_fmt(float(v))}\n" for i, v in enumerate(losses, start=1)))
+    tmp.replace(path)
+
+
+def read_step_losses(path: Path) -> list[float]:
+    if not path.is_file():
+        return []
+    lines = path.read_text().splitlines()[1:]
+    return [float(line.partition(",")[2]) for line in lines if line]

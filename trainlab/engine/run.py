@@ -25,7 +25,7 @@ from trainlab.engine import distributed
 from trainlab.engine.assemble import Components, assemble, resolve_device
 from trainlab.engine.console import Progress
 from trainlab.engine.loop import EpochSums, Loop
-from trainlab.engine.metrics import MetricsFile, read_floats
+from trainlab.engine.metrics import STEP_LOSSES, MetricsFile, read_floats, write_step_losses
 from trainlab.engine.eval_metrics import plot_confusion, row_entries
 from trainlab.engine.figures import draw_run_figures
 from trainlab.engine.run_state import Counters, last_state, rank_state, restore, weights_state
@@ -90,6 +90,7 @@ class Run:
             torch.manual_seed(distributed.rank_seed(self.spec.seed, c.dist.rank))
             c.aug_gen.manual_seed(distributed.rank_seed(self.spec.seed + 2, c.dist.rank))
         pending = EpochSums.zeros(device)
+        self.resumed = bool(resume_state)
         if resume_state:
             restore(self, c, resume_state, pending)
             del resume_state
@@ -103,7 +104,7 @@ class Run:
             from trainlab.diagnose.live import LiveDiagnostics
 
             loop.diag = LiveDiagnostics(c.model, self.trainer.diagnostics, self.trainer.diagnostics_every)
-        self.flagged: set[str] = set()
+            loop.diag.write_labels(self.run_dir / "diagnostics_layers.json")  # diagnostics.png's layer names
         self._skipped_before = self.counters.skipped_steps
         log.info(f"run folder: {self.run_dir}")
         log.info(f"{self.spec.dataset.name}: {len(c.splits.train)} train / {len(c.splits.val)} val / "
@@ -127,6 +128,8 @@ class Run:
     def _train(self, c: Components, loop: Loop, pending: EpochSums) -> str:
         total_steps = c.steps_per_epoch * self.trainer.epochs
         epochs_this_session = 0
+        if self.counters.step == 0 and not self.resumed:  # decided alike on every rank (a collective)
+            self._evaluate(c, loop, pending, initial=True)  # the untrained model: metrics.csv's step-0 row
         with Progress(self.trainer.progress, total_steps, self.counters.step) as bar, StopOnSignal(self) as stop:
             while self.counters.epoch < self.trainer.epochs:
                 if self.trainer.stop_after is not None and epochs_this_session >= self.trainer.stop_after:
@@ -183,7 +186,9 @@ class Run:
                     self._save_last(c, pending)
         return "completed"
 
-    def _evaluate(self, c: Components, loop: Loop, pending: EpochSums) -> dict:
+    def _evaluate(self, c: Components, loop: Loop, pending: EpochSums, initial: bool = False) -> dict:
+        """An evaluation row of metrics.csv. `initial`: the one before the first step (step 0),
+        which has no running training numbers and does not take part in best/early stopping."""
         sums = distributed.all_reduce_sum(pending.sums.clone())  # every rank's examples count
         loss_sum, pen_sum, correct, n = sums.tolist()  # the one host read per evaluation
         if pending.step_losses:
@@ -192,9 +197,14 @@ class Run:
             self.step_losses += losses.tolist()
         n = max(n, 1)
         val = loop.evaluate(c.splits.val)
-        row = {"step": self.counters.step, "epoch": self.counters.epoch, "lr": c.optimizer.param_groups[0]["lr"],
-               "train_loss": loss_sum / n, "train_penalty": pen_sum / n, "train_acc": correct / n,
-               "val_loss": val["loss"], "val_acc": val["acc"], "time_s": round(self.elapsed(), 3)}
+        seen = loop.evaluate(loop.train_eval)  # eval mode like val: no dropout, no augmentation
+        # lr: the rate the epoch's last step trained at (the schedule has moved on since)
+        lr = c.optimizer.param_groups[0]["lr"] if initial or loop.trained_lr is None else loop.trained_lr
+        running = (None, None, None) if initial else (loss_sum / n, pen_sum / n, correct / n)
+        row = {"step": self.counters.step, "epoch": self.counters.epoch, "lr": lr,
+               "train_loss": running[0], "train_penalty": running[1], "train_acc": running[2],
+               "val_loss": val["loss"], "val_acc": val["acc"],
+               "train_eval_loss": seen["loss"], "train_eval_acc": seen["acc"], "time_s": round(self.elapsed(), 3)}
         row |= row_entries(val, "val")  # trainer.metrics: top-5, per-class accuracy
         if c.ema is not None:
             ema_val = loop.evaluate(c.splits.val, model=c.ema.model)
@@ -202,18 +212,21 @@ class Run:
         if c.polyak is not None:
             avg_val = loop.evaluate_polyak(c.polyak, c.splits.val)
             row |= {"val_loss_polyak": avg_val["loss"], "val_acc_polyak": avg_val["acc"]}
-        if loop.diag is not None:
+        if loop.diag is not None and not initial:
             row |= loop.diag.collect()
-            for flag in loop.diag.flags(row):
-                if flag not in self.flagged:  # each problem once, not at every evaluation
-                    self.flagged.add(flag)
-                    log.warning(f"diagnostics: {flag}")
+            for flag in loop.diag.persistent(row):  # a persistent problem, each layer's once
+                log.warning(f"diagnostics: {flag}")
         if self.main:
             self.metrics.append(row)
             self.trackers.log(row, self.step_losses)
+        if initial:
+            log.info(f"epoch   0/{self.trainer.epochs}  before training: train (eval mode) acc "
+                     f"{100 * row['train_eval_acc']:5.1f}%  |  val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:5.1f}%")
+            return row
         c.schedule.on_eval(row)
         log.info(f"epoch {row['epoch']:>3}/{self.trainer.epochs}  step {row['step']:>6}  lr {row['lr']:.2e}  "
-                 f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.1f}%  |  "
+                 f"train (running) loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.1f}%  "
+                 f"(eval mode {100 * row['train_eval_acc']:5.1f}%)  |  "
                  f"val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:5.1f}%  |  {row['time_s']:.1f}s")
         self._track_best(c, row)
         return row
@@ -300,11 +313,14 @@ class Run:
                 avg = loop.evaluate_polyak(c.polyak, c.splits.test)
                 test |= {"polyak_loss": avg["loss"], "polyak_acc": avg["acc"], "polyak_epochs": c.polyak.count}
                 log.info(f"test of the Polyak average of the last {c.polyak.count} epochs: acc {100 * avg['acc']:.2f}%")
+        if loop.diag is not None and loop.diag.summary():
+            log.warning(f"diagnostics: persistent {loop.diag.summary()} (see diagnostics.png)")
         summary = run_summary(self, rows, test, device)
         summary["diagnosis"] = self._diagnose(rows, c) if self.main else []
         summary["world_size"] = c.dist.world
         if self.main:
             write_summary(self.run_dir / "summary.json", summary)  # the result first: figures can be redrawn
+            write_step_losses(self.run_dir / STEP_LOSSES, self.step_losses)  # curves.png's per-step loss
             figures = self.draw_figures(self.run_dir) if rows else None
             extra = [p for p in [self.run_dir / "confusion.png"] if p.is_file()]
             self.trackers.close(self.status, summary, [*(figures or []), *extra])

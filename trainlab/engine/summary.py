@@ -104,8 +104,9 @@ def run_summary(run, rows: list[dict], test: dict | None, device) -> dict:
         "stopped_early": c.stopped_early,
         "best": {"epoch": c.best_epoch, "step": c.best_step, "val_loss": c.best_val_loss, "val_acc": c.best_val_acc,
                  "monitor": run.trainer.monitor} if c.best_value is not None else None,
-        "final": {k: final[k] for k in ("epoch", "step", "lr", "train_loss", "train_penalty", "train_acc",
-                                        "val_loss", "val_acc")} if final else None,
+        "final": {k: final.get(k, math.nan) for k in ("epoch", "step", "lr", "train_loss", "train_penalty", "train_acc",
+                                                      "val_loss", "val_acc", "train_eval_loss", "train_eval_acc")}
+        if final else None,
         "test": test,
         "wall_time_s": round(run.elapsed(), 3),   # training and evaluation, summed over sessions
         "setup_s": round(run.setup_s, 3),         # this session's assembly: data, preprocessing, model

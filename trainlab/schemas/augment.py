@@ -26,11 +26,13 @@ class FlipSchema:
 @AUGMENTS.option("crop", "Pad, then crop back to the original size at a random offset per sample.")
 @dataclass
 class CropSchema:
-    padding: int = 4             # pixels added on every side before cropping back to H x W
-    padding_mode: str = "zeros"  # zeros | reflect (mirror the border pixels)
+    padding: int | None = None     # pixels added on every side before cropping back to H x W (null: padding_fraction)
+    padding_fraction: float = 0.125  # with padding null: this fraction of the image side, at least 1 px (4 on 32x32, 1 on 8x8)
+    padding_mode: str = "zeros"    # zeros | reflect (mirror the border pixels)
 
     def __post_init__(self):
-        check(self.padding >= 0, "padding", self.padding, "a pixel count >= 0")
+        check(self.padding is None or self.padding >= 0, "padding", self.padding, "a pixel count >= 0 or null")
+        check(0.0 <= self.padding_fraction <= 0.5, "padding_fraction", self.padding_fraction, "a fraction in [0, 0.5]")
         check(self.padding_mode in ("zeros", "reflect"), "padding_mode", self.padding_mode,
               "one of zeros, reflect")
 
@@ -96,11 +98,13 @@ class NoiseSchema:
 @AUGMENTS.option("cutout", "Zero a square at a random centre per sample (DeVries & Taylor, 2017).")
 @dataclass
 class CutoutSchema:
-    size: int = 8   # side of the zeroed square, in pixels
-    p: float = 1.0  # probability that a sample gets a square
+    size: int | None = None     # side of the zeroed square, in pixels (null: size_fraction)
+    size_fraction: float = 0.25  # with size null: this fraction of the image side, at least 1 px (8 on 32x32, 2 on 8x8)
+    p: float = 1.0               # probability that a sample gets a square
 
     def __post_init__(self):
-        check(self.size >= 1, "size", self.size, "a pixel count >= 1")
+        check(self.size is None or self.size >= 1, "size", self.size, "a pixel count >= 1 or null")
+        check(0.0 < self.size_fraction <= 1.0, "size_fraction", self.size_fraction, "a fraction in (0, 1]")
         check(0.0 <= self.p <= 1.0, "p", self.p, "a probability in [0, 1]")
 
 

@@ -16,6 +16,12 @@ class NoPreprocessSchema:
     name: str = "none"
 
 
+@PREPROCESS.option("raw", "Raw pixels on the 0-255 scale, no scaling or centering (flat features pass unchanged).")
+@dataclass
+class RawSchema:
+    name: str = "raw"
+
+
 @PREPROCESS.option("center", "Mean subtraction, with the mean from the training split only.")
 @dataclass
 class CenterSchema:

@@ -20,6 +20,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from trainlab.errors import ConfigError
+from trainlab.sweep.derived import NOT_REACHED
 from trainlab.sweep.metric import Metric, parse_metrics
 from trainlab.sweep.runs import STATUSES, RunRecord
 
@@ -30,6 +31,7 @@ EDGE = 0.1  # outer fraction of a search range that flags a badly placed range
 @dataclass
 class Cell:
     values: list[float]
+    not_reached: int = 0  # jobs whose curve never reached an epochs_to/steps_to threshold (not in the mean)
 
     @property
     def n(self) -> int:
@@ -76,9 +78,19 @@ class Row:
         return ", ".join(f"{s} {c}/{total}" for s, c in self.counts().items())
 
     def note(self) -> str:
-        """Non-completed jobs of a row that still has results, e.g. "(1 failed)"."""
+        """Non-completed jobs of a row that still has results, e.g. "(1 failed)", then how many jobs
+        got each diagnosis label, e.g. "not_learning 3/3"."""
         parts = [f"{c} {s}" for s, c in self.counts().items() if s != "completed"]
-        return f"({', '.join(parts)})" if parts and self.n else ""
+        status = f"({', '.join(parts)})" if parts and self.n else ""
+        return "; ".join(t for t in (status, self.diagnoses()) if t)
+
+    def diagnoses(self) -> str:
+        kinds: dict[str, int] = {}
+        for record in self.records:
+            found = record.summary.get("diagnosis") or []
+            for kind in dict.fromkeys(f.get("kind") for f in found if isinstance(f, dict) and f.get("kind")):
+                kinds[kind] = kinds.get(kind, 0) + 1  # each label once per job
+        return ", ".join(f"{k} {c}/{len(self.records)}" for k, c in kinds.items())
 
 
 @dataclass
@@ -106,7 +118,7 @@ def build_table(
     sort: str | None = None,
 ) -> Table:
     """The ablation table of a sweep; bad arguments raise a one-line ConfigError."""
-    parsed = parse_metrics(metrics, records)
+    parsed = parse_metrics(metrics, records, swept=swept_keys(records))
     sort_metric = None
     if sort:
         sort_metric = parse_metrics([sort], records, arg="--sort")[0]
@@ -121,8 +133,9 @@ def build_table(
     table = Table(keys, parsed, list(rows.values()))
     for row in table.rows:
         for metric in parsed:
-            found = (metric.value(r) for r in row.done)
-            row.cells[metric.spec] = Cell([v for v in found if v is not None])
+            found = [metric.value(r) for r in row.done]
+            row.cells[metric.spec] = Cell([v for v in found if isinstance(v, float | int)],
+                                          not_reached=found.count(NOT_REACHED))
 
     if baseline:
         table.baseline = _find_baseline(baseline, table)

@@ -22,6 +22,7 @@ import yaml
 from trainlab.errors import ConfigError
 from trainlab.sweep.aggregate import Table, build_table, edge_warnings
 from trainlab.sweep.figure import plot_curves
+from trainlab.sweep.derived import SYNTAX
 from trainlab.sweep.metric import DEFAULT_METRICS
 from trainlab.sweep.render import FORMATS, print_terminal, render, render_csv, render_markdown
 from trainlab.sweep.runs import RunRecord, load_sweep
@@ -48,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--metric", action="extend", nargs="+", default=None, metavar="M",
         help="columns: summary.json paths (best.val_acc, test.acc, final.train_loss, epochs_run, wall_time_s, ...) "
-        f"or metrics:<column> for the last value of a metrics.csv column; default: {' '.join(DEFAULT_METRICS)}",
+        f"or metrics:<column> for the last value of a metrics.csv column, or derived from the curves: {SYNTAX} "
+        f"(quote them in the shell); default: {' '.join(DEFAULT_METRICS)}, plus EMA/Polyak/TTA test accuracy "
+        "when the jobs report one and the swept groups' derived metric (gap for regularizer/augment)",
     )
     parser.add_argument(
         "--by", action="extend", nargs="+", default=None, metavar="KEY",

@@ -13,10 +13,13 @@ from pathlib import Path
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from trainlab.sweep.aggregate import Row, Table
 
 PANELS = (("val_acc", "validation accuracy (%)", 100.0), ("val_loss", "validation loss", 1.0))
+# drawn dashed beside each panel's val curve, in the row's colour, when the jobs log them
+BESIDE = {"val_acc": "train_eval_acc", "val_loss": "train_eval_loss"}
 
 
 def mean_curve(row: Row, column: str) -> tuple[list[float], list[float], list[float]]:
@@ -40,6 +43,7 @@ def mean_curve(row: Row, column: str) -> tuple[list[float], list[float], list[fl
 def plot_curves(table: Table, path: str | Path, title: str = "") -> Path | None:
     """Write the two-panel PNG; None (and no file) when no row has a curve."""
     curves = {col: [(row, mean_curve(row, col)) for row in table.rows] for col, _, _ in PANELS}
+    beside = {col: [mean_curve(row, BESIDE[col])[:2] for row in table.rows] for col, _, _ in PANELS}
     if not any(xs for pairs in curves.values() for _, (xs, _, _) in pairs):
         return None
 
@@ -58,6 +62,12 @@ def plot_curves(table: Table, path: str | Path, title: str = "") -> Path | None:
                 xs, [m - s * scale for m, s in zip(mean, stds)],
                 [m + s * scale for m, s in zip(mean, stds)], color=color, alpha=0.2, linewidth=0,
             )
+            train_xs, train_means = beside[column][i]
+            if train_xs:  # the same row's training sample, evaluated like val: the gap is the space between
+                ax.plot(train_xs, [m * scale for m in train_means], "--", color=color, linewidth=1, alpha=0.8)
+        if any(xs for xs, _ in beside[column]):
+            ax.set_title("solid: validation, dashed: train (eval mode)", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)

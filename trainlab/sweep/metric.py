@@ -4,6 +4,8 @@ A metric is named the way users type it on the command line:
 
     best.val_acc        any numeric entry of summary.json, by dotted path
     metrics:val_loss    the last value of a metrics.csv column
+    gap, epochs_to(val_acc>=0.9), auc(val_acc), best(col), ...
+                        derived from a job's metrics.csv curve (trainlab.sweep.derived)
 
 Its *kind* is guessed from the name and decides both the display (accuracies
 are fractions on disk, shown as percentages) and the sort direction: the
@@ -17,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 from trainlab.errors import ConfigError
+from trainlab.sweep import derived
 
 from trainlab.sweep.runs import RunRecord
 
@@ -27,7 +30,7 @@ DEFAULT_METRICS = ("best.val_acc", "test.acc", "final.train_loss", "epochs_run",
 SUMMARY_PATHS = (
     "best.epoch", "best.step", "best.val_loss", "best.val_acc",
     "final.epoch", "final.step", "final.train_loss", "final.train_acc",
-    "final.val_loss", "final.val_acc", "final.lr",
+    "final.val_loss", "final.val_acc", "final.lr", "final.train_eval_loss", "final.train_eval_acc",
     "test.loss", "test.acc", "epochs_run", "wall_time_s", "seed",
 )
 
@@ -40,7 +43,11 @@ LABELS = {
     "final.train_acc": "final train acc (%)",
     "final.val_loss": "final val loss",
     "final.val_acc": "final val acc (%)",
+    "final.train_eval_acc": "final train acc, eval mode (%)",
     "epochs_run": "epochs",
+    "test.ema_acc": "test acc EMA (%)",
+    "test.polyak_acc": "test acc Polyak (%)",
+    "test.tta_acc": "test acc TTA (%)",
     "wall_time_s": "wall time (s)",
 }
 
@@ -60,7 +67,13 @@ class Metric:
         return self.spec[len(METRICS_PREFIX):] if self.from_csv else self.spec
 
     @property
+    def derived(self) -> derived.Derived | None:
+        return None if self.from_csv else derived.parse(self.spec)
+
+    @property
     def kind(self) -> str:
+        if self.derived is not None:
+            return self.derived.kind or Metric(METRICS_PREFIX + self.derived.column).kind
         words = set(re.split(r"[._\-:]", self.name.lower()))
         if words & {"acc", "accuracy", "top1", "top5"}:
             return "percent"
@@ -74,15 +87,22 @@ class Metric:
 
     @property
     def higher_is_better(self) -> bool:
+        if self.derived is not None and self.derived.higher_is_better is not None:
+            return self.derived.higher_is_better
         return self.kind == "percent"
 
     @property
     def label(self) -> str:
         if self.spec in LABELS:
             return LABELS[self.spec]
+        if self.derived is not None:
+            return self.derived.label
         return self.spec + (" (%)" if self.kind == "percent" else "")
 
-    def value(self, record: RunRecord) -> float | None:
+    def value(self, record: RunRecord) -> float | str | None:
+        """The job's number; None when it has none; derived.NOT_REACHED for a threshold never reached."""
+        if self.derived is not None:
+            return self.derived.value(record.metrics)
         return record.last(self.name) if self.from_csv else record.summary_value(self.name)
 
     def format(self, value: float, signed: bool = False) -> str:
@@ -101,18 +121,27 @@ class Metric:
         return f"{value:{sign}.4g}"
 
 
-def parse_metrics(specs: list[str] | None, records: list[RunRecord], arg: str = "--metric") -> list[Metric]:
+def parse_metrics(specs: list[str] | None, records: list[RunRecord], arg: str = "--metric",
+                  swept: list[str] = ()) -> list[Metric]:
     """Metrics by name, checked against what the sweep's files actually hold.
 
     Raises ConfigError naming the argument, the bad name and the valid ones.
     """
-    metrics = [Metric(s.strip()) for s in (specs or DEFAULT_METRICS)]
     summary_paths = set(SUMMARY_PATHS)
     columns: set[str] = set()
     for record in records:
         summary_paths.update(_numeric_paths(record.summary))
         columns.update(record.metrics)
+    metrics = [Metric(s.strip()) for s in (specs or default_metrics(list(swept), summary_paths, columns))]
     for metric in metrics:
+        if derived.looks_derived(metric.spec):
+            parsed = metric.derived
+            missing = [] if parsed is None else [c for c in parsed.columns if c not in columns]
+            if parsed is None or (missing and columns):
+                problem = f"no metrics.csv column {', '.join(missing)} in this sweep; " if parsed else ""
+                raise ConfigError(arg, metric.spec, f"{problem}derived metrics are {derived.SYNTAX} "
+                                                    f"with a metrics.csv column ({', '.join(sorted(columns)) or 'none found'})")
+            continue
         known = columns if metric.from_csv else summary_paths
         if metric.name not in known:
             shown_columns = ", ".join(sorted(columns)) or "none found in this sweep"
@@ -122,6 +151,13 @@ def parse_metrics(specs: list[str] | None, records: list[RunRecord], arg: str = 
                 f"or metrics:<column> with a metrics.csv column ({shown_columns})",
             )
     return metrics
+
+
+def default_metrics(swept: list[str], summary_paths: set[str], columns: set[str]) -> list[str]:
+    """The default columns, following the sweep: the test accuracy of the EMA/Polyak weights and of
+    TTA when the jobs report one, and the derived metric of a swept group (gap for regularizers)."""
+    extra = [p for p in ("test.ema_acc", "test.polyak_acc", "test.tta_acc") if p in summary_paths]
+    return [*DEFAULT_METRICS[:2], *extra, *derived.natural_metrics(swept, columns), *DEFAULT_METRICS[2:]]
 
 
 def _numeric_paths(node: dict, prefix: str = "") -> list[str]:

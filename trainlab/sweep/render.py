@@ -46,7 +46,7 @@ def header(table: Table) -> list[str]:
 def delta_label(metric: Metric) -> str:
     # differences of percentages are percentage points, not percent
     if metric.kind == "percent":
-        return f"Δ {metric.label.removesuffix(' (%)')} vs baseline (pp)"
+        return f"Δ {metric.label.removesuffix(' (%)').removesuffix(' (pp)')} vs baseline (pp)"
     return f"Δ {metric.label} vs baseline"
 
 
@@ -72,9 +72,12 @@ def cell_text(row: Row, metric: Metric) -> str:
         return row.status_text()  # e.g. "failed 2/2": the failure is the result
     cell = row.cells[metric.spec]
     if cell.mean is None:
-        return "—"  # the jobs completed but never recorded this metric
+        # the jobs completed but never reached the threshold, or never recorded this metric
+        return f"not reached {cell.not_reached}/{row.n}" if cell.not_reached else "—"
     text = metric.format(cell.mean)
-    return text if cell.std is None else f"{text} ± {metric.format(cell.std)}"
+    text = text if cell.std is None else f"{text} ± {metric.format(cell.std)}"
+    # the mean is over the jobs that got there: say how many did not
+    return f"{text} ({cell.not_reached}/{row.n} not reached)" if cell.not_reached else text
 
 
 def terminal_table(table: Table) -> RichTable:
@@ -126,6 +129,8 @@ def render_csv(table: Table) -> str:
     names = (list(table.keys) or ["configuration"]) + ["n", "jobs"] + statuses
     for metric in table.metrics:
         names += [f"{metric.spec}_mean", f"{metric.spec}_std"]
+        if _reach(metric):
+            names.append(f"{metric.spec}_not_reached")
     if table.baseline is not None:
         names.append(f"delta_{table.metrics[0].spec}")
 
@@ -138,11 +143,15 @@ def render_csv(table: Table) -> str:
         line += [row.n, len(row.records)] + [counts.get(s, 0) for s in statuses]
         for metric in table.metrics:
             cell = row.cells[metric.spec]
-            line += [_number(cell.mean), _number(cell.std)]
+            line += [_number(cell.mean), _number(cell.std)] + ([cell.not_reached] if _reach(metric) else [])
         if table.baseline is not None:
             line.append(_number(row.delta))
         writer.writerow(line)
     return buf.getvalue()
+
+
+def _reach(metric: Metric) -> bool:
+    return metric.derived is not None and metric.derived.op is not None
 
 
 def _number(value: float | None) -> str:

@@ -50,18 +50,26 @@ class Crop(PixelShift):
 
     def __init__(self, cfg: CropSchema, num_classes: int):
         self.cfg = cfg
-        self.may_fill = cfg.padding_mode == "zeros" and cfg.padding > 0
+        self.may_fill = cfg.padding_mode == "zeros" and (cfg.padding is None or cfg.padding > 0)
+
+    def padding(self, h: int, w: int) -> int:
+        """The configured pixels, or a fraction of the side: 4 px of padding on an 8x8 digit leaves
+        half the digit outside the crop, the same fraction as 1 px there is 4 px on 32x32."""
+        if self.cfg.padding is not None:
+            return self.cfg.padding
+        return max(1, round(self.cfg.padding_fraction * min(h, w))) if self.cfg.padding_fraction > 0 else 0
 
     def check_input_shape(self, input_shape):
         super().check_input_shape(input_shape)
         h, w = input_shape[-2:]
         # reflection can only mirror pixels the image has
-        if self.cfg.padding_mode == "reflect" and self.cfg.padding >= min(h, w):
-            raise ConfigError("augment.crop.padding", self.cfg.padding,
+        if self.cfg.padding_mode == "reflect" and self.padding(h, w) >= min(h, w):
+            raise ConfigError("augment.crop.padding", self.padding(h, w),
                               f"reflect padding must be smaller than the image ({h}x{w})")
 
     def source_maps(self, n, h, w, g, device):
-        return random_shift_maps(n, h, w, self.cfg.padding, self.cfg.padding, self.cfg.padding_mode, g, device)
+        pad = self.padding(h, w)
+        return random_shift_maps(n, h, w, pad, pad, self.cfg.padding_mode, g, device)
 
 
 @AUGMENTS.builder("scale")
@@ -192,7 +200,9 @@ class Cutout(Augmentation):
 
     def __call__(self, x, y, generator):
         n, _, h, w = x.shape
-        size, dev = self.cfg.size, x.device
+        # the configured pixels, or a fraction of the side (8 px on 32x32 is 2 px on 8x8)
+        size = self.cfg.size if self.cfg.size is not None else max(1, round(self.cfg.size_fraction * min(h, w)))
+        dev = x.device
         top = randint(generator, h, n, dev) - size // 2
         left = randint(generator, w, n, dev) - size // 2
         mask = box_mask(h, w, top, top + size, left, left + size)
