@@ -56,7 +56,9 @@ def test_evaluation_with_every_metric_reads_back_once(monkeypatch):
 def test_run_writes_top5_per_class_columns_and_confusion_figure(tmp_path):
     summary = run_tiny(tmp_path / "run", ["trainer.metrics=[top5,per_class,confusion]"])
     with open(tmp_path / "run" / "metrics.csv", newline="") as fh:
-        (row,) = list(csv.DictReader(fh))
+        rows = list(csv.DictReader(fh))
+    assert [r["step"] for r in rows[:1]] == ["0"]  # the step-0 evaluation, then the epoch's
+    row = rows[-1]
     assert float(row["val_top5_acc"]) >= float(row["val_acc"])
     assert [f"val_acc_c{k}" in row for k in range(10)] == [True] * 10
     assert summary["test"]["top5_acc"] >= summary["test"]["acc"] and len(summary["test"]["per_class"]) == 10

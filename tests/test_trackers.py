@@ -50,7 +50,7 @@ def test_tensorboard_and_mlflow_receive_what_metrics_csv_receives(tmp_path):
                                  "logger.mlflow.experiment=tiny", "trainer.epochs=2"], figures=True)
     rows = _csv(run_dir)
     steps = [int(r["step"]) for r in rows]
-    assert summary["status"] == "completed" and len(rows) == 2
+    assert summary["status"] == "completed" and len(rows) == 3  # the step-0 evaluation and 2 epochs
 
     events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
@@ -91,7 +91,7 @@ def test_resumed_run_continues_its_mlflow_run(tmp_path):
     assert run.info.run_id == first.info.run_id and run.info.status == "FINISHED"
     steps = [int(r["step"]) for r in _csv(tmp_path / "run")]
     history = mlflow.MlflowClient(uri).get_metric_history(run.info.run_id, "val_acc")
-    assert [m.step for m in history] == steps == [3, 6, 9]
+    assert [m.step for m in history] == steps == [0, 3, 6, 9]
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
     assert [e.step for e in events.Scalars("val_acc")] == steps

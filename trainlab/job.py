@@ -118,6 +118,9 @@ class ReleaseJobConfig(Callback):
     tests/test_sweeps.py bounds both."""
 
     def on_job_end(self, config, job_return, **kwargs) -> None:
+        # what a sweeper still needs from a finished job: its folder (trainlab's optuna sweeper)
+        hydra_cfg = job_return.hydra_cfg
+        job_return.run_dir = str(hydra_cfg.hydra.runtime.output_dir) if hydra_cfg is not None else None
         job_return.cfg = job_return.hydra_cfg = None
         trim_heap()
 

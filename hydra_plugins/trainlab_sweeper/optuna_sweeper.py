@@ -89,8 +89,7 @@ class OptunaSweeper(Sweeper):
                 launched += self.launcher.launch([o for _, o in jobs[first:first + count]], initial_job_idx=start)
             returns += launched
             for i, trial in enumerate(batch):
-                dirs = [Path(str(ret.hydra_cfg.hydra.runtime.output_dir))
-                        for ret in launched[i * len(replicates):(i + 1) * len(replicates)]]
+                dirs = [Path(job_folder(ret)) for ret in launched[i * len(replicates):(i + 1) * len(replicates)]]
                 state, value = trial_value(dirs, self.objective)
                 if state == "complete":
                     study.tell(trial, value)
@@ -100,3 +99,9 @@ class OptunaSweeper(Sweeper):
                 log.info(f"trial {trial.number}: {state}{'' if value is None else f' {value:.4f}'} {trial.params}")
             done += len(batch)
         return returns
+
+
+def job_folder(ret) -> str:
+    """A finished job's run folder: trainlab.job.ReleaseJobConfig keeps it when it lets the job's configs go."""
+    folder = getattr(ret, "run_dir", None)
+    return folder if folder is not None else str(ret.hydra_cfg.hydra.runtime.output_dir)

@@ -58,10 +58,9 @@ def inspect_network(spec, *, gaussian: bool = False, batch: int = 256, width: st
         if fan_in is not None:  # the same network, seeded as a run seeds it, built for fan_in inputs
             from trainlab.engine.assemble import seed_everything
             from trainlab.nn import build_model
-            from trainlab.optim.regularizers import dropout_probability
 
             seed_everything(spec.seed)
-            c.model = build_model(spec, (fan_in,), c.splits.num_classes, dropout_probability(spec.regularizer)).to(device)
+            c.model = build_model(spec, (fan_in,), c.splits.num_classes).to(device)
             shape = (len(y), fan_in)
         x = torch.randn(shape, generator=torch.Generator().manual_seed(spec.seed)).to(device)
     layer_types = None  # every module inspect_layers knows as an activation
