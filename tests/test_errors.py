@@ -1,4 +1,5 @@
 """Bad input: one line naming the key, the value and what is valid; non-zero exit; no traceback; nothing trained."""
+import os
 import subprocess
 import sys
 
@@ -383,3 +384,36 @@ def test_sizes_larger_than_the_data_are_warned_and_train(tmp_path, caplog):
     assert summary["status"] == "completed" and summary["steps"] == 1  # one full-batch step per epoch
     assert "dataset.subset=100000 is larger than the training split" in caplog.text
     assert "trainer.batch_size=5000 is larger than the training split" in caplog.text
+
+
+def test_a_dataset_that_cannot_be_fetched_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    """dataset=cifar10 dataset.download=true into an empty root, offline: one line, no run folder."""
+    import urllib.error
+
+    import torchvision.datasets.cifar as cifar
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(cifar, "download_and_extract_archive", offline)
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code = main(["train", "dataset=cifar10", "dataset.download=true", f"dataset.root={tmp_path / 'empty'}",
+                 "arch=cnn", "trainer.progress=off"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and lines == [f"error: dataset.root='{tmp_path / 'empty'}' is not valid: cifar10 could not be "
+                                   "fetched (URLError); copy the archives into <root> and retry"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"] and not any((tmp_path / "empty").iterdir())
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc as a folder nothing can be created in")
+@pytest.mark.parametrize("args", [["check"], ["lr-find", "--steps", "5"], ["inspect"], ["train"],
+                                  ["train", "-m", "seed=0,1"], ["ensemble", "{existing}", "--out", "e.json"]])
+def test_commands_in_a_read_only_working_folder_are_one_line(workspace, monkeypatch, capsys, args):
+    """A working folder nothing can be written in (/proc stands in for a read-only mount: root ignores
+    permission bits): one line before any work, instead of a traceback after it."""
+    root, existing, _ = workspace
+    monkeypatch.chdir("/proc")
+    code = main([a.replace("{existing}", str(existing)) for a in args])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "/proc is not a writable directory" in lines[0], lines

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf, open_dict
 from trainlab.compose import compose_job, group_options, groups, hydra_session
 from trainlab.devices import check_device
 from trainlab.errors import ConfigError
+from trainlab.override_errors import check_flags, parse_error
 from trainlab.run_folder import check_run_dir, holds_run
 
 # Flags Hydra takes with a value after them.
@@ -75,55 +76,6 @@ def expand(overrides: list[str]) -> list[list[str]]:
         _check_group_choice(ov.key_or_group, values)
     combos = list(itertools.islice(itertools.product(*axes), MAX_COMBINATIONS))
     return [list(c) for c in combos]
-
-
-def parse_error(overrides: list[str], err: Exception) -> ConfigError:
-    """Hydra's parse error, told about the one override it is in, in words a user can act on."""
-    parser = OverridesParser.create()
-    for raw in overrides:
-        try:
-            parser.parse_overrides([raw])
-        except Exception as one:
-            return ConfigError("override", raw, _why_unparsable(raw, one))
-    return ConfigError("override", " ".join(overrides), str(err).splitlines()[0])
-
-
-def _why_unparsable(raw: str, err: Exception) -> str:
-    import unicodedata
-
-    key, equals, value = raw.partition("=")
-    if not equals:
-        return "key=value or group=option (there is no '='; keys are not --flags: e.g. trainer.epochs=3)"
-    odd = next((c for c in raw if ord(c) > 127 or not c.isprintable()), None)
-    if odd is not None:
-        name = f"{unicodedata.name(odd, 'a character')} (U+{ord(odd):04X})"
-        if not odd.isprintable() or unicodedata.category(odd) in ("Cf", "Zs", "Zl", "Zp"):
-            return f"it holds an invisible character, {name}: type it again"
-        plain = unicodedata.normalize("NFKC", odd)
-        if plain != odd and plain.isascii():
-            return f"it holds {name}, which looks like {plain!r}: type it in plain ASCII"
-        return (f"Hydra reads an unquoted value in ASCII letters, digits and _-+./$%*@?| only ({name} is not); "
-                f"quote other text: {key}='{value}' (in a shell: \"{key}='{value}'\")")
-    text = str(err).splitlines()[0].removeprefix("LexerNoViableAltException: ")
-    if text.strip() == raw.strip():  # Hydra only echoes the override back
-        return ("key=value with a dotted key (e.g. trainer.epochs=3); quote a value holding spaces, "
-                f"~ or ,[]{{}}()='\" as {key}='{value}'")
-    return text
-
-
-def _check_flags(flags: list[str]) -> None:
-    """Hydra's own flags (--cfg job, -m, ...), parsed as Hydra will: a mistake is one line, not its usage."""
-    from hydra._internal.utils import get_args_parser
-
-    if (INFO_FLAGS | {"--version"}) & set(flags):  # Hydra answers these itself (and --version exits)
-        return
-    parser = get_args_parser()
-
-    def refuse(message: str):
-        raise ConfigError("flags", " ".join(flags), message.replace("argument ", "") + " (trainlab train --help)")
-
-    parser.error = refuse
-    parser.parse_args(flags)
 
 
 def _type_prefix(raw: str) -> str | None:
@@ -194,7 +146,7 @@ def prepare(args: list[str]) -> Plan:
     from trainlab.config import validate
 
     flags, overrides = split_args(args)
-    _check_flags(flags)
+    check_flags(flags, INFO_FLAGS)
     if INFO_FLAGS & set(flags):
         return Plan(list(args), info_only=True)
     multirun = bool({"-m", "--multirun"} & set(flags))
