@@ -2,6 +2,8 @@
 warnings only for a persistent condition, each layer once, with a summary; none on the default run."""
 import logging
 
+import pytest
+
 from conftest import run_tiny
 from trainlab.diagnose.curves import diagnose
 from trainlab.diagnose.live import LiveDiagnostics
@@ -25,7 +27,7 @@ def test_steady_clean_gap_is_overfitting_with_numbers():
 
 def test_ratio_warnings_need_a_persistent_condition():
     diag = LiveDiagnostics(nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2)))
-    settle = [0.15, 0.04, 0.014, 0.008]  # a tiny-initialized head's first large steps, settling: no warning
+    settle = [0.15, 0.04, 0.014, 0.008]  # the default run's head (layer 5), epochs 1-4: settling, no warning
     stuck = [0.05, 0.06, 0.05, 0.05]     # steps stay large: warned once, at the third evaluation
     warned = [diag.persistent({"diag/0.update_ratio": a, "diag/1.update_ratio": b}) for a, b in zip(settle, stuck)]
     assert [len(w) for w in warned] == [0, 0, 1, 0]
@@ -37,6 +39,7 @@ def test_ratio_warnings_need_a_persistent_condition():
     assert counts == [0] * 5 and fresh.summary() is None
 
 
+@pytest.mark.slow  # the whole default run, ~25 s on 2 shared cores; the fast test above replays its ratios
 def test_default_run_logs_no_diagnostics_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="trainlab"):
         summary = run_tiny(tmp_path / "default", ["trainer.progress=off"], tiny=False)
