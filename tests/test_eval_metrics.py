@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import compose_cfg, run_tiny
-from test_hot_loop import READS, build_loop
+from test_hot_loop import build_loop, count_reads
 from trainlab.config import validate
 from trainlab.engine.eval_metrics import EvalCounts, resolve
 from trainlab.errors import ConfigError
@@ -39,15 +39,7 @@ def test_auto_is_top5_above_ten_classes_and_unknown_names_are_refused():
 
 def test_evaluation_with_every_metric_reads_back_once(monkeypatch):
     loop = build_loop(["trainer.metrics=[top5,per_class,confusion]"])
-    calls = []
-    for name in READS:
-        original = getattr(torch.Tensor, name)
-
-        def counting(self, *a, _name=name, _original=original, **k):
-            calls.append(_name)
-            return _original(self, *a, **k)
-
-        monkeypatch.setattr(torch.Tensor, name, counting)
+    calls = count_reads(monkeypatch)
     out = loop.evaluate(loop.train_split)
     monkeypatch.undo()
     assert calls == ["tolist"] and len(out["confusion"]) == 10

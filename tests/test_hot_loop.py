@@ -27,9 +27,8 @@ def build_loop(overrides, device="cpu"):
     return Loop(c, spec.trainer, torch.device(device))
 
 
-@pytest.mark.parametrize("overrides", CONFIGS, ids=["plain", "regularized", "cnn"])
-def test_train_epoch_reads_nothing_back_from_tensors(monkeypatch, overrides):
-    loop = build_loop(overrides)
+def count_reads(monkeypatch) -> list[str]:
+    """From now on every host read of a tensor (READS) is recorded, by name, in the returned list."""
     calls = []
     for name in READS:
         original = getattr(torch.Tensor, name)
@@ -39,6 +38,13 @@ def test_train_epoch_reads_nothing_back_from_tensors(monkeypatch, overrides):
             return _original(self, *a, **k)
 
         monkeypatch.setattr(torch.Tensor, name, counting)
+    return calls
+
+
+@pytest.mark.parametrize("overrides", CONFIGS, ids=["plain", "regularized", "cnn"])
+def test_train_epoch_reads_nothing_back_from_tensors(monkeypatch, overrides):
+    loop = build_loop(overrides)
+    calls = count_reads(monkeypatch)
     sums = EpochSums.zeros(loop.device)
     assert loop.train_epoch(sums) == 4
     assert calls == []
