@@ -56,3 +56,15 @@ def cli_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "TRAINLAB_VERBOSE")}
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def train_in(root: Path, args: list[str]) -> None:
+    """`trainlab train ARGS` in-process, with `root` as the working folder (relative outputs land there)."""
+    from trainlab.cli import main
+
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        assert main(["train", *args]) == 0
+    finally:
+        os.chdir(old)

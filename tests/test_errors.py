@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from conftest import train_in
 from trainlab.cli import main
 
 # (arguments, text the one-line message must contain)
@@ -278,15 +279,8 @@ def folder_digest(folder):
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """A working directory that already holds a finished run, which no bad invocation may touch."""
-    import os
-
     root = tmp_path_factory.mktemp("workspace")
-    old = os.getcwd()
-    os.chdir(root)
-    try:
-        assert main(["train", "trainer.epochs=1", "dataset.subset=100", "trainer.progress=off"]) == 0
-    finally:
-        os.chdir(old)
+    train_in(root, ["trainer.epochs=1", "dataset.subset=100", "trainer.progress=off"])
     existing = next((root / "outputs" / "runs").iterdir())
     return root, existing, folder_digest(existing)
 

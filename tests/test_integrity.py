@@ -8,7 +8,7 @@ import zipfile
 import pytest
 import torch
 
-from conftest import run_tiny
+from conftest import run_tiny, train_in
 from trainlab.cli import main
 from trainlab.engine import checkpoint as ckpt
 from trainlab.errors import ConfigError, FileError
@@ -19,16 +19,9 @@ STOPPED = ["trainer.epochs=2", "trainer.stop_after=1", "regularizer=dropout", "r
 @pytest.fixture(scope="module")
 def stopped_run(tmp_path_factory):
     """A run folder as `trainlab train` leaves it, stopped after epoch 1 of 2 (resumable), with dropout."""
-    import os
-
     root = tmp_path_factory.mktemp("stopped")
-    old = os.getcwd()
-    os.chdir(root)
-    try:
-        assert main(["train", *STOPPED, "dataset.subset=120", "trainer.batch_size=32", "trainer.progress=off",
-                     f"hydra.run.dir={root / 'run'}"]) == 0
-    finally:
-        os.chdir(old)
+    train_in(root, [*STOPPED, "dataset.subset=120", "trainer.batch_size=32", "trainer.progress=off",
+                    f"hydra.run.dir={root / 'run'}"])
     return root / "run"
 
 
