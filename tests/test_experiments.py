@@ -11,16 +11,22 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from trainlab.config import validate
 from trainlab.sweep.search import plan_sweep
 
-PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "experiment").glob("*.yaml"))
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "conf" / "experiment"
+REAL_DATA = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))             # the studies on MNIST/Fashion-MNIST
+QUICK = sorted(f"digits/{p.stem}" for p in (EXPERIMENTS / "digits").glob("*.yaml"))  # their sub-minute twins
+PRESETS = REAL_DATA + QUICK
 
 
-def test_there_are_the_five_studies_and_more():
-    assert {"activations", "init_schemes", "batchnorm_lr", "regularizers", "optimizers"} <= set(PRESETS)
+def test_there_are_the_classic_studies_on_real_data_with_quick_twins():
+    assert {"activations", "init_schemes", "batchnorm_lr", "regularizers", "optimizers", "lr_search",
+            "preprocess", "augment", "schedules", "ema_ensembles"} <= set(REAL_DATA)
+    assert {f"digits/{n}" for n in ("activations", "init_schemes", "batchnorm_lr", "regularizers", "optimizers",
+                                     "lr_search")} <= set(QUICK)
 
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_defines_a_complete_study(name):
-    path = Path(__file__).resolve().parents[1] / "conf" / "experiment" / f"{name}.yaml"
+    path = EXPERIMENTS / f"{name}.yaml"
     text = path.read_text()
     assert text.startswith("# @package _global_\n")
     assert f"trainlab train -m experiment={name}" in text and "# Budget:" in text and "CPU" in text
@@ -30,7 +36,11 @@ def test_preset_defines_a_complete_study(name):
         params = [f"{k}={v}" for k, v in sweeper.params.items()]
         jobs = plan_sweep(OverridesParser.create().parse_overrides(params), sweeper.n_trials, sweeper.seed).jobs
         assert 10 <= len(jobs) <= 30  # a study, yet a few minutes on a CPU
-        assert cfg.hydra.runtime.choices.dataset == "digits"
+        expected = {"digits"} if name.startswith("digits/") else {"mnist", "fashion_mnist"}
+        assert cfg.hydra.runtime.choices.dataset in expected
+        if not name.startswith("digits/"):  # real data: a subset, fetched or extracted on first use
+            assert cfg.dataset.subset and cfg.dataset.download
+            assert sweeper.table.metrics, "a real-data study names the columns that show its lesson"
         # the first and the last job are valid configurations (the CLI checks all before running)
         for job in (jobs[0], jobs[-1]):
             validate(compose("train", overrides=[f"experiment={name}", "hydra/sweeper=trainlab", *job]))
@@ -47,7 +57,7 @@ def test_preset_defines_a_complete_study(name):
 
 def test_a_shrunken_preset_runs_into_a_table(tmp_path, cli_env):
     # command-line axes replace the preset's axes of the same key
-    args = ["train", "-m", "experiment=init_schemes", "init=normal,xavier", "seed=0", "arch.depth=3",
+    args = ["train", "-m", "experiment=digits/init_schemes", "init=normal,xavier", "seed=0", "arch.depth=3",
             "trainer.epochs=1", "dataset.subset=100", "trainer.progress=off", "hydra.sweep.dir=study"]
     res = subprocess.run([sys.executable, "-m", "trainlab", *args], cwd=tmp_path, env=cli_env, capture_output=True,
                          text=True, timeout=300)

@@ -35,13 +35,13 @@ def describe_group(group: str) -> str:
     for option in group_options(group):
         if registry is not None and option in registry:
             entry = registry[option]
-            lines.append(f"  {option:<16}{entry.description}")
+            lines.append(f"  {option:<14}  {entry.description}")
             lines += _keys(entry.schema, "      ", skip={"name"})
         elif group in SINGLE and option == "default":
-            lines.append(f"  {option:<16}{_first_comment(group, option)}")
+            lines.append(f"  {option:<14}  {_first_comment(group, option)}")
             lines += _keys(single_schema(group), "      ")
         else:
-            lines.append(f"  {option:<16}{_first_comment(group, option)}  (preset)")
+            lines.append(f"  {option:<14}  {_first_comment(group, option)}  (preset)")
     return "\n".join(lines)
 
 

@@ -36,7 +36,9 @@ def groups() -> list[str]:
 
 
 def group_options(group: str) -> list[str]:
-    return sorted({p.stem for d in config_dirs() for p in (d / group).glob("*.yaml")})
+    """The options of a group, nested ones by their path (experiment=digits/activations)."""
+    return sorted({p.relative_to(d / group).with_suffix("").as_posix()
+                   for d in config_dirs() for p in (d / group).rglob("*.yaml")})
 
 
 def register_resolvers() -> None:
