@@ -39,6 +39,14 @@ def test_ratio_warnings_need_a_persistent_condition():
     assert counts == [0] * 5 and fresh.summary() is None
 
 
+def test_a_ratio_that_collapses_to_zero_is_a_persistent_problem_not_a_crash():
+    # vanishing gradients (10-layer tanh, N(0, 0.01^2) init): the update ratio reaches exactly 0.0,
+    # which once divided by zero and failed the run
+    diag = LiveDiagnostics(nn.Sequential(nn.Linear(2, 2)))
+    warned = [diag.persistent({"diag/0.update_ratio": v}) for v in [1e-9, 0.0, 0.0, 0.0]]
+    assert [len(w) for w in warned] == [0, 0, 1, 0] and "low" in warned[2][0]
+
+
 @pytest.mark.slow  # the whole default run, ~25 s on 2 shared cores; the fast test above replays its ratios
 def test_default_run_logs_no_diagnostics_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="trainlab"):

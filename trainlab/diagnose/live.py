@@ -226,7 +226,7 @@ class LiveDiagnostics:
         for key, (count, first) in self._streaks.items():
             message, value = now[key]
             # an update ratio that moved 2x towards the healthy range over the streak is settling
-            settling = key[1].startswith("update/weight") and math.isfinite(value) and first > 0 and \
+            settling = key[1].startswith("update/weight") and math.isfinite(value) and first > 0 and value > 0 and \
                 max(value / first, first / value) >= SETTLING and (value < first) == key[1].endswith("high")
             if count >= PERSIST_EVALS and not settling and key not in self._warned:
                 self._warned[key] = message
