@@ -157,3 +157,15 @@ def test_a_failed_trial_is_retried_as_a_new_trial_that_replaces_it(tmp_path):
     assert (retry.state.name, retry.value, retry.params, retry.user_attrs) == \
         ("COMPLETE", 0.75, failed.params, {"retry_of": 0})
     assert trials_to_finish(study, tmp_path) == [] and trials_counted(study, tmp_path) == 1
+
+
+def test_resuming_an_optuna_sweep_without_its_study_is_refused(tmp_path):
+    """A fresh study would number its trials' jobs from 0 again, beside the folder's own jobs."""
+    pytest.importorskip("optuna")
+    from trainlab.errors import ConfigError
+    from trainlab.precheck import prepare
+
+    with pytest.raises(ConfigError) as err:
+        prepare(["-m", "hydra/sweeper=optuna", "optimizer.lr=interval(0.001,0.1)", f"hydra.sweep.dir={tmp_path}",
+                 "hydra.sweeper.resume=true"])
+    assert "optuna.db" in str(err.value) and "\n" not in str(err.value)

@@ -307,7 +307,11 @@ def _planned_jobs(hydra_cfg, task: list[str], grid: list[list[str]], user_dir: b
         if find_spec("optuna") is None:
             raise ConfigError("hydra/sweeper", "optuna", "an installed optuna (pip install 'trainlab[search]')")
         if sweeper.get("resume"):
-            _resumable(Path(str(hydra_cfg.sweep.dir)), user_dir)
+            sweep_dir = Path(str(hydra_cfg.sweep.dir))
+            _resumable(sweep_dir, user_dir)
+            if not sweeper.get("storage") and not (sweep_dir / "optuna.db").is_file():  # a new study would
+                raise ConfigError("hydra.sweep.dir", str(sweep_dir),  # number its trials' jobs from 0 again
+                                  "an optuna sweep folder holding its study, optuna.db (or hydra.sweeper.storage=URL)")
     if sweeper.get("_target_") != SWEEPER:
         return grid
     params = [f"{k}={v}" for k, v in (sweeper.params or {}).items()]
