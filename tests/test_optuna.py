@@ -139,6 +139,30 @@ def test_resume_sweep_finishes_the_open_trials_then_continues_the_study(tmp_path
     assert study.trials[0].value == pytest.approx(sum(s["best"]["val_acc"] for s in seeds) / 2)
 
 
+def test_resume_sweep_reruns_a_failed_trial_in_its_folder(tmp_path, monkeypatch):
+    """A job that raised leaves its trial FAIL; resume-sweep runs the job again in its folder and
+    the study gets the result as trial 1 (`retry_of` 0); n_trials=1 is then reached: nothing new."""
+    optuna = pytest.importorskip("optuna")
+    from conftest import train_in
+
+    from trainlab.cli import main
+    from trainlab.engine.loop import Loop
+
+    real = Loop.evaluate
+    monkeypatch.setattr(Loop, "evaluate", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("evaluation broke")))
+    sweep = tmp_path / "sw"
+    with pytest.raises(AssertionError):  # the sweep ends with exit code 1: a job failed
+        train_in(tmp_path, ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=1", "trainer.epochs=1",
+                            f"hydra.sweep.dir={sweep}", *OPTUNA_TINY])
+    assert _sweep_statuses(sweep) == {0: "failed"}
+    monkeypatch.setattr(Loop, "evaluate", real)
+    assert main(["resume-sweep", str(sweep)]) == 0
+    study = optuna.load_study(study_name="sw", storage=f"sqlite:///{sweep}/optuna.db")
+    assert [(t.state.name, t.user_attrs.get("retry_of")) for t in study.trials] == [("FAIL", None), ("COMPLETE", 0)]
+    assert study.trials[1].params == study.trials[0].params and _sweep_statuses(sweep) == {0: "completed"}
+    assert study.trials[1].value == json.loads(next(sweep.glob("0_*/summary.json")).read_text())["best"]["val_acc"]
+
+
 def test_a_failed_trial_is_retried_as_a_new_trial_that_replaces_it(tmp_path):
     """Optuna's finished trials are immutable: a FAIL trial's rerun enters the study as a copy with
     `retry_of`, which n_trials does not count twice, and the next resume leaves it alone."""
