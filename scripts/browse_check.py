@@ -4,11 +4,15 @@ and a scalar appear, and saves screenshots.
 
     python scripts/browse_check.py [--out DIR]     # trains two tiny runs into DIR first
 
-Exits 0 when every check passed; prints what it found. Needs .[trackers] and `chromium`.
+Exits 0 when every check passed; prints what it found. Needs .[trackers] and `chromium`;
+the `mlflow ui` part also needs .[ui] (the full mlflow package) and is skipped without it.
 """
 import argparse
 import json
+import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -102,27 +106,56 @@ def main() -> int:
     finally:
         tb.terminate()
         tb.wait()
+    if not mlflow_ui_installed():  # mlflow-skinny (the .[trackers] extra) has no UI server or web assets
+        print("mlflow ui: skipped: it needs the full `mlflow` package, `pip install -e '.[ui]'` "
+              "(mlflow-skinny ships no UI)")
+        return 0 if ok else 1
+    return 0 if check_mlflow_ui(out, names) and ok else 1
+
+
+def mlflow_ui_installed() -> bool:
     from importlib.util import find_spec
 
-    if find_spec("flask") is None:  # mlflow-skinny (the .[trackers] extra) has no UI server or web assets
-        print("mlflow ui: skipped: it needs the full `mlflow` package (mlflow-skinny ships no UI)")
-        return 0 if ok else 1
-    port = free_port()
-    ui = subprocess.Popen([bin_dir / "mlflow", "ui", "--backend-store-uri", f"sqlite:///{out}/mlflow.db",
-                           "--host", "127.0.0.1", "--port", str(port)], cwd=out,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    spec = find_spec("mlflow")
+    return spec is not None and any((Path(p) / "server" / "js" / "build" / "index.html").is_file()
+                                    for p in spec.submodule_search_locations or [])
+
+
+def check_mlflow_ui(out: Path, names: list[str]) -> bool:
+    """`mlflow ui` on the store: the experiment's Runs page lists both runs, a run's page shows
+    its val_acc; the REST API (/api/2.0/mlflow/...) answers the same, for the record."""
+    ok, port = True, free_port()
+    # one worker: the UI's default four each import the server (pandas, pyarrow...), slow to start
+    ui = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{out}/mlflow.db",
+                           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], cwd=out,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
     try:
-        api = wait_for(f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/get-by-name?experiment_name=browse")
+        api = wait_for(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=browse", timeout=300)
         exp_id = json.loads(api)["experiment"]["experiment_id"]
-        dom = browse(f"http://127.0.0.1:{port}/#/experiments/{exp_id}", out / "mlflow.png", 20000)
+        request = urllib.request.Request(f"{base}/api/2.0/mlflow/runs/search", method="POST",
+                                         data=json.dumps({"experiment_ids": [exp_id]}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as res:
+            runs = {r["info"]["run_name"]: r for r in json.loads(res.read())["runs"]}
+        print(f"mlflow ui: REST runs/search: {sorted(runs)}")
+        # the experiment's own page opens on its GenAI overview: the runs table is the Runs tab
+        dom = browse(f"{base}/#/experiments/{exp_id}/runs", out / "mlflow.png", 20000)
         for name in names:
-            found = name in dom
+            found = name in dom and name in runs
             ok &= found
             print(f"mlflow ui: run {name}: {'shown' if found else 'MISSING'}")
-        print(f"mlflow ui: screenshot {out / 'mlflow.png'}")
+        first = runs[names[0]]
+        val_acc = next(m["value"] for m in first["data"]["metrics"] if m["key"] == "val_acc")
+        dom = browse(f"{base}/#/experiments/{exp_id}/runs/{first['info']['run_id']}", out / "mlflow_run.png", 20000)
+        found = f"val_acc {val_acc}" in " ".join(re.sub(r"<[^>]+>", " ", dom).split())
+        ok &= found
+        print(f"mlflow ui: run {names[0]}: metric val_acc {val_acc}: {'shown' if found else 'MISSING'}; "
+              f"screenshots {out / 'mlflow.png'}, {out / 'mlflow_run.png'}")
     finally:
-        ui.terminate()
+        os.killpg(ui.pid, signal.SIGTERM)  # the server and its worker
         ui.wait()
+    return ok
     return 0 if ok else 1
 
 

@@ -74,3 +74,122 @@ def test_optuna_sweeper_without_optuna_is_one_line_error(monkeypatch, tmp_path):
     with pytest.raises(ConfigError) as err:
         prepare(["-m", "hydra/sweeper=optuna", "optimizer.lr=interval(0.001,0.1)"])
     assert "trainlab[search]" in str(err.value) and "\n" not in str(err.value)
+
+
+OPTUNA_TINY = ["dataset.subset=120", "trainer.batch_size=64", "trainer.progress=off", "trainer.threads=1",
+               "trainer.save_checkpoints=false", "optimizer.lr=tag(log,interval(1e-6,1e-1))"]
+
+
+def _sweep_statuses(sweep: Path) -> dict[int, str]:
+    return {int(d.name.split("_")[0]): json.loads((d / "summary.json").read_text())["status"]
+            for d in sweep.iterdir() if (d / "summary.json").is_file()}
+
+
+def test_a_bad_trial_with_two_seeds_is_pruned_on_its_first_replicate(tmp_path):
+    """Five finished trials at 90% set the median; the enqueued trial (lr=1e-6) stays near chance:
+    its seed-0 job is pruned at its first evaluation, its seed-1 job right after its step-0 row."""
+    optuna = pytest.importorskip("optuna")
+    from conftest import train_in
+
+    sweep = tmp_path / "sw"
+    sweep.mkdir()
+    study = optuna.create_study(study_name="sw", storage=f"sqlite:///{sweep}/optuna.db", direction="maximize")
+    lr = optuna.distributions.FloatDistribution(1e-6, 1e-1, log=True)
+    for _ in range(5):
+        study.add_trial(optuna.trial.create_trial(params={"optimizer.lr": 0.01}, distributions={"optimizer.lr": lr},
+                                                  value=0.9, intermediate_values={1: 0.9, 2: 0.9}))
+    study.enqueue_trial({"optimizer.lr": 1e-6})
+    train_in(tmp_path, ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=6", "hydra.sweeper.pruner_warmup=0",
+                        "seed=0,1", "trainer.epochs=3", f"hydra.sweep.dir={sweep}", *OPTUNA_TINY])
+    trial = optuna.load_study(study_name="sw", storage=f"sqlite:///{sweep}/optuna.db").trials[5]
+    assert trial.state.name == "PRUNED" and list(trial.intermediate_values) == [1]  # the lead reported once
+    assert _sweep_statuses(sweep) == {10: "pruned", 11: "pruned"}  # trial 5's two replicates
+    follower = [r for r in (sweep.glob("11_*/metrics.csv"))][0].read_text().splitlines()
+    assert len(follower) == 2  # header and the step-0 row: it did not train
+    assert "pruned 2/2" in (sweep / "table.md").read_text()
+
+
+def test_resume_sweep_finishes_the_open_trials_then_continues_the_study(tmp_path):
+    """trainer.stop_after=1 leaves every job interrupted, so the trial stays RUNNING in the study;
+    `trainlab resume-sweep` continues its jobs in their folders (from last.pt), tells the study
+    the mean over the seeds, then asks a second trial (n_trials raised on its command line)."""
+    optuna = pytest.importorskip("optuna")
+    from conftest import train_in
+
+    from trainlab.cli import main
+
+    sweep = tmp_path / "sw"
+    args = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=1", "hydra.sweeper.pruner=none", "seed=0,1",
+            "trainer.epochs=2", "trainer.stop_after=1", f"hydra.sweep.dir={sweep}", *OPTUNA_TINY]
+    train_in(tmp_path, [a for a in args if a != "trainer.save_checkpoints=false"])
+    study = optuna.load_study(study_name="sw", storage=f"sqlite:///{sweep}/optuna.db")
+    assert [t.state.name for t in study.trials] == ["RUNNING"]
+    assert set(_sweep_statuses(sweep).values()) == {"interrupted"}
+    folders = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+
+    assert main(["resume-sweep", str(sweep), "hydra.sweeper.n_trials=2"]) == 0
+    study = optuna.load_study(study_name="sw", storage=f"sqlite:///{sweep}/optuna.db")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "RUNNING"]  # trial 1 was stopped too
+    assert _sweep_statuses(sweep) == {0: "completed", 1: "completed", 2: "interrupted", 3: "interrupted"}
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir())[:2] == folders  # the same folders
+    jobs = sorted(p for p in sweep.iterdir() if p.name.startswith(("0_", "1_")))
+    seeds = [json.loads((job / "summary.json").read_text()) for job in jobs]
+    assert all("resumed from" in (job / "train.log").read_text() for job in jobs)
+    assert [s["epochs_run"] for s in seeds] == [2, 2]
+    assert study.trials[0].value == pytest.approx(sum(s["best"]["val_acc"] for s in seeds) / 2)
+
+
+def test_resume_sweep_reruns_a_failed_trial_in_its_folder(tmp_path, monkeypatch):
+    """A job that raised leaves its trial FAIL; resume-sweep runs the job again in its folder and
+    the study gets the result as trial 1 (`retry_of` 0); n_trials=1 is then reached: nothing new."""
+    optuna = pytest.importorskip("optuna")
+    from conftest import train_in
+
+    from trainlab.cli import main
+    from trainlab.engine.loop import Loop
+
+    real = Loop.evaluate
+    monkeypatch.setattr(Loop, "evaluate", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("evaluation broke")))
+    sweep = tmp_path / "sw"
+    with pytest.raises(AssertionError):  # the sweep ends with exit code 1: a job failed
+        train_in(tmp_path, ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=1", "trainer.epochs=1",
+                            f"hydra.sweep.dir={sweep}", *OPTUNA_TINY])
+    assert _sweep_statuses(sweep) == {0: "failed"}
+    monkeypatch.setattr(Loop, "evaluate", real)
+    assert main(["resume-sweep", str(sweep)]) == 0
+    study = optuna.load_study(study_name="sw", storage=f"sqlite:///{sweep}/optuna.db")
+    assert [(t.state.name, t.user_attrs.get("retry_of")) for t in study.trials] == [("FAIL", None), ("COMPLETE", 0)]
+    assert study.trials[1].params == study.trials[0].params and _sweep_statuses(sweep) == {0: "completed"}
+    assert study.trials[1].value == json.loads(next(sweep.glob("0_*/summary.json")).read_text())["best"]["val_acc"]
+
+
+def test_a_failed_trial_is_retried_as_a_new_trial_that_replaces_it(tmp_path):
+    """Optuna's finished trials are immutable: a FAIL trial's rerun enters the study as a copy with
+    `retry_of`, which n_trials does not count twice, and the next resume leaves it alone."""
+    optuna = pytest.importorskip("optuna")
+    from trainlab.sweep.optuna_search import record_outcome, trials_counted, trials_to_finish, write_trials
+
+    study = optuna.create_study(direction="maximize")
+    lr = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
+    trial = study.ask({"optimizer.lr": lr})
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    write_trials(tmp_path, {0: {"trial_id": trial._trial_id}, 1: {"trial_id": trial._trial_id}})
+    (failed, numbers), = trials_to_finish(study, tmp_path)
+    assert failed.number == 0 and numbers == [0, 1] and trials_counted(study, tmp_path) == 1
+    record_outcome(study, failed, "complete", 0.75)
+    retry = study.trials[1]
+    assert (retry.state.name, retry.value, retry.params, retry.user_attrs) == \
+        ("COMPLETE", 0.75, failed.params, {"retry_of": 0})
+    assert trials_to_finish(study, tmp_path) == [] and trials_counted(study, tmp_path) == 1
+
+
+def test_resuming_an_optuna_sweep_without_its_study_is_refused(tmp_path):
+    """A fresh study would number its trials' jobs from 0 again, beside the folder's own jobs."""
+    pytest.importorskip("optuna")
+    from trainlab.errors import ConfigError
+    from trainlab.precheck import prepare
+
+    with pytest.raises(ConfigError) as err:
+        prepare(["-m", "hydra/sweeper=optuna", "optimizer.lr=interval(0.001,0.1)", f"hydra.sweep.dir={tmp_path}",
+                 "hydra.sweeper.resume=true"])
+    assert "optuna.db" in str(err.value) and "\n" not in str(err.value)

@@ -285,6 +285,14 @@ def _hydra_config(task: list[str], hydra: list[str]) -> tuple:
         return cfg, [forced.get(raw, raw) for raw in task]
 
 
+def _resumable(sweep_dir: Path, user_dir: bool) -> None:
+    if not user_dir:
+        raise ConfigError("hydra.sweeper.resume", True,
+                          "with hydra.sweep.dir=<the sweep folder to resume> (or `trainlab resume-sweep SWEEP_DIR`)")
+    if not sweep_dir.is_dir():
+        raise ConfigError("hydra.sweep.dir", str(sweep_dir), "an existing sweep folder to resume")
+
+
 def _planned_jobs(hydra_cfg, task: list[str], grid: list[list[str]], user_dir: bool) -> list[list[str]]:
     """Every job trainlab's sweeper will launch (the pending ones when resuming); for
     another sweeper, which samples its own jobs, the grid part that can be known now."""
@@ -298,6 +306,12 @@ def _planned_jobs(hydra_cfg, task: list[str], grid: list[list[str]], user_dir: b
 
         if find_spec("optuna") is None:
             raise ConfigError("hydra/sweeper", "optuna", "an installed optuna (pip install 'trainlab[search]')")
+        if sweeper.get("resume"):
+            sweep_dir = Path(str(hydra_cfg.sweep.dir))
+            _resumable(sweep_dir, user_dir)
+            if not sweeper.get("storage") and not (sweep_dir / "optuna.db").is_file():  # a new study would
+                raise ConfigError("hydra.sweep.dir", str(sweep_dir),  # number its trials' jobs from 0 again
+                                  "an optuna sweep folder holding its study, optuna.db (or hydra.sweeper.storage=URL)")
     if sweeper.get("_target_") != SWEEPER:
         return grid
     params = [f"{k}={v}" for k, v in (sweeper.params or {}).items()]
@@ -316,10 +330,6 @@ def _planned_jobs(hydra_cfg, task: list[str], grid: list[list[str]], user_dir: b
             raise ConfigError("hydra.sweep.dir", str(sweep_dir), "a new folder: this one holds a sweep "
                               f"(`trainlab resume-sweep {sweep_dir}` finishes it)")
         return jobs
-    if not user_dir:
-        raise ConfigError("hydra.sweeper.resume", True,
-                          "with hydra.sweep.dir=<the sweep folder to resume> (or `trainlab resume-sweep SWEEP_DIR`)")
-    if not sweep_dir.is_dir():
-        raise ConfigError("hydra.sweep.dir", str(sweep_dir), "an existing sweep folder to resume")
+    _resumable(sweep_dir, user_dir)
     ignored = set(hydra_cfg.job.config.override_dirname.exclude_keys)
     return [jobs[i] for i in pending_jobs(sweep_dir, jobs, ignored)]

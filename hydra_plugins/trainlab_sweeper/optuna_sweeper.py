@@ -4,7 +4,9 @@ Each trial asks the study for its values (TPE by default), runs its replicate gr
 folds) as jobs through the configured launcher, and tells the study the mean objective
 over them, or `pruned` when a job was stopped by the pruner (trainlab.sweep.optuna_search).
 Job numbers are trial-major (trial t's replicates are jobs t*R ... t*R+R-1), so a sweep run
-again on the same folder and study continues where it stopped.
+again on the same folder and study continues where it stopped. With `resume: true`
+(`trainlab resume-sweep`) the trials it left RUNNING or FAIL are finished first (their jobs
+without a result run again under their old numbers), then new trials up to n_trials.
 """
 import logging
 from pathlib import Path
@@ -24,11 +26,12 @@ class OptunaSweeper(Sweeper):
     def __init__(self, params: dict | None = None, n_trials: int = 20, direction: str | None = None,
                  objective: str = "best.val_acc", sampler: str = "tpe", seed: int = 0, pruner: str = "median",
                  pruner_warmup: int = 1, storage: str | None = None, study_name: str | None = None,
-                 parallel_trials: int = 1, table: Any = None) -> None:
+                 parallel_trials: int = 1, resume: bool = False, table: Any = None) -> None:
         super().__init__()
         self.params, self.n_trials, self.direction, self.objective = dict(params or {}), n_trials, direction, objective
         self.sampler, self.seed, self.pruner, self.pruner_warmup = sampler, seed, pruner, pruner_warmup
         self.storage, self.study_name, self.parallel_trials = storage, study_name, max(1, parallel_trials)
+        self.resume = resume
         self.hydra_context = self.config = self.launcher = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -42,8 +45,9 @@ class OptunaSweeper(Sweeper):
         import optuna
 
         from trainlab.sweep.metric import Metric
-        from trainlab.sweep.optuna_search import (default_storage, make_pruner, make_sampler, split_axes,
-                                                  searched_ranges, trial_overrides, trial_value, write_trials)
+        from trainlab.sweep.optuna_search import (default_storage, make_pruner, make_sampler, record_outcome,
+                                                  searched_ranges, split_axes, trial_overrides, trial_value,
+                                                  trials_counted, write_trials)
         from trainlab.sweep.search import Plan, write_search_file
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -65,12 +69,12 @@ class OptunaSweeper(Sweeper):
         # the metrics.csv column the jobs report for pruning: the objective's, when it has one per evaluation
         name = objective.name.split(".", 1)[-1] if not objective.from_csv else objective.name
         column = name if objective.from_csv or objective.name.startswith(("best.", "final.")) else None
-        # one job per trial can be pruned; replicates of one trial would report the same steps twice
-        prune = len(replicates) == 1 and self.pruner != "none"
+        # with replicates, the lead (first) replicate reports and the others follow its fate
+        prune = self.pruner != "none"
         # a continued study: a fresh seed, or the sampler would draw its first trials' values again
         study.sampler = make_sampler(self.sampler, self.seed + len(study.trials))
-        done = sum(t.state.is_finished() for t in study.trials)
-        returns = []
+        returns = self._finish_trials(study, space, replicates, sweep_dir) if self.resume else []
+        done = trials_counted(study, sweep_dir)
         while done < self.n_trials:
             batch = [study.ask(space) for _ in range(min(self.parallel_trials, self.n_trials - done))]
             jobs, entries = [], {}
@@ -78,7 +82,7 @@ class OptunaSweeper(Sweeper):
                 for r, replicate in enumerate(replicates):
                     entries[trial.number * len(replicates) + r] = {"storage": storage, "study": study.study_name,
                                                                    "trial_id": trial._trial_id, "prune": prune,
-                                                                   "column": column}
+                                                                   "column": column, "lead": r == 0}
                     jobs.append((trial.number * len(replicates) + r,
                                  [*replicate, *trial_overrides(space, trial.params)]))
             write_trials(sweep_dir, entries)
@@ -91,13 +95,41 @@ class OptunaSweeper(Sweeper):
             for i, trial in enumerate(batch):
                 dirs = [Path(job_folder(ret)) for ret in launched[i * len(replicates):(i + 1) * len(replicates)]]
                 state, value = trial_value(dirs, self.objective)
-                if state == "complete":
-                    study.tell(trial, value)
-                else:
-                    study.tell(trial, state=optuna.trial.TrialState.PRUNED if state == "pruned"
-                               else optuna.trial.TrialState.FAIL)
+                record_outcome(study, study.trials[trial.number], state, value)
                 log.info(f"trial {trial.number}: {state}{'' if value is None else f' {value:.4f}'} {trial.params}")
             done += len(batch)
+        return returns
+
+    def _finish_trials(self, study, space: dict, replicates: list[list[str]], sweep_dir: Path) -> list:
+        """resume-sweep: run again the jobs without a result of this folder's RUNNING and FAIL
+        trials (under their old numbers; a job continues from its last.pt), then record each
+        trial's outcome (trainlab.sweep.optuna_search.record_outcome)."""
+        from optuna.trial import TrialState
+
+        from trainlab.errors import ConfigError
+        from trainlab.sweep.optuna_search import (KEPT_JOBS, read_trials, record_outcome, trial_overrides,
+                                                  trial_value, trials_to_finish, write_trials)
+        from trainlab.sweep.resume import job_records, pending_jobs
+
+        ignored = set(self.config.hydra.job.config.override_dirname.exclude_keys)
+        returns = []
+        for trial, numbers in trials_to_finish(study, sweep_dir):
+            if len(numbers) != len(replicates):
+                raise ConfigError("hydra.sweep.dir", str(sweep_dir), f"its trial {trial.number} ran "
+                                  f"{len(numbers)} replicate jobs but this sweep has {len(replicates)} per trial; "
+                                  "resume a sweep with the overrides it was started with")
+            jobs = {num: [*replicates[r], *trial_overrides(space, trial.params)] for r, num in enumerate(numbers)}
+            todo = pending_jobs(sweep_dir, jobs, ignored, kept=KEPT_JOBS)
+            if trial.state == TrialState.FAIL:  # a finished trial takes no more reports: no pruning
+                entries = read_trials(sweep_dir)
+                write_trials(sweep_dir, {n: entries[str(n)] | {"prune": False} for n in numbers})
+            log.info(f"resuming trial {trial.number} ({trial.state.name}): {len(todo)} of {len(numbers)} jobs to run")
+            for start, count in batches(todo, None):
+                returns += self.launcher.launch([jobs[n] for n in range(start, start + count)], initial_job_idx=start)
+            folders = {r.job: r.path for r in job_records(sweep_dir)}
+            state, value = trial_value([folders[n] for n in numbers if n in folders], self.objective)
+            record_outcome(study, trial, state, value)
+            log.info(f"trial {trial.number}: {state}{'' if value is None else f' {value:.4f}'} {trial.params}")
         return returns
 
 

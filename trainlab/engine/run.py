@@ -130,6 +130,9 @@ class Run:
         epochs_this_session = 0
         if self.counters.step == 0 and not self.resumed:  # decided alike on every rank (a collective)
             self._evaluate(c, loop, pending, initial=True)  # the untrained model: metrics.csv's step-0 row
+        if self.pruner is not None and not self.pruner.lead and self.pruner.lead_pruned():
+            log.info("pruned by the optuna sweep before training: the trial's first replicate was pruned")
+            return "pruned"  # a later replicate of a pruned trial
         with Progress(self.trainer.progress, total_steps, self.counters.step) as bar, StopOnSignal(self) as stop:
             while self.counters.epoch < self.trainer.epochs:
                 if self.trainer.stop_after is not None and epochs_this_session >= self.trainer.stop_after:

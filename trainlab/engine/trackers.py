@@ -3,7 +3,7 @@
 The run hands each metrics row to `Trackers.log` after appending it to metrics.csv,
 with the per-step training losses read back in that same evaluation (the hot loop
 never reads anything for a tracker). `close` adds the end: TensorBoard's HParams
-entry and figures, MLflow's artifacts and run status. Each tracker's package is
+entry and figures, MLflow's artifacts and run status, W&B's summary and figures. Each tracker's package is
 imported here, only when its option was chosen: the default path imports none.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import secrets
 import struct
 import time
 from dataclasses import dataclass
@@ -227,6 +228,51 @@ class MlflowTracker:
         self.client.set_terminated(self.run_id, status=state)
 
 
+# -- Weights & Biases ------------------------------------------------------------
+WANDB_RUN_FILE = "wandb_run.json"  # in the run folder: the W&B run id a resumed run continues
+
+
+class WandbTracker:
+    name = "wandb"
+
+    def __init__(self, cfg, ctx: Context):
+        import os
+
+        if cfg.mode != "online":  # offline means nothing leaves the machine: not wandb's Sentry crash reports either
+            os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
+        import wandb
+
+        self.cfg, self.ctx, self.wandb = cfg, ctx, wandb
+        known = ctx.run_dir / WANDB_RUN_FILE
+        run_id = json.loads(known.read_text())["run_id"] if known.is_file() else secrets.token_hex(4)
+        folder = ctx.run_dir / cfg.dir
+        folder.mkdir(parents=True, exist_ok=True)
+        # console off: the run's own log is train.log; stats and code capture add nothing a run folder lacks
+        settings = wandb.Settings(console="off", silent=True, x_disable_stats=True, x_save_requirements=False,
+                                  disable_git=True, save_code=False)
+        self.run = wandb.init(mode=cfg.mode, project=cfg.project, entity=cfg.entity or None, dir=str(folder),
+                              id=run_id, name=ctx.run_dir.name, group=cfg.group or ctx.sweep,
+                              resume="allow" if cfg.mode == "online" else None,  # offline: a new folder, same id
+                              config=ctx.config, settings=settings, reinit="finish_previous")
+        self.run.config.update({"choices": ctx.choices}, allow_val_change=True)
+        known.write_text(json.dumps({"run_id": run_id, "mode": cfg.mode}) + "\n")
+
+    def log(self, step: int, row: dict, step_losses: dict) -> None:
+        # W&B's step only goes forward: the training steps before this evaluation first, then its row
+        for s, value in sorted(step_losses.items()):
+            if s < step:
+                self.run.log({"train_step_loss": value}, step=s)
+        extra = {"train_step_loss": step_losses[step]} if step in step_losses else {}
+        self.run.log(row | extra, step=step)
+
+    def close(self, status: str, summary: dict, figures: list[Path]) -> None:
+        self.run.summary.update(final_metrics(summary) | {"status": status})
+        if self.cfg.figures and figures:
+            step = int((summary.get("final") or {}).get("step") or 0)
+            self.run.log({path.stem: self.wandb.Image(str(path)) for path in figures}, step=step)
+        self.run.finish(exit_code=0 if status == "completed" else 1)
+
+
 @LOGGERS.builder("tensorboard")
 def build_tensorboard(cfg, ctx: Context) -> TensorBoardTracker:
     return TensorBoardTracker(cfg, ctx)
@@ -235,3 +281,8 @@ def build_tensorboard(cfg, ctx: Context) -> TensorBoardTracker:
 @LOGGERS.builder("mlflow")
 def build_mlflow(cfg, ctx: Context) -> MlflowTracker:
     return MlflowTracker(cfg, ctx)
+
+
+@LOGGERS.builder("wandb")
+def build_wandb(cfg, ctx: Context) -> WandbTracker:
+    return WandbTracker(cfg, ctx)

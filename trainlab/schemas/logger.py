@@ -14,7 +14,7 @@ LOGGERS = Registry("logger", builders="trainlab.engine.trackers")
 
 # option -> the modules it needs: checked (importlib.util.find_spec, no import) before training.
 # mlflow's SQL store (sqlite:///..., postgresql://...) also needs sqlalchemy and alembic.
-PACKAGES = {"tensorboard": ("tensorboard",), "mlflow": ("mlflow",)}
+PACKAGES = {"tensorboard": ("tensorboard",), "mlflow": ("mlflow",), "wandb": ("wandb",)}
 SQL_STORE = ("sqlalchemy", "alembic")
 FILE_OR_SERVER = ("http://", "https://", "file:", "databricks")
 
@@ -50,3 +50,21 @@ class MlflowSchema:
 
     def __post_init__(self):
         check(bool(str(self.tracking_uri).strip()), "tracking_uri", self.tracking_uri, "an MLflow tracking URI")
+
+
+@LOGGERS.option("wandb", "Weights & Biases, offline by default (files in the run folder; `wandb sync` uploads them "
+                         "later): the config, metrics per evaluation with their step, the figures and final metrics.")
+@dataclass
+class WandbSchema:
+    """Online only when asked for: mode=online (after `wandb login`); the config's mode wins over WANDB_MODE."""
+
+    mode: str = "offline"      # offline (written to `dir`, `wandb sync <dir>/wandb/offline-run-*` uploads), online, disabled
+    project: str = "trainlab"  # the W&B project
+    entity: str = ""           # team or user; empty: the logged-in default (online only)
+    group: str = ""            # run group; empty: the sweep folder's name in a sweep, none for a single run
+    dir: str = "."             # where wandb writes its `wandb/` folder, relative to the run folder
+    figures: bool = True       # log the run's PNG figures as images when it ends
+
+    def __post_init__(self):
+        check(self.mode in ("offline", "online", "disabled"), "mode", self.mode, "offline, online or disabled")
+        check(not str(self.dir).startswith(("/", "..")), "dir", self.dir, "a folder inside the run folder")

@@ -7,6 +7,20 @@ The study lives in `optuna.db` in the sweep folder (or any RDB URL), so launcher
 workers share it and a sweep run again on the same folder continues it. The sweep
 folder's TRIALS_FILE maps each job number to its trial, so a job (in whatever process)
 can report its validation metric at each evaluation and be pruned: status `pruned`.
+
+Pruning a trial with replicates (seeds, folds): its first replicate (the lead) reports its
+curve and the pruner judges it against the other trials' first replicates, the same seed or
+fold each time, so the comparison is like for like. Once the lead is pruned the trial is: the
+other replicates stop at their next evaluation, or right after their step-0 evaluation when
+they start later, all with status `pruned`. (A mean over the replicates finished so far would
+compare a one-seed curve in one trial with a two-seed mean in another, and Optuna keeps the
+first value reported at a step.) DDP jobs are not pruned: only single-process jobs report.
+
+Resuming (`trainlab resume-sweep`): a trial of this folder that the study still holds as
+RUNNING (its sweep was stopped) or FAIL (a job raised) has its jobs without a result
+(pruned counts as one) run again under their old numbers; a RUNNING trial is then told its
+outcome; a FAIL one cannot change state in Optuna, so its outcome enters the study as a new
+trial with the same values and user attribute `retry_of` (not counted again in n_trials).
 Optuna is imported only by this module, and only for an optuna sweep.
 """
 from __future__ import annotations
@@ -14,6 +28,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import warnings
 from pathlib import Path
 
 from hydra.core.override_parser.types import IntervalSweep, Override
@@ -21,7 +36,8 @@ from hydra.core.override_parser.types import IntervalSweep, Override
 from trainlab.errors import ConfigError
 from trainlab.sweep.search import _grid_values, _interval, _is_replicate, format_float
 
-TRIALS_FILE = "optuna_trials.json"  # job number -> {storage, study, trial_id, prune}
+TRIALS_FILE = "optuna_trials.json"  # job number -> {storage, study, trial_id, prune, column, lead}
+KEPT_JOBS = ("completed", "diverged", "pruned")  # a resumed trial's jobs that are not run again
 
 
 def split_axes(overrides: list[Override]) -> tuple[dict, list[list[str]]]:
@@ -87,9 +103,14 @@ def default_storage(sweep_dir: Path) -> str:
     return f"sqlite:///{Path(sweep_dir).absolute() / 'optuna.db'}"
 
 
+def read_trials(sweep_dir: Path) -> dict[str, dict]:
+    path = Path(sweep_dir) / TRIALS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def write_trials(sweep_dir: Path, entries: dict[int, dict]) -> None:
     path = Path(sweep_dir) / TRIALS_FILE
-    known = json.loads(path.read_text()) if path.is_file() else {}
+    known = read_trials(sweep_dir)
     known |= {str(k): v for k, v in entries.items()}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(known, indent=1) + "\n")
@@ -97,36 +118,92 @@ def write_trials(sweep_dir: Path, entries: dict[int, dict]) -> None:
 
 
 def trial_value(run_dirs: list[Path], objective: str) -> tuple[str, float | None]:
-    """A trial's outcome from its jobs' folders: (pruned | complete | fail, mean objective)."""
+    """A trial's outcome from its jobs' folders: (pruned | complete | fail | open, mean objective).
+    `open`: a job was interrupted or left no summary; the trial stays RUNNING for resume-sweep."""
     from trainlab.sweep.metric import Metric
     from trainlab.sweep.runs import load_job
 
     records = [load_job(p) for p in run_dirs]
     if any(r.status == "pruned" for r in records):
         return "pruned", None
+    if any(r.status in ("interrupted", "missing") for r in records):
+        return "open", None
     values = [Metric(objective).value(r) for r in records if r.status == "completed"]
     values = [v for v in values if v is not None and math.isfinite(v)]
     return ("complete", sum(values) / len(values)) if values else ("fail", None)
 
 
+def trials_to_finish(study, sweep_dir: Path) -> list[tuple[object, list[int]]]:
+    """(trial, its job numbers) of each trial of this sweep folder that resume-sweep finishes:
+    RUNNING (its sweep stopped before telling the outcome) or FAIL and not retried yet."""
+    from optuna.trial import TrialState
+
+    numbers: dict[int, list[int]] = {}
+    for job, entry in read_trials(sweep_dir).items():
+        numbers.setdefault(entry["trial_id"], []).append(int(job))
+    retried = {t.user_attrs.get("retry_of") for t in study.trials}
+    return [(t, sorted(numbers[t._trial_id])) for t in study.trials if t._trial_id in numbers and
+            (t.state == TrialState.RUNNING or (t.state == TrialState.FAIL and t.number not in retried))]
+
+
+def trials_counted(study, sweep_dir: Path) -> int:
+    """Trials that use up n_trials: finished ones (a retry replaces its failed trial) and this
+    folder's RUNNING ones, which resume-sweep finishes rather than replaces."""
+    from optuna.trial import TrialState
+
+    mine = {e["trial_id"] for e in read_trials(sweep_dir).values()}
+    return sum((t.state.is_finished() and "retry_of" not in t.user_attrs) or
+               (t.state == TrialState.RUNNING and t._trial_id in mine) for t in study.trials)
+
+
+def record_outcome(study, trial, state: str, value: float | None) -> None:
+    """Tell the study how `trial` ended (`open`: not yet; it stays RUNNING)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}
+    if state == "open":
+        return
+    if trial.state == TrialState.RUNNING:
+        study.tell(trial.number, value if state == "complete" else None,
+                   state=None if state == "complete" else states[state])
+    elif state != "fail":  # a retried FAIL trial: Optuna's finished trials are immutable
+        study.add_trial(optuna.trial.create_trial(
+            params=trial.params, distributions=trial.distributions, value=value, state=states[state],
+            user_attrs={"retry_of": trial.number}))
+
+
 class TrialReporter:
-    """A sweep job's side of pruning: reports the validation metric to its trial at each
-    evaluation and says when the pruner stops it."""
+    """A sweep job's side of pruning. The trial's lead replicate reports the validation metric at
+    each evaluation and says when the pruner stops it (and marks the trial pruned); another
+    replicate stops once the lead was pruned (see the module's docstring)."""
 
     def __init__(self, entry: dict, column: str):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.load_study(study_name=entry["study"], storage=entry["storage"])
-        self.trial = optuna.trial.Trial(study, entry["trial_id"])
+        self.storage = optuna.storages.get_storage(entry["storage"])
+        study = optuna.load_study(study_name=entry["study"], storage=self.storage)
+        self.trial_id, self.lead = entry["trial_id"], entry.get("lead", True)
+        self.trial = optuna.trial.Trial(study, self.trial_id)
         self.column = column
 
+    def lead_pruned(self) -> bool:
+        return "pruned_at_epoch" in self.storage.get_trial_user_attrs(self.trial_id)
+
     def prune(self, row: dict) -> bool:
+        if not self.lead:
+            return self.lead_pruned()
         value = row.get(self.column)
         if value is None or not math.isfinite(value):
             return False
-        self.trial.report(float(value), int(row["epoch"]))
-        return self.trial.should_prune()
+        with warnings.catch_warnings():  # a resumed job reports its earlier epochs again: Optuna ignores them
+            warnings.simplefilter("ignore")
+            self.trial.report(float(value), int(row["epoch"]))
+        if not self.trial.should_prune():
+            return False
+        self.trial.set_user_attr("pruned_at_epoch", int(row["epoch"]))
+        return True
 
 
 def trial_reporter(monitor: str) -> TrialReporter | None:

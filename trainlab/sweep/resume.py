@@ -41,15 +41,17 @@ def identity(overrides, ignored: set[str]) -> dict[str, str]:
     return {k: v for k, v in pairs if k not in ignored and not k.startswith("hydra.")}
 
 
-def pending_jobs(sweep_dir: Path, jobs: list[list[str]], ignored: set[str]) -> list[int]:
-    """Numbers of the planned `jobs` that have to run (again) in `sweep_dir`.
+def pending_jobs(sweep_dir: Path, jobs: list[list[str]] | dict[int, list[str]], ignored: set[str],
+                 kept: tuple[str, ...] = KEPT) -> list[int]:
+    """Numbers of the planned `jobs` (a list indexed by job number, or number -> overrides) that
+    have to run (again) in `sweep_dir`: those without a folder whose status is in `kept`.
 
     Raises a one-line ConfigError when the folder holds a different sweep: a job
     number whose recorded overrides differ from the planned ones.
     """
     done = {r.job: r for r in job_records(sweep_dir) if r.job is not None}
     pending = []
-    for num, job in enumerate(jobs):
+    for num, job in (jobs.items() if isinstance(jobs, dict) else enumerate(jobs)):
         record = done.get(num)
         if record is None:
             pending.append(num)
@@ -60,7 +62,7 @@ def pending_jobs(sweep_dir: Path, jobs: list[list[str]], ignored: set[str]) -> l
                 "hydra.sweep.dir", str(sweep_dir),
                 f"its job {num} ran {_text(recorded)} but this sweep's job {num} is {_text(planned)}; "
                 "resume a sweep with the overrides it was started with (`trainlab resume-sweep SWEEP_DIR`)")
-        if record.status not in KEPT:
+        if record.status not in kept:
             pending.append(num)
     return pending
 
