@@ -55,3 +55,87 @@ def test_replicates_match_their_sequential_twins(tmp_path):
         assert rows_a[0] == rows_b[0] and len(rows_a) == len(rows_b)  # the same columns and evaluations
     # replicates of one group are still different runs
     assert not torch.equal(last(vec["seed=0"])["model"]["1.weight"], last(vec["seed=1"])["model"]["1.weight"])
+
+
+def test_dropout_replicates_keep_their_twins_init_and_data_order(tmp_path):
+    """With dropout the masks are the group's own draws: each replicate starts from its twin's weights
+    (the step-0 row is the same) and sees its twin's data order, then differs from it."""
+    args = ["seed=0,1", "regularizer=dropout"]
+    vec = sweep(tmp_path, "vec", args)
+    seq = sweep(tmp_path, "seq", args, vectorized=False)
+    for key in vec:
+        step0 = [(f / "metrics.csv").read_text().splitlines()[1].split(",") for f in (vec[key], seq[key])]
+        header = (seq[key] / "metrics.csv").read_text().splitlines()[0].split(",")
+        at = {k: header.index(k) for k in ("val_loss", "val_acc", "train_eval_loss")}
+        assert all(step0[0][i] == step0[1][i] for i in at.values())  # the same initial weights
+        a, b = last(vec[key]), last(seq[key])
+        assert torch.equal(a["data"]["shuffle"], b["data"]["shuffle"])  # the same permutations drawn
+        assert not torch.allclose(a["model"]["1.weight"], b["model"]["1.weight"], atol=1e-4)  # other masks
+
+
+@pytest.mark.parametrize("dropout", [True, False])
+def test_each_replicate_draws_its_own_dropout_masks(tmp_path, dropout):
+    """Two replicates with the same seed (same weights, same data order) in one group: equal after
+    training without dropout, different with it, since every replicate gets its own masks."""
+    from tests.conftest import _no_figures, compose_cfg
+    from trainlab.engine.run import Run
+    from trainlab.engine.vectorized import Replicate, train_group
+
+    overrides = [*TINY, "trainer.epochs=1", *(["regularizer=dropout"] if dropout else [])]
+    reps = []
+    for i in range(2):
+        run = Run(compose_cfg(overrides), tmp_path / str(i), overrides, None, _no_figures)
+        reps.append(Replicate(run, run.setup(), tmp_path / f"{i}.log"))
+    train_group(reps)
+    assert [r.status for r in reps] == ["completed", "completed"]
+    weights = [last(tmp_path / str(i))["model"]["1.weight"] for i in range(2)]
+    assert torch.equal(*weights) is not dropout
+
+
+def test_a_stopped_group_resumes_bit_identically(tmp_path):
+    """A group stopped after its first epoch (trainer.stop_after, as a killed job's last.pt) goes on
+    with `trainlab resume-sweep` from each replicate's last.pt and ends bit-identical to a group
+    that ran through; the replicate folders are all it reads."""
+    from trainlab.cli import main
+
+    args = ["seed=0,1", "regularizer=dropout"]
+    whole = sweep(tmp_path, "whole", args)
+    cut = sweep(tmp_path, "cut", [*args, "trainer.stop_after=1"])
+    assert all(last(f)["counters"]["epoch"] == 1 for f in cut.values())
+    old = Path.cwd()
+    try:
+        import os
+
+        os.chdir(tmp_path)
+        assert main(["resume-sweep", "cut"]) == 0  # its second (and last) epoch
+    finally:
+        os.chdir(old)
+    for key in whole:
+        a, b = last(whole[key]), last(cut[key])
+        assert b["counters"]["epoch"] == 2
+        for name, tensor in a["model"].items():
+            assert torch.equal(tensor, b["model"][name]), name
+        loss = [[row.split(",")[:9] for row in (f / "metrics.csv").read_text().splitlines()[1:]]
+                for f in (whole[key], cut[key])]
+        assert loss[0] == loss[1]
+
+
+@pytest.mark.parametrize("override,key", [
+    ("optimizer=lbfgs", "optimizer"), ("norm=batchnorm", "norm"), ("augment=flip", "augment"),
+    ("trainer.precision=bf16", "trainer.precision"), ("arch=resnet", "arch"),
+    ("trainer.data_placement=loader", "trainer.data_placement")])
+def test_what_cannot_be_stacked_is_refused_before_any_folder(tmp_path, capsys, override, key):
+    from trainlab.cli import main
+
+    import os
+
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        code = main(["train", "-m", "seed=0,1", override, "hydra/launcher=vectorized"])
+    finally:
+        os.chdir(old)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and key in err and "vectorized" in err, err
+    assert list(tmp_path.iterdir()) == []  # nothing was made
