@@ -22,7 +22,7 @@ def sweep(root: Path, name: str, args: list[str], vectorized: bool = True) -> di
     """Run `trainlab train -m ARGS` in `root`/`name`; its job folders by their seed override."""
     launcher = ["hydra/launcher=vectorized"] if vectorized else []
     train_in(root, ["-m", *TINY, *args, *launcher, f"hydra.sweep.dir={name}"])
-    return {re.search(r"seed=\d+", d.name).group(): d for d in sorted((root / name).iterdir()) if d.is_dir()}
+    return {re.sub(r"^\d+_", "", d.name): d for d in sorted((root / name).iterdir()) if d.is_dir()}
 
 
 def last(folder: Path) -> dict:
@@ -32,10 +32,11 @@ def last(folder: Path) -> dict:
 def test_replicates_match_their_sequential_twins(tmp_path):
     """Without dropout or augmentation each replicate ends with its twin's weights, optimizer state
     and metrics (within ATOL), and its folder holds the files a normal job leaves."""
-    args = ["seed=0,1,2", "regularizer=l2", "optimizer.clip_norm=1.0", "trainer.ema.decay=0.9"]
+    args = ["seed=0,1", "optimizer=adam,momentum", "regularizer=[l2,maxnorm]", "optimizer.clip_norm=1.0",
+            "trainer.ema.decay=0.9", "schedule=cosine"]
     vec = sweep(tmp_path, "vec", args)
     seq = sweep(tmp_path, "seq", args, vectorized=False)
-    assert sorted(vec) == sorted(seq) == ["seed=0", "seed=1", "seed=2"]
+    assert len(vec) == len(seq) == 4  # two groups (adam, momentum) of two replicates
     for key in vec:
         names = {p.name for p in vec[key].iterdir()}
         assert names >= {"metrics.csv", "summary.json", "train.log", "curves.png", "checkpoints"}, names
@@ -54,7 +55,8 @@ def test_replicates_match_their_sequential_twins(tmp_path):
         rows_b = (seq[key] / "metrics.csv").read_text().splitlines()
         assert rows_a[0] == rows_b[0] and len(rows_a) == len(rows_b)  # the same columns and evaluations
     # replicates of one group are still different runs
-    assert not torch.equal(last(vec["seed=0"])["model"]["1.weight"], last(vec["seed=1"])["model"]["1.weight"])
+    first, second = [last(f)["model"]["1.weight"] for f in list(vec.values())[:2]]
+    assert not torch.equal(first, second)
 
 
 def test_dropout_replicates_keep_their_twins_init_and_data_order(tmp_path):
@@ -110,6 +112,8 @@ def test_a_stopped_group_resumes_bit_identically(tmp_path):
         assert main(["resume-sweep", "cut"]) == 0  # its second (and last) epoch
     finally:
         os.chdir(old)
+    seed = lambda folders: {re.search(r"seed=\d+", k).group(): f for k, f in folders.items()}  # noqa: E731
+    whole, cut = seed(whole), seed(cut)
     for key in whole:
         a, b = last(whole[key]), last(cut[key])
         assert b["counters"]["epoch"] == 2
@@ -139,3 +143,30 @@ def test_what_cannot_be_stacked_is_refused_before_any_folder(tmp_path, capsys, o
     assert code == 2
     assert len(err.splitlines()) == 1 and key in err and "vectorized" in err, err
     assert list(tmp_path.iterdir()) == []  # nothing was made
+
+
+def test_a_diverged_replicate_stops_alone(tmp_path):
+    """One replicate's weights poisoned with NaN: it ends `diverged` after its first evaluation, frozen,
+    while the other trains on to the end, as it would in a group of its own."""
+    from tests.conftest import _no_figures, compose_cfg
+    from trainlab.engine.run import Run
+    from trainlab.engine.vectorized import Replicate, train_group
+
+    def group(names, poison=None):
+        reps = []
+        for i, name in enumerate(names):
+            overrides = [*TINY, f"seed={i}"]
+            run = Run(compose_cfg(overrides), tmp_path / name, overrides, None, _no_figures)
+            reps.append(Replicate(run, run.setup(), tmp_path / f"{name}.log"))
+        if poison is not None:
+            with torch.no_grad():
+                reps[poison].c.model[1].weight.fill_(float("nan"))
+        train_group(reps)
+        return reps
+
+    reps = group(["a0", "a1"], poison=1)
+    assert [r.status for r in reps] == ["completed", "diverged"]
+    assert last(tmp_path / "a1")["counters"]["epoch"] == 1 and last(tmp_path / "a0")["counters"]["epoch"] == 2
+    alone = group(["b0"])
+    for name, tensor in last(tmp_path / "b0")["model"].items():
+        torch.testing.assert_close(last(tmp_path / "a0")["model"][name], tensor, atol=ATOL, rtol=0)

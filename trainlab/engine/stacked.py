@@ -60,7 +60,10 @@ class Stack:
         by_id = {id(p): self.params[n] for n, p in self.template.named_parameters()}
         groups = [{**{k: v for k, v in g.items() if k not in ("params", "initial_lr")},
                    "params": [by_id[id(p)] for p in g["params"]]} for g in template.param_groups]
-        optimizer = type(template)(groups, **template.defaults)
+        defaults = dict(template.defaults)
+        if defaults.get("foreach", False) is None and not defaults.get("fused"):
+            defaults["foreach"] = True  # one kernel per op for all tensors: the same math, fewer dispatches
+        optimizer = type(template)(groups, **defaults)
         if states[0]["state"]:
             shapes = [p.shape for g in groups for p in g["params"]]
             stacked = {"param_groups": states[0]["param_groups"], "state": {}}
