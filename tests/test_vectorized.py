@@ -170,3 +170,13 @@ def test_a_diverged_replicate_stops_alone(tmp_path):
     alone = group(["b0"])
     for name, tensor in last(tmp_path / "b0")["model"].items():
         torch.testing.assert_close(last(tmp_path / "a0")["model"][name], tensor, atol=ATOL, rtol=0)
+
+
+def test_groups_are_a_configurations_seeds_capped_by_replicas_per_group():
+    from trainlab.replicas import plan_groups
+
+    jobs = [(i, [f"activation={a}", f"seed={s}"]) for i, (a, s) in enumerate((a, s) for a in ("relu", "tanh")
+                                                                             for s in range(3))]
+    jobs.append((6, ["activation=relu", "dataset.cv.fold=1", "seed=0"]))  # another fold: another split
+    groups = plan_groups(jobs, lambda job: 2)
+    assert [[i for i, _ in g] for g in groups] == [[0, 1], [2], [3, 4], [5], [6]]
