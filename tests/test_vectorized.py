@@ -180,3 +180,49 @@ def test_groups_are_a_configurations_seeds_capped_by_replicas_per_group():
     jobs.append((6, ["activation=relu", "dataset.cv.fold=1", "seed=0"]))  # another fold: another split
     groups = plan_groups(jobs, lambda job: 2)
     assert [[i for i, _ in g] for g in groups] == [[0, 1], [2], [3, 4], [5], [6]]
+
+
+def test_a_group_signalled_mid_epoch_resumes_bit_identically(tmp_path, monkeypatch):
+    """SIGTERM in the middle of an epoch: every replicate's last.pt records where the epoch stopped;
+    runs built from those checkpoints finish the group bit-identical to one never stopped."""
+    import os
+    import signal
+
+    from tests.conftest import _no_figures, compose_cfg
+    from trainlab.engine.run import Run
+    from trainlab.engine.stacked import Stack
+    from trainlab.engine.vectorized import Replicate, train_group
+
+    overrides = [*TINY, "regularizer=dropout"]
+
+    def group(prefix, resume=False):
+        reps = []
+        for i in range(2):
+            folder = tmp_path / f"{prefix}{i}"
+            state = ckpt.load(folder / "checkpoints" / "last.pt") if resume else None
+            cfg = compose_cfg([*overrides, f"seed={i}", *(["resume=true"] if resume else [])])
+            run = Run(cfg, folder, overrides, state, _no_figures)
+            reps.append(Replicate(run, run.setup(), tmp_path / f"{prefix}{i}.log"))
+        train_group(reps)
+        return reps
+
+    group("whole")
+    step = Stack.step
+    calls = []
+
+    def signalled(self, x, y):
+        calls.append(1)
+        if len(calls) == 2:  # during the first epoch's second of three steps
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(self, x, y)
+
+    monkeypatch.setattr(Stack, "step", signalled)
+    assert [r.status for r in group("cut")] == ["interrupted", "interrupted"]
+    assert last(tmp_path / "cut0")["counters"]["batch_in_epoch"] == 2
+    monkeypatch.setattr(Stack, "step", step)
+    assert [r.status for r in group("cut", resume=True)] == ["completed", "completed"]
+    for i in range(2):
+        a, b = last(tmp_path / f"whole{i}"), last(tmp_path / f"cut{i}")
+        for name, tensor in a["model"].items():
+            assert torch.equal(tensor, b["model"][name]), name
+        assert torch.equal(a["data"]["shuffle"], b["data"]["shuffle"])
