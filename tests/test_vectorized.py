@@ -127,7 +127,7 @@ def test_a_stopped_group_resumes_bit_identically(tmp_path):
 @pytest.mark.parametrize("override,key", [
     ("optimizer=lbfgs", "optimizer"), ("norm=batchnorm", "norm"), ("augment=flip", "augment"),
     ("trainer.precision=bf16", "trainer.precision"), ("arch=resnet", "arch"),
-    ("trainer.data_placement=loader", "trainer.data_placement")])
+    ("trainer.data_placement=loader", "trainer.data_placement"), ("hydra/sweeper=optuna", "hydra/sweeper")])
 def test_what_cannot_be_stacked_is_refused_before_any_folder(tmp_path, capsys, override, key):
     from trainlab.cli import main
 

@@ -190,7 +190,9 @@ def prepare(args: list[str]) -> Plan:
         out = [a for a in out if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
         check = None
         if str(hydra_cfg.launcher.get("_target_", "")).endswith("VectorizedLauncher"):
-            from trainlab.replicas import check_vectorizable as check
+            from trainlab.replicas import check_sweeper, check_vectorizable as check
+
+            check_sweeper(str(hydra_cfg.sweeper.get("_target_", "")))
         devices = validate_jobs(combos[:MAX_COMBINATIONS], check)
         if "SlurmLauncher" not in str(hydra_cfg.launcher.get("_target_", "")):  # jobs run on this machine
             for device in sorted(devices):

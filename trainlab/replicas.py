@@ -40,6 +40,12 @@ def _refuse(key: str, value, valid: str) -> None:
     raise ConfigError(key, value, f"{valid} ({WHY} trains seed replicates as one stacked model)")
 
 
+def check_sweeper(target: str) -> None:
+    """Optuna asks for trials one at a time and prunes each on its own reports: no group to stack."""
+    if target.endswith("OptunaSweeper"):
+        _refuse("hydra/sweeper", "optuna", "trainlab's sweeper (grid or random search)")
+
+
 def check_vectorizable(spec) -> None:
     """Refuse, in one line naming the option, what a stacked group cannot train as each replicate's
     own run would."""
