@@ -226,3 +226,42 @@ def test_a_group_signalled_mid_epoch_resumes_bit_identically(tmp_path, monkeypat
         for name, tensor in a["model"].items():
             assert torch.equal(tensor, b["model"][name]), name
         assert torch.equal(a["data"]["shuffle"], b["data"]["shuffle"])
+
+
+@pytest.mark.parametrize("options", [["arch=cnn"], ["norm=layernorm", "activation=prelu", "optimizer=rmsprop"],
+                                     ["loss=hinge", "optimizer=adagrad", "regularizer=l1"]])
+def test_other_stackable_options_match_their_twins(tmp_path, options):
+    """The allowed architectures, norms, activations with parameters, losses and optimizers, in process:
+    a group of two against each seed's own run (conftest.run_tiny)."""
+    from tests.conftest import _no_figures, compose_cfg, run_tiny
+    from trainlab.engine.run import Run
+    from trainlab.engine.vectorized import Replicate, train_group
+
+    reps = []
+    for i in range(2):
+        overrides = [*TINY, *options, f"seed={i}"]
+        run = Run(compose_cfg(overrides), tmp_path / f"v{i}", overrides, None, _no_figures)
+        reps.append(Replicate(run, run.setup(), tmp_path / f"v{i}.log"))
+    train_group(reps)
+    for i in range(2):
+        assert run_tiny(tmp_path / f"s{i}", [*TINY, *options, f"seed={i}"])["status"] == reps[i].status == "completed"
+        a, b = last(tmp_path / f"v{i}"), last(tmp_path / f"s{i}")
+        for name, tensor in b["model"].items():
+            torch.testing.assert_close(a["model"][name], tensor, atol=ATOL, rtol=0)
+
+
+def test_early_stopping_ends_replicates_as_their_runs_would(tmp_path):
+    from tests.conftest import _no_figures, compose_cfg
+    from trainlab.engine.run import Run
+    from trainlab.engine.vectorized import Replicate, train_group
+
+    overrides = [*TINY, "trainer.epochs=4", "trainer.early_stop.patience=1", "trainer.early_stop.min_delta=10"]
+    reps = []
+    for i in range(2):
+        run = Run(compose_cfg([*overrides, f"seed={i}"]), tmp_path / str(i), overrides, None, _no_figures)
+        reps.append(Replicate(run, run.setup(), tmp_path / f"{i}.log"))
+    train_group(reps)
+    for i, rep in enumerate(reps):
+        assert rep.summary["status"] == "completed"
+        state = last(tmp_path / str(i))
+        assert state["counters"]["stopped_early"] and state["counters"]["epoch"] == 2
