@@ -97,7 +97,7 @@ def train_group(reps: list[Replicate]) -> None:
     lead = reps[0]
     trainer, c0 = lead.run.trainer, lead.c
     train, pre = c0.splits.train, c0.preprocess
-    size, n = len(reps), len(train.y)
+    n = len(train.y)
     now = time.time()
     for rep in reps:
         rep.run.started = now
@@ -130,10 +130,10 @@ def train_group(reps: list[Replicate]) -> None:
             if end < len(order):  # a signal mid-epoch: every replicate's last.pt says where the epoch resumes
                 for rep in active:
                     rep.run.counters.batch_in_epoch = end
-                _fold(stack, active, sums)
+                _fold(active, sums)
                 _end(stack, active, "interrupted", sig=sig)
                 return
-            _fold(stack, active, sums)
+            _fold(active, sums)
             epochs_this_session += 1
             for rep in list(active):
                 rep.run.counters.batch_in_epoch = 0
@@ -176,7 +176,7 @@ def _epoch(stack: Stack, active: list, order: torch.Tensor, start: int, train, p
     return end, (losses, penalties, corrects, batch)
 
 
-def _fold(stack: Stack, active: list, sums) -> None:
+def _fold(active: list, sums) -> None:
     """Each replicate's column of the epoch's per-step values into its own sums (Loop._fold)."""
     losses, penalties, corrects, batch = sums
     for rep in active:
