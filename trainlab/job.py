@@ -37,6 +37,15 @@ class TrainJob:
         return self.__dict__ | {"figures": None, "claimed": None}
 
     def __call__(self, cfg: DictConfig) -> float | None:
+        summary = self.guarded(cfg, self._run)
+        if summary is None:
+            return None
+        self.outcomes[-1]["status"] = summary["status"]
+        return (summary.get("best") or {}).get("val_acc")
+
+    def guarded(self, cfg: DictConfig, work):
+        """`work(cfg, hc, run_dir, multirun)` for the current Hydra job, its outcome recorded; None when it
+        failed (the error is in the outcome). A vectorized group's replicates are set up through here."""
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
@@ -47,7 +56,7 @@ class TrainJob:
                    "sweep_dir": str(Path(hc.sweep.dir).resolve()) if multirun else None}
         self.outcomes.append(outcome)
         try:
-            summary = self._run(cfg, hc, run_dir, multirun)
+            return work(cfg, hc, run_dir, multirun)
         except ConfigError as err:
             # Bad input found once the data or model is built: recorded in the run folder, reported by the CLI.
             outcome.update(error=str(err), kind="config")
@@ -65,12 +74,25 @@ class TrainJob:
             outcome.update(error=f"{type(err).__name__}: {err} (traceback in {run_dir / 'train.log'})", kind="exception")
             log.error(f"failed: {type(err).__name__}: {err}")
             return None
-        outcome["status"] = summary["status"]
-        return (summary.get("best") or {}).get("val_acc")
 
     def _run(self, cfg: DictConfig, hc, run_dir: Path, multirun: bool) -> dict:
-        from trainlab.engine import distributed
         from trainlab.engine.run import run_training
+
+        decision, lock = self.start(cfg, hc, run_dir, multirun)
+        try:
+            return run_training(cfg, run_dir, list(hc.overrides.task), decision=decision, draw_figures=self.drawer())
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def drawer(self):
+        """What draws a finished run's figures: the sweep's background worker, or None (in line)."""
+        return self.figures.submit if self.figures is not None else None
+
+    def start(self, cfg: DictConfig, hc, run_dir: Path, multirun: bool) -> tuple[Decision, "FolderLock | None"]:
+        """Before a job's run: its device and threads, the folder claimed (start or continue), the
+        choices logged. Returns the folder decision and the lock the caller releases."""
+        from trainlab.engine import distributed
 
         # The tasks of one SLURM/submitit job (hydra.launcher.tasks_per_node > 1) form one process group
         # here; under torchrun the CLI has joined it already.
@@ -99,11 +121,11 @@ class TrainJob:
                 log.info(choices_block(dict(hc.runtime.choices), list(hc.overrides.task)))
                 if OmegaConf.select(cfg, "trainer.print_config", default=False):
                     print_config_tree(cfg)
-            return run_training(cfg, run_dir, list(hc.overrides.task), decision=decision,
-                                draw_figures=self.figures.submit if self.figures is not None else None)
-        finally:
+        except BaseException:
             if lock is not None:
                 lock.release()
+            raise
+        return decision, lock
 
 
 class ReleaseJobConfig(Callback):

@@ -188,15 +188,20 @@ def prepare(args: list[str]) -> Plan:
         if not combos:
             raise ConfigError("sweep", " ".join(task) or "(no overrides)", "at least one job (an empty range?)")
         out = [a for a in out if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
-        devices = validate_jobs(combos[:MAX_COMBINATIONS])
+        check = None
+        if str(hydra_cfg.launcher.get("_target_", "")).endswith("VectorizedLauncher"):
+            from trainlab.replicas import check_sweeper, check_vectorizable as check
+
+            check_sweeper(str(hydra_cfg.sweeper.get("_target_", "")))
+        devices = validate_jobs(combos[:MAX_COMBINATIONS], check)
         if "SlurmLauncher" not in str(hydra_cfg.launcher.get("_target_", "")):  # jobs run on this machine
             for device in sorted(devices):
                 check_device("trainer.device", device)
     return Plan(out, multirun=True, sweep_dir=sweep_dir, jobs=len(combos))
 
 
-def validate_jobs(jobs: list[list[str]]) -> set[str]:
-    """Validate every job's config; the devices they ask for. Jobs that differ only in `seed` (a sweep's replicates) are
+def validate_jobs(jobs: list[list[str]], check=None) -> set[str]:
+    """Validate every job's config (and `check(spec)` each, when given); the devices they ask for. Jobs that differ only in `seed` (a sweep's replicates) are
     composed once: composing costs ~0.3 s a job, and a plain `seed=N` changes nothing else in the
     config, so each replicate is that composition with its seed set, then validated in full."""
     from trainlab.config import validate
@@ -207,15 +212,17 @@ def validate_jobs(jobs: list[list[str]]) -> set[str]:
         seeds = [o for o in job if _key(o) == "seed" and _type_prefix(o) is None]
         rest = tuple(o for o in job if o not in seeds)
         if len(seeds) != 1:
-            devices.add(validate(compose_job(job)).trainer.device)
-            continue
-        if rest not in composed:
+            spec = validate(compose_job(job))
+        elif rest not in composed:
             composed[rest] = compose_job(job)
-            devices.add(validate(composed[rest]).trainer.device)
-            continue
-        cfg = composed[rest].copy()
-        cfg.seed = yaml.safe_load(seeds[0].partition("=")[2])  # as Hydra reads an override value
-        validate(cfg)
+            spec = validate(composed[rest])
+        else:
+            cfg = composed[rest].copy()
+            cfg.seed = yaml.safe_load(seeds[0].partition("=")[2])  # as Hydra reads an override value
+            spec = validate(cfg)
+        devices.add(spec.trainer.device)
+        if check is not None:
+            check(spec)
     return devices
 
 

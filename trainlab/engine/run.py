@@ -75,6 +75,17 @@ class Run:
 
     # -- the run ------------------------------------------------------------
     def execute(self) -> dict:
+        c, loop, pending, device = self.setup()
+        try:
+            self.status = self._train(c, loop, pending)
+            return self._finish(c, loop, device)
+        except BaseException as err:
+            self.trackers.close("interrupted" if isinstance(err, KeyboardInterrupt) else "failed", None, [])
+            raise
+
+    def setup(self) -> tuple:
+        """Everything before the first step: (components, loop, pending sums, device). A vectorized
+        group (trainlab.engine.vectorized) sets up each replicate's run so, then trains them together."""
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.remove_stale_temporaries(self.ckpt_dir)
@@ -118,12 +129,7 @@ class Run:
             self.pruner = trial_reporter(self.trainer.monitor)
         self.setup_s = time.time() - self.created
         self.started = time.time()
-        try:
-            self.status = self._train(c, loop, pending)
-            return self._finish(c, loop, device)
-        except BaseException as err:
-            self.trackers.close("interrupted" if isinstance(err, KeyboardInterrupt) else "failed", None, [])
-            raise
+        return c, loop, pending, device
 
     def _train(self, c: Components, loop: Loop, pending: EpochSums) -> str:
         total_steps = c.steps_per_epoch * self.trainer.epochs

@@ -100,6 +100,8 @@ class TrainerSchema:
     metrics: list = field(default_factory=lambda: ["auto"])  # evaluation metrics beside top-1: top5, per_class
                                    # (val_acc_c<k> columns), confusion (confusion.png of the test split);
                                    # auto = top5 when the dataset has more than 10 classes
+    replicas_per_group: int = 32   # hydra/launcher=vectorized: at most this many seed replicates trained as one
+                                   # stacked model in one process (memory grows with it); other launchers ignore it
 
     def __post_init__(self):
         check(self.threads == "auto" or (isinstance(self.threads, int) and not isinstance(self.threads, bool)
@@ -137,6 +139,7 @@ class TrainerSchema:
               "an integer >= 0 (0 = no worker processes) or null")
         check(self.loader.prefetch_factor >= 1, "loader.prefetch_factor", self.loader.prefetch_factor,
               "an integer >= 1 (batches read ahead per worker)")
+        check(self.replicas_per_group >= 1, "replicas_per_group", self.replicas_per_group, "an integer >= 1")
         check(self.device_data_limit_mb >= 0, "device_data_limit_mb", self.device_data_limit_mb, "a size in MB >= 0")
         check(self.compile_backend in ("inductor", "eager", "aot_eager", "cudagraphs"), "compile_backend",
               self.compile_backend, "one of inductor, eager, aot_eager, cudagraphs")

@@ -1,0 +1,141 @@
+"""hydra/launcher=vectorized: a sweep's seed replicates trained as one stacked model, in this process.
+
+Hydra instantiates launchers from the `hydra_plugins` package, hence this module. The jobs of a
+launch are grouped (trainlab.replicas.plan_groups: same overrides but the seed, at most
+trainer.replicas_per_group each). Every job of a group is set up as Hydra sets up any job
+(run_job: its folder, .hydra/, train.log, the folder claimed and locked, its run built with its
+own seed), then the group trains together (trainlab.engine.vectorized.train_group) and each
+replicate finishes in its own folder. What the sweep then reads (summary.json, the outcomes, the
+exit code) is what the basic launcher's jobs leave.
+"""
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+log = logging.getLogger(__name__)
+
+
+class VectorizedLauncher(Launcher):
+    def __init__(self) -> None:
+        super().__init__()
+        self.config: DictConfig | None = None
+        self.task_function: TaskFunction | None = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from trainlab.replicas import plan_groups
+
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        configs = {}
+        for idx, overrides in enumerate(job_overrides, initial_job_idx):
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(cfg):
+                cfg.hydra.job.id = cfg.hydra.job.num = idx
+            configs[idx] = cfg
+        jobs = [(idx, list(o)) for idx, o in enumerate(job_overrides, initial_job_idx)]
+        groups = plan_groups(jobs, lambda job: int(configs[job[0]].trainer.replicas_per_group))
+        log.info(f"Launching {len(jobs)} jobs as {len(groups)} vectorized group(s) in this process")
+        returns: dict[int, JobReturn] = {}
+        for group in groups:
+            for idx, overrides in group:
+                log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            returns |= self._group([(idx, configs.pop(idx)) for idx, _ in group])
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return [returns[idx] for idx, _ in jobs]
+
+    def _group(self, group: list[tuple[int, DictConfig]]) -> dict[int, JobReturn]:
+        """Set every job of the group up (Hydra's run_job), train the ones that came up together."""
+        task = self.task_function
+        prepared: dict[int, tuple[JobReturn, object, dict]] = {}
+        for idx, cfg in group:
+            ret = run_job(hydra_context=self.hydra_context, task_function=_SetUp(task), config=cfg,
+                          job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+            outcome = task.outcomes[-1] if getattr(task, "outcomes", None) else {}
+            rep = ret._return_value if ret.status == JobStatus.COMPLETED else None
+            prepared[idx] = (ret, rep, outcome)
+            if rep is None and ret.status == JobStatus.COMPLETED:
+                ret.return_value = None  # a failure is a result, in the outcome
+        _train([p[1] for p in prepared.values() if p[1] is not None])
+        for ret, rep, outcome in prepared.values():
+            if rep is None:
+                continue
+            if rep.summary is not None:
+                outcome["status"] = rep.summary["status"]
+                ret.return_value = (rep.summary.get("best") or {}).get("val_acc")
+            else:
+                outcome.update(error=rep.error, kind="exception")
+                ret.return_value = None
+        return {idx: prepared[idx][0] for idx, _ in group}
+
+
+class _SetUp:
+    """The task Hydra runs for each job of a group: the job's TrainJob start (folder claim, threads,
+    choices), then its Run set up; the Replicate is the job's return value until the group trains."""
+
+    def __init__(self, job):
+        self.job = job
+
+    def __call__(self, cfg: DictConfig):
+        return self.job.guarded(cfg, self._set_up)
+
+    def _set_up(self, cfg: DictConfig, hc, run_dir: Path, multirun: bool):
+        from trainlab.engine.run import Run, _record_failure
+        from trainlab.engine.vectorized import Replicate
+        from trainlab.errors import ConfigError
+
+        started = time.time()
+        decision, lock = self.job.start(cfg, hc, run_dir, multirun)
+        overrides = list(hc.overrides.task)
+        existing = decision.resume_state is not None
+        try:
+            run = Run(cfg, run_dir, overrides, decision.resume_state, self.job.drawer())
+            parts = run.setup()
+        except BaseException as err:
+            if lock is not None:
+                lock.release()
+            if isinstance(err, ConfigError) and existing:
+                raise
+            _record_failure(run_dir, cfg, overrides, started, err)  # writes summary.json, re-raises
+        return Replicate(run, parts, run_dir / f"{hc.job.name}.log", lock=lock, cfg=cfg, started=started)
+
+
+def _train(reps: list) -> None:
+    """Train the set-up replicates: those at the same step together (a resumed sweep's may differ)."""
+    from trainlab.engine.run import _record_failure
+    from trainlab.engine.vectorized import logging_into, train_group
+    from trainlab.job import verbose
+
+    by_step: dict[tuple, list] = {}
+    for rep in reps:
+        by_step.setdefault((rep.run.counters.step, rep.run.counters.batch_in_epoch), []).append(rep)
+    try:
+        for same in by_step.values():
+            try:
+                train_group(same)
+            except BaseException as err:  # the group's failure is each unfinished replicate's
+                for rep in same:
+                    if rep.summary is None:
+                        rep.error = f"{type(err).__name__}: {err} (traceback in {rep.log_file})"
+                        with logging_into(rep.log_file):
+                            try:
+                                _record_failure(rep.run.run_dir, rep.cfg, rep.run.overrides, rep.started, err)
+                            except BaseException:
+                                pass
+                if not isinstance(err, Exception) or verbose():
+                    raise
+                log.error(f"failed: {type(err).__name__}: {err}")
+    finally:
+        for rep in reps:
+            if rep.lock is not None:
+                rep.lock.release()

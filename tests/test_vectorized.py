@@ -1,0 +1,267 @@
+"""hydra/launcher=vectorized: seed replicates trained as one stacked model (trainlab.engine.vectorized).
+
+Each test runs tiny sweeps in-process (tests/conftest.py train_in); a replicate's folder is
+compared with its sequential twin's (the same job under the basic launcher)."""
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import train_in
+from trainlab.engine import checkpoint as ckpt
+
+TINY = ["dataset.subset=120", "trainer.batch_size=32", "trainer.progress=off", "trainer.threads=1",
+        "trainer.epochs=2"]
+# float tolerance of a replicate against its twin: the batched matmuls of the stacked step sum in
+# another order than the twin's plain ones (measured: at most 3e-8 after 6 steps)
+ATOL = 1e-6
+
+
+def sweep(root: Path, name: str, args: list[str], vectorized: bool = True) -> dict[str, Path]:
+    """Run `trainlab train -m ARGS` in `root`/`name`; its job folders by their seed override."""
+    launcher = ["hydra/launcher=vectorized"] if vectorized else []
+    train_in(root, ["-m", *TINY, *args, *launcher, f"hydra.sweep.dir={name}"])
+    return {re.sub(r"^\d+_", "", d.name): d for d in sorted((root / name).iterdir()) if d.is_dir()}
+
+
+def last(folder: Path) -> dict:
+    return ckpt.load(folder / "checkpoints" / "last.pt")
+
+
+def test_replicates_match_their_sequential_twins(tmp_path):
+    """Without dropout or augmentation each replicate ends with its twin's weights, optimizer state
+    and metrics (within ATOL), and its folder holds the files a normal job leaves."""
+    args = ["seed=0,1", "optimizer=adam,momentum", "regularizer=[l2,maxnorm]", "optimizer.clip_norm=1.0",
+            "trainer.ema.decay=0.9", "schedule=cosine"]
+    vec = sweep(tmp_path, "vec", args)
+    seq = sweep(tmp_path, "seq", args, vectorized=False)
+    assert len(vec) == len(seq) == 4  # two groups (adam, momentum) of two replicates
+    for key in vec:
+        names = {p.name for p in vec[key].iterdir()}
+        assert names >= {"metrics.csv", "summary.json", "train.log", "curves.png", "checkpoints"}, names
+        assert names == {p.name for p in seq[key].iterdir()}
+        a, b = last(vec[key]), last(seq[key])
+        for part in ("model",):
+            for name, tensor in b[part].items():
+                torch.testing.assert_close(a[part][name], tensor, atol=ATOL, rtol=0)
+        torch.testing.assert_close(a["ema"]["model"], b["ema"]["model"], atol=ATOL, rtol=0)
+        for idx, state in b["optimizer"]["state"].items():
+            for k, v in state.items():
+                torch.testing.assert_close(a["optimizer"]["state"][idx][k], v, atol=ATOL, rtol=0)
+        assert a["counters"]["step"] == b["counters"]["step"]
+        assert torch.equal(a["data"]["shuffle"], b["data"]["shuffle"])  # the same data order
+        rows_a = (vec[key] / "metrics.csv").read_text().splitlines()
+        rows_b = (seq[key] / "metrics.csv").read_text().splitlines()
+        assert rows_a[0] == rows_b[0] and len(rows_a) == len(rows_b)  # the same columns and evaluations
+    # replicates of one group are still different runs
+    first, second = [last(f)["model"]["1.weight"] for f in list(vec.values())[:2]]
+    assert not torch.equal(first, second)
+
+
+def test_dropout_replicates_keep_their_twins_init_and_data_order(tmp_path):
+    """With dropout the masks are the group's own draws: each replicate starts from its twin's weights
+    (the step-0 row is the same) and sees its twin's data order, then differs from it."""
+    args = ["seed=0,1", "regularizer=dropout"]
+    vec = sweep(tmp_path, "vec", args)
+    seq = sweep(tmp_path, "seq", args, vectorized=False)
+    for key in vec:
+        step0 = [(f / "metrics.csv").read_text().splitlines()[1].split(",") for f in (vec[key], seq[key])]
+        header = (seq[key] / "metrics.csv").read_text().splitlines()[0].split(",")
+        at = {k: header.index(k) for k in ("val_loss", "val_acc", "train_eval_loss")}
+        assert all(step0[0][i] == step0[1][i] for i in at.values())  # the same initial weights
+        a, b = last(vec[key]), last(seq[key])
+        assert torch.equal(a["data"]["shuffle"], b["data"]["shuffle"])  # the same permutations drawn
+        assert not torch.allclose(a["model"]["1.weight"], b["model"]["1.weight"], atol=1e-4)  # other masks
+
+
+@pytest.mark.parametrize("dropout", [True, False])
+def test_each_replicate_draws_its_own_dropout_masks(tmp_path, dropout):
+    """Two replicates with the same seed (same weights, same data order) in one group: equal after
+    training without dropout, different with it, since every replicate gets its own masks."""
+    from tests.conftest import _no_figures, compose_cfg
+    from trainlab.engine.run import Run
+    from trainlab.engine.vectorized import Replicate, train_group
+
+    overrides = [*TINY, "trainer.epochs=1", *(["regularizer=dropout"] if dropout else [])]
+    reps = []
+    for i in range(2):
+        run = Run(compose_cfg(overrides), tmp_path / str(i), overrides, None, _no_figures)
+        reps.append(Replicate(run, run.setup(), tmp_path / f"{i}.log"))
+    train_group(reps)
+    assert [r.status for r in reps] == ["completed", "completed"]
+    weights = [last(tmp_path / str(i))["model"]["1.weight"] for i in range(2)]
+    assert torch.equal(*weights) is not dropout
+
+
+def test_a_stopped_group_resumes_bit_identically(tmp_path):
+    """A group stopped after its first epoch (trainer.stop_after, as a killed job's last.pt) goes on
+    with `trainlab resume-sweep` from each replicate's last.pt and ends bit-identical to a group
+    that ran through; the replicate folders are all it reads."""
+    from trainlab.cli import main
+
+    args = ["seed=0,1", "regularizer=dropout"]
+    whole = sweep(tmp_path, "whole", args)
+    cut = sweep(tmp_path, "cut", [*args, "trainer.stop_after=1"])
+    assert all(last(f)["counters"]["epoch"] == 1 for f in cut.values())
+    old = Path.cwd()
+    try:
+        import os
+
+        os.chdir(tmp_path)
+        assert main(["resume-sweep", "cut"]) == 0  # its second (and last) epoch
+    finally:
+        os.chdir(old)
+    seed = lambda folders: {re.search(r"seed=\d+", k).group(): f for k, f in folders.items()}  # noqa: E731
+    whole, cut = seed(whole), seed(cut)
+    for key in whole:
+        a, b = last(whole[key]), last(cut[key])
+        assert b["counters"]["epoch"] == 2
+        for name, tensor in a["model"].items():
+            assert torch.equal(tensor, b["model"][name]), name
+        loss = [[row.split(",")[:9] for row in (f / "metrics.csv").read_text().splitlines()[1:]]
+                for f in (whole[key], cut[key])]
+        assert loss[0] == loss[1]
+
+
+@pytest.mark.parametrize("override,key", [
+    ("optimizer=lbfgs", "optimizer"), ("norm=batchnorm", "norm"), ("augment=flip", "augment"),
+    ("trainer.precision=bf16", "trainer.precision"), ("arch=resnet", "arch"),
+    ("trainer.data_placement=loader", "trainer.data_placement"), ("hydra/sweeper=optuna", "hydra/sweeper")])
+def test_what_cannot_be_stacked_is_refused_before_any_folder(tmp_path, capsys, override, key):
+    from trainlab.cli import main
+
+    import os
+
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        code = main(["train", "-m", "seed=0,1", override, "hydra/launcher=vectorized"])
+    finally:
+        os.chdir(old)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and key in err and "vectorized" in err, err
+    assert list(tmp_path.iterdir()) == []  # nothing was made
+
+
+def test_a_diverged_replicate_stops_alone(tmp_path):
+    """One replicate's weights poisoned with NaN: it ends `diverged` after its first evaluation, frozen,
+    while the other trains on to the end, as it would in a group of its own."""
+    from tests.conftest import _no_figures, compose_cfg
+    from trainlab.engine.run import Run
+    from trainlab.engine.vectorized import Replicate, train_group
+
+    def group(names, poison=None):
+        reps = []
+        for i, name in enumerate(names):
+            overrides = [*TINY, f"seed={i}"]
+            run = Run(compose_cfg(overrides), tmp_path / name, overrides, None, _no_figures)
+            reps.append(Replicate(run, run.setup(), tmp_path / f"{name}.log"))
+        if poison is not None:
+            with torch.no_grad():
+                reps[poison].c.model[1].weight.fill_(float("nan"))
+        train_group(reps)
+        return reps
+
+    reps = group(["a0", "a1"], poison=1)
+    assert [r.status for r in reps] == ["completed", "diverged"]
+    assert last(tmp_path / "a1")["counters"]["epoch"] == 1 and last(tmp_path / "a0")["counters"]["epoch"] == 2
+    alone = group(["b0"])
+    for name, tensor in last(tmp_path / "b0")["model"].items():
+        torch.testing.assert_close(last(tmp_path / "a0")["model"][name], tensor, atol=ATOL, rtol=0)
+
+
+def test_groups_are_a_configurations_seeds_capped_by_replicas_per_group():
+    from trainlab.replicas import plan_groups
+
+    jobs = [(i, [f"activation={a}", f"seed={s}"]) for i, (a, s) in enumerate((a, s) for a in ("relu", "tanh")
+                                                                             for s in range(3))]
+    jobs.append((6, ["activation=relu", "dataset.cv.fold=1", "seed=0"]))  # another fold: another split
+    groups = plan_groups(jobs, lambda job: 2)
+    assert [[i for i, _ in g] for g in groups] == [[0, 1], [2], [3, 4], [5], [6]]
+
+
+def test_a_group_signalled_mid_epoch_resumes_bit_identically(tmp_path, monkeypatch):
+    """SIGTERM in the middle of an epoch: every replicate's last.pt records where the epoch stopped;
+    runs built from those checkpoints finish the group bit-identical to one never stopped."""
+    import os
+    import signal
+
+    from tests.conftest import _no_figures, compose_cfg
+    from trainlab.engine.run import Run
+    from trainlab.engine.stacked import Stack
+    from trainlab.engine.vectorized import Replicate, train_group
+
+    overrides = [*TINY, "regularizer=dropout"]
+
+    def group(prefix, resume=False):
+        reps = []
+        for i in range(2):
+            folder = tmp_path / f"{prefix}{i}"
+            state = ckpt.load(folder / "checkpoints" / "last.pt") if resume else None
+            cfg = compose_cfg([*overrides, f"seed={i}", *(["resume=true"] if resume else [])])
+            run = Run(cfg, folder, overrides, state, _no_figures)
+            reps.append(Replicate(run, run.setup(), tmp_path / f"{prefix}{i}.log"))
+        train_group(reps)
+        return reps
+
+    group("whole")
+    step = Stack.step
+    calls = []
+
+    def signalled(self, x, y):
+        calls.append(1)
+        if len(calls) == 2:  # during the first epoch's second of three steps
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(self, x, y)
+
+    monkeypatch.setattr(Stack, "step", signalled)
+    assert [r.status for r in group("cut")] == ["interrupted", "interrupted"]
+    assert last(tmp_path / "cut0")["counters"]["batch_in_epoch"] == 2
+    monkeypatch.setattr(Stack, "step", step)
+    assert [r.status for r in group("cut", resume=True)] == ["completed", "completed"]
+    for i in range(2):
+        a, b = last(tmp_path / f"whole{i}"), last(tmp_path / f"cut{i}")
+        for name, tensor in a["model"].items():
+            assert torch.equal(tensor, b["model"][name]), name
+        assert torch.equal(a["data"]["shuffle"], b["data"]["shuffle"])
+
+
+@pytest.mark.parametrize("options", [["arch=cnn"], ["norm=layernorm", "activation=prelu", "optimizer=rmsprop"],
+                                     ["loss=hinge", "optimizer=adagrad", "regularizer=l1"]])
+def test_other_stackable_options_match_their_twins(tmp_path, options):
+    """The allowed architectures, norms, activations with parameters, losses and optimizers, in process:
+    a group of two against each seed's own run (conftest.run_tiny)."""
+    from tests.conftest import _no_figures, compose_cfg, run_tiny
+    from trainlab.engine.run import Run
+    from trainlab.engine.vectorized import Replicate, train_group
+
+    reps = []
+    for i in range(2):
+        overrides = [*TINY, *options, f"seed={i}"]
+        run = Run(compose_cfg(overrides), tmp_path / f"v{i}", overrides, None, _no_figures)
+        reps.append(Replicate(run, run.setup(), tmp_path / f"v{i}.log"))
+    train_group(reps)
+    for i in range(2):
+        assert run_tiny(tmp_path / f"s{i}", [*TINY, *options, f"seed={i}"])["status"] == reps[i].status == "completed"
+        a, b = last(tmp_path / f"v{i}"), last(tmp_path / f"s{i}")
+        for name, tensor in b["model"].items():
+            torch.testing.assert_close(a["model"][name], tensor, atol=ATOL, rtol=0)
+
+
+def test_early_stopping_ends_replicates_as_their_runs_would(tmp_path):
+    from tests.conftest import _no_figures, compose_cfg
+    from trainlab.engine.run import Run
+    from trainlab.engine.vectorized import Replicate, train_group
+
+    overrides = [*TINY, "trainer.epochs=4", "trainer.early_stop.patience=1", "trainer.early_stop.min_delta=10"]
+    reps = []
+    for i in range(2):
+        run = Run(compose_cfg([*overrides, f"seed={i}"]), tmp_path / str(i), overrides, None, _no_figures)
+        reps.append(Replicate(run, run.setup(), tmp_path / f"{i}.log"))
+    train_group(reps)
+    for i, rep in enumerate(reps):
+        assert rep.summary["status"] == "completed"
+        state = last(tmp_path / str(i))
+        assert state["counters"]["stopped_early"] and state["counters"]["epoch"] == 2
