@@ -5,6 +5,8 @@
     Hydra             composes and launches the jobs; each is a TrainJob call (trainlab.job)
     exit code         from the jobs' outcomes; a sweep's from its folder, which also holds the
                       jobs that ran in other processes and those kept from an earlier attempt
+    figures           queued to a background drawer as each result is recorded; the command
+                      returns without waiting for them (trainlab.engine.figures.FigureWorker)
 
 Hydra is called with the arguments as a list (no sys.argv rewriting), and the outcomes come
 back on the TrainJob object rather than through a module-level list.

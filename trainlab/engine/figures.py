@@ -1,9 +1,9 @@
 """A run folder's figures, drawn from its metrics.csv: curves.png and diagnostics.png.
 
 Drawn from the file, not from the training process's memory, so the same figure comes out
-in line at the end of a run, later in a background process (a sweep's jobs: the next job
-trains while this one's figures are drawn), or on demand with `trainlab plot`. No torch
-here, and matplotlib only once a figure is drawn.
+in line at the end of a run (in-process callers, runs with a logger), later in the command's
+background drawer (FigureWorker: `trainlab train` returns without waiting for it), or on
+demand with `trainlab plot`. No torch here, and matplotlib only once a figure is drawn.
 """
 from __future__ import annotations
 
