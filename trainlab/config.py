@@ -128,7 +128,10 @@ def validate(cfg: DictConfig) -> RunSpec:
     if key is not None:
         if len(_VALIDATED) >= 64:
             _VALIDATED.clear()
-        _VALIDATED[key] = copy.deepcopy(spec)
+        try:
+            _VALIDATED[key] = copy.deepcopy(spec)
+        except Exception:  # a plugin schema holding something that does not copy: validated each time
+            pass
     return spec
 
 
