@@ -84,7 +84,7 @@ def test_multirun_makes_one_folder_per_job(tmp_path, cli_env):
     for job in jobs:
         summary = json.loads((job / "summary.json").read_text())
         assert summary["status"] == "completed"
-        # drawn by the sweep's background worker, finished before the command returned
+        # drawn by the background drawer; TRAINLAB_FIGURES=wait (conftest) makes the command wait for it
         assert (job / "curves.png").stat().st_size > 10_000 and (job / "diagnostics.png").is_file()
         assert summary["wall_time_s"] < summary["process_s"] and summary["setup_s"] >= 0
     seeds = {json.loads((j / "summary.json").read_text())["seed"] for j in jobs}

@@ -208,3 +208,40 @@ def test_an_in_process_sweep_does_not_grow_per_job(tmp_path, monkeypatch):
     print(f"after job 2: {objects_2} objects, {rss_2:.1f} MB; after job 6: {objects_6}, {rss_6:.1f} MB")
     assert objects_6 - objects_2 < 4 * 100, samples  # was 4 * ~1,300
     assert rss_6 - rss_2 < 10, samples  # MB over 4 jobs
+
+
+def test_a_seed_replicate_is_composed_as_hydra_composes_it():
+    """trainlab.sweep.replicas copies the first replicate's composition: byte for byte what Hydra
+    composes for that job, wherever the seed sits among the overrides; other jobs go to Hydra."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from trainlab.compose import hydra_session
+    from trainlab.sweep.replicas import ReplicaComposer
+
+    with hydra_session():
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration(config_name="train", overrides=["hydra.sweep.dir=/tmp/sweep"],
+                                           run_mode=RunMode.MULTIRUN)
+        composer = ReplicaComposer(loader)
+        for job in (["seed=0", "trainer.epochs=1"], ["seed=7", "trainer.epochs=1"],
+                    ["optimizer=sgd", "seed=3"], ["optimizer=sgd", "seed=11"], ["seed=5"]):
+            copied, hydra = composer.load_sweep_config(master, job), loader.load_sweep_config(master, job)
+            assert OmegaConf.to_yaml(copied) == OmegaConf.to_yaml(hydra), job
+            assert copied.hydra.job.override_dirname == ",".join(sorted(job))
+        assert len(composer.composed) == 3  # one composition per group of replicates
+
+
+def test_validation_is_reused_for_a_replicate_and_still_checks_its_seed():
+    from conftest import compose_cfg
+    from trainlab.config import validate
+
+    cfg = compose_cfg(["seed=1"])
+    first = validate(cfg)
+    cfg.seed = 2
+    again = validate(cfg)
+    assert again.seed == 2 and first.seed == 1 and again.trainer == first.trainer and again.trainer is not first.trainer
+    cfg.seed = -1
+    with pytest.raises(ConfigError, match="seed"):
+        validate(cfg)

@@ -98,11 +98,50 @@ def _value_at(node, key):
         return None
 
 
+# Validated configs of this process, by their content without `seed` (see validate).
+_VALIDATED: dict[str, RunSpec] = {}
+
+
 def validate(cfg: DictConfig) -> RunSpec:
     """The one validation of a composed config: what the sweep precheck runs on every job before
-    anything starts, and what the job runs again on its own config. No torch import."""
+    anything starts, and what the job runs again on its own config. No torch import.
+
+    Merging into the schemas takes OmegaConf about 40 ms a config, and a sweep validates each
+    job twice (precheck, then the job) with its seed replicates differing only in `seed`: a
+    config validated before in this process is not merged again; its spec is copied and only
+    the seed checked. Refusals are not kept (they raise each time)."""
+    import copy
+    import json
+
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        key = json.dumps({k: v for k, v in plain.items() if k != "seed"}, default=repr)
+    except (TypeError, ValueError):
+        key = None
+    seed = plain.get("seed", 0)
+    if key is not None and key in _VALIDATED:
+        check_seed(seed)
+        spec = copy.deepcopy(_VALIDATED[key])
+        spec.seed = seed
+        return spec
+    spec = _validate(OmegaConf.create(plain))  # a plain copy without the hydra node
+    if key is not None:
+        if len(_VALIDATED) >= 64:
+            _VALIDATED.clear()
+        try:
+            _VALIDATED[key] = copy.deepcopy(spec)
+        except Exception:  # a plugin schema holding something that does not copy: validated each time
+            pass
+    return spec
+
+
+def check_seed(seed) -> None:
+    check(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32, "seed", seed,
+          "an integer in [0, 2^32) (numpy's seed range)")
+
+
+def _validate(cfg: DictConfig) -> RunSpec:
     regs = registries()
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # a plain copy without the hydra node
     known = set(regs) | set(SINGLE) | {"seed", "name", "resume", "hydra"}
     for key in cfg:
         if key not in known:
@@ -121,8 +160,7 @@ def validate(cfg: DictConfig) -> RunSpec:
     for group in SINGLE:
         parts[group] = to_schema(single_schema(group), cfg.get(group) or {}, group)
     seed, name = cfg.get("seed", 0), cfg.get("name", "")
-    check(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32, "seed", seed,
-          "an integer in [0, 2^32) (numpy's seed range)")
+    check_seed(seed)
     spec = RunSpec(seed=seed, name=str(name or ""), resume=bool(cfg.get("resume", False)), **parts)
     check_combination(spec)
     return spec

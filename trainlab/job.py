@@ -29,11 +29,11 @@ class TrainJob:
     def __init__(self, claimed: Decision | None = None, figures=None):
         self.claimed = claimed
         self.outcomes: list[dict] = []
-        self.figures = figures  # a sweep's trainlab.engine.figures.FigureWorker: jobs' figures drawn aside
+        self.figures = figures  # the command's trainlab.engine.figures.FigureWorker: figures drawn aside
 
     def __getstate__(self):
         # A launcher that runs jobs in other processes (joblib, submitit) pickles the task: there
-        # each job draws its figures in line, as a single run does.
+        # each job draws its figures in line (the command's drawer does not reach that process).
         return self.__dict__ | {"figures": None, "claimed": None}
 
     def __call__(self, cfg: DictConfig) -> float | None:

@@ -5,6 +5,8 @@
     Hydra             composes and launches the jobs; each is a TrainJob call (trainlab.job)
     exit code         from the jobs' outcomes; a sweep's from its folder, which also holds the
                       jobs that ran in other processes and those kept from an earlier attempt
+    figures           queued to a background drawer as each result is recorded; the command
+                      returns without waiting for them (trainlab.engine.figures.FigureWorker)
 
 Hydra is called with the arguments as a list (no sys.argv rewriting), and the outcomes come
 back on the TrainJob object rather than through a module-level list.
@@ -32,24 +34,25 @@ def train_command(args: list[str]) -> int:
     plan = prepare(args)
     if plan.info_only:
         return run_hydra(plan.args, TrainJob())
-    if plan.multirun:
-        from trainlab.engine.figures import FigureWorker
+    from trainlab.engine.figures import FigureWorker
 
-        job = TrainJob(figures=FigureWorker())
+    figures = FigureWorker()  # figures are drawn aside, after each result is recorded
+    if plan.multirun:
+        job = TrainJob(figures=figures)
         with FolderLock.acquire(plan.sweep_dir, "hydra.sweep.dir"):
             try:
                 code = run_hydra(plan.args, job)
+                return max(code, after_jobs(job.outcomes, plan.sweep_dir, figures))
             except KeyboardInterrupt:  # the jobs that finished still get their table
-                write_sweep_report(plan.sweep_dir)
+                write_sweep_report(plan.sweep_dir, figures)
                 raise
             finally:
-                job.figures.close()
-            return max(code, after_jobs(job.outcomes, plan.sweep_dir))
+                figures.close()
     restart = f"SLURM_RESTART_COUNT={os.environ['SLURM_RESTART_COUNT']}" if requeued() else ""
     created, lock = new_folders(plan.run_dir), None
     try:
         decision, lock = claim(plan.run_dir, plan.resume, plan.config, restart, "hydra.run.dir")
-        job = TrainJob(decision)
+        job = TrainJob(decision, figures=figures)
         code = run_hydra(plan.args, job)
         if created and lock is not None and refused_before_training(job.outcomes, plan.run_dir):
             remove_new_folders(created)  # still locked: no other process can be writing there
@@ -60,6 +63,7 @@ def train_command(args: list[str]) -> int:
     finally:
         if lock is not None:
             lock.release()
+        figures.close()
     return code or after_jobs(job.outcomes)
 
 
@@ -93,7 +97,7 @@ def run_hydra(args: list[str], task) -> int:
     return 0
 
 
-def after_jobs(outcomes: list[dict], sweep_dir: Path | None = None) -> int:
+def after_jobs(outcomes: list[dict], sweep_dir: Path | None = None, figures=None) -> int:
     """Exit code of a train command: non-zero when any job failed with an exception
     (2 when every failure is bad input). Divergence is a result, not a failure.
 
@@ -107,7 +111,7 @@ def after_jobs(outcomes: list[dict], sweep_dir: Path | None = None) -> int:
         outcomes = [o | {k: v for k, v in here.get(str(Path(o["run_dir"]).resolve()), {}).items() if v is not None}
                     for o in folder_outcomes(sweep_dir)]
         if outcomes:
-            write_sweep_report(sweep_dir)
+            write_sweep_report(sweep_dir, figures)
     failed = [o for o in outcomes if o["status"] == "failed"]
     for o in failed:
         where = f" [{Path(o['run_dir']).name}]" if sweep_dir is not None else ""
@@ -148,13 +152,16 @@ def _error_text(outcome: dict) -> str:
     return error
 
 
-def write_sweep_report(sweep_dir: Path) -> None:
+def write_sweep_report(sweep_dir: Path, figures=None) -> None:
+    """The sweep's table now; its curves.png by `figures` (the background drawer) when given."""
     try:
         from trainlab.sweep.cli import write_sweep_report as write
     except ImportError:
         return
     try:
-        path = write(sweep_dir)
+        path = write(sweep_dir, figure=figures is None)
+        if figures is not None:
+            figures.submit_sweep(sweep_dir)
         print(path.read_text().rstrip())
         print(f"sweep table: {path}")
     except Exception as err:  # a table problem must not hide the sweep's own result

@@ -39,6 +39,11 @@ class TrainlabSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
+        from trainlab.sweep.replicas import ReplicaComposer
+
+        # the launcher composes each job through the context's loader: seed replicates once (trainlab.sweep.replicas)
+        hydra_context = HydraContext(config_loader=ReplicaComposer(hydra_context.config_loader),
+                                     callbacks=hydra_context.callbacks)
         self.hydra_context, self.config = hydra_context, config
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config)

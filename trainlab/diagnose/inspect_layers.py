@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from matplotlib.figure import Figure
 from rich.console import Console
 from rich.table import Table
 from torch import nn
@@ -199,6 +198,8 @@ def save_histograms(stats: list[LayerStats], path, *, bins: int = 50) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     cols = min(5, len(stats))
     rows = math.ceil(len(stats) / cols)
+    from matplotlib.figure import Figure  # here, not at import: a training run imports this module, draws elsewhere
+
     fig = Figure(figsize=(2.6 * cols, 2.2 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, sharex=True, squeeze=False).ravel()
     for ax, s in zip(axes, stats):

@@ -1,13 +1,14 @@
 """A run folder's figures, drawn from its metrics.csv: curves.png and diagnostics.png.
 
 Drawn from the file, not from the training process's memory, so the same figure comes out
-in line at the end of a run, later in a background process (a sweep's jobs: the next job
-trains while this one's figures are drawn), or on demand with `trainlab plot`. No torch
-here, and matplotlib only once a figure is drawn.
+in line at the end of a run (in-process callers, runs with a logger), later in the command's
+background drawer (FigureWorker: `trainlab train` returns without waiting for it), or on
+demand with `trainlab plot`. No torch here, and matplotlib only once a figure is drawn.
 """
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from trainlab.diagnose.live_plot import plot_diagnostics
@@ -126,40 +127,89 @@ def draw_run_figures(run_dir: Path) -> list[Path]:
 
 
 class FigureWorker:
-    """Draws run folders' figures in one background process, in submission order.
+    """Draws run folders' figures in one background process, in submission order, off the
+    command's critical path: a job's figures take longer to draw (about 0.7 s, and 0.6 s to
+    import matplotlib) than a small job takes to train.
 
-    A sweep hands each finished job's folder here and goes on with the next job: on a
-    machine with a core to spare, drawing (about 0.6 s a job) overlaps training instead of
-    adding to it. The job's result (summary.json) is written before its folder is handed
-    over, so a sweep killed with figures pending loses no result; `trainlab plot` redraws.
-    A spawned process (not forked): the parent holds torch's thread pools, which do not
-    survive a fork; the worker imports matplotlib and this module only.
+    A job's result (summary.json) is written before its folder is handed over, so nothing is
+    lost when a figure is still pending; `trainlab plot` redraws. The drawer is a separate
+    Python process (`python -m trainlab.engine.figures`, not a fork: the parent holds torch's
+    thread pools) at a lower CPU priority, reading folders from a pipe. By default the command
+    does not wait for it: the drawer finishes the queued figures after the command has returned
+    (its own session, so a Ctrl-C in the terminal does not cut it short). It waits when
+    TRAINLAB_FIGURES=wait, and inside a SLURM job, whose processes end with the job.
     """
 
-    def __init__(self):
-        self._pool = None
-        self._pending = []
+    def __init__(self, wait: bool | None = None):
+        self.wait = figures_wait() if wait is None else wait
+        self._proc = None
 
     def submit(self, run_dir: Path) -> None:
-        if self._pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+        self._send("run", run_dir)
 
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        self._pending.append((Path(run_dir), self._pool.submit(draw_run_figures, Path(run_dir))))
+    def submit_sweep(self, sweep_dir: Path) -> None:
+        """The sweep's own curves.png (with its table), after the jobs' figures."""
+        self._send("sweep", sweep_dir)
+
+    def _send(self, kind: str, folder: Path) -> None:
+        if self._proc is None:
+            import os
+            import subprocess
+            import sys
+
+            package_root = str(Path(__file__).resolve().parents[2])
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
+            quiet = None if self.wait else subprocess.DEVNULL  # a detached drawer must not hold the caller's pipes
+            self._proc = subprocess.Popen([sys.executable, "-m", "trainlab.engine.figures"], stdin=subprocess.PIPE,
+                                          stdout=quiet, stderr=quiet, env=env, text=True, start_new_session=True)
+        self._proc.stdin.write(f"{kind}\t{Path(folder).resolve()}\n")
+        self._proc.stdin.flush()
 
     def close(self) -> None:
-        """Wait for every figure; a figure that failed is a warning, never a failed sweep."""
-        for run_dir, future in self._pending:
+        """No more folders. Waits for the drawer only in wait mode; a failed figure is a line in the
+        run's train.log (and a warning on stderr when waiting), never a failed run."""
+        if self._proc is None:
+            return
+        self._proc.stdin.close()
+        if self.wait:
+            self._proc.wait()
+        else:
+            log.info(f"figures: drawn in the background (pid {self._proc.pid}); `trainlab plot` redraws them")
+        self._proc = None
+
+
+def figures_wait() -> bool:
+    import os
+
+    return os.environ.get("TRAINLAB_FIGURES") == "wait" or bool(os.environ.get("SLURM_JOB_ID"))
+
+
+def _serve(lines) -> None:
+    """The drawer process: one `kind<TAB>folder` line per request, until the pipe closes."""
+    import os
+
+    try:
+        os.nice(10)  # a sweep's next job trains at full speed; figures take what is left
+    except (AttributeError, OSError):
+        pass
+    for line in lines:
+        kind, _, folder = line.rstrip("\n").partition("\t")
+        try:
+            if kind == "sweep":
+                from trainlab.sweep.cli import write_sweep_report
+
+                write_sweep_report(Path(folder), tables=False)
+            else:
+                draw_run_figures(Path(folder))
+        except Exception as err:
+            message = (f"could not draw the figures of {folder} ({type(err).__name__}: {err}); "
+                       f"`trainlab plot {folder}` tries again")
+            print(f"warning: {message}", file=sys.stderr)
             try:
-                future.result()
-            except Exception as err:
-                log.warning(f"could not draw the figures of {run_dir} ({type(err).__name__}: {err}); "
-                            f"`trainlab plot {run_dir}` tries again")
-        self._pending = []
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+                with open(Path(folder) / "train.log", "a") as log_file:
+                    log_file.write(f"[figures] {message}\n")
+            except OSError:
+                pass
 
 
 def plot_command(args: list[str]) -> int:
@@ -191,3 +241,7 @@ def plot_command(args: list[str]) -> int:
 
         print(write_sweep_report(folder).with_name("curves.png"))
     return 0
+
+
+if __name__ == "__main__":
+    _serve(sys.stdin)

@@ -125,16 +125,18 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 
 def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool = True, title: str = "",
-                 latex: bool = False) -> list[Path]:
-    """Write table.md (with the warnings under it), table.csv, curves.png and, with `latex`, table.tex."""
+                 latex: bool = False, tables: bool = True) -> list[Path]:
+    """Write table.md (with the warnings under it), table.csv, curves.png and, with `latex`, table.tex
+    (`tables=False`: curves.png only)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = render_markdown(table)
     if warnings:
         markdown += "\n**Warnings**\n\n" + "".join(f"- {w}\n" for w in warnings)
-    written = [out_dir / "table.md", out_dir / "table.csv"]
-    written[0].write_text(markdown)
-    written[1].write_text(render_csv(table))
-    if latex:
+    written = [out_dir / "table.md", out_dir / "table.csv"] if tables else []
+    if tables:
+        written[0].write_text(markdown)
+        written[1].write_text(render_csv(table))
+    if latex and tables:
         written.append(out_dir / "table.tex")
         written[-1].write_text(render(table, "latex"))
     if figure:
@@ -145,7 +147,8 @@ def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool 
 
 
 def write_sweep_report(
-    sweep_dir: str | Path, searched: dict[str, tuple[float, float, bool]] | None = None
+    sweep_dir: str | Path, searched: dict[str, tuple[float, float, bool]] | None = None,
+    figure: bool = True, tables: bool = True
 ) -> Path:
     """Write table.md, table.csv and curves.png into a finished sweep's folder; returns
     the path of table.md. The columns are the defaults unless the sweep set its own
@@ -153,7 +156,8 @@ def write_sweep_report(
 
     `searched` holds the random-search ranges (key -> (low, high, log)) for the
     edge warning; without it they are read from the folder's search.yaml, and
-    failing that inferred from the jobs' values.
+    failing that inferred from the jobs' values. `figure` / `tables` pick the parts written
+    (the CLI writes the tables, and its background figure drawer the figure).
     """
     sweep_dir = Path(sweep_dir)
     records: list[RunRecord] = load_sweep(sweep_dir)
@@ -164,7 +168,7 @@ def write_sweep_report(
     sort = (metrics or DEFAULT_METRICS)[0] if recorded is not None else None
     table = build_table(records, metrics, baseline=settings.get("baseline"), sort=sort)
     warnings = table.warnings + edge_warnings(records, searched if searched is not None else recorded)
-    write_report(table, warnings, sweep_dir, title=sweep_dir.name)
+    write_report(table, warnings, sweep_dir, figure=figure, title=sweep_dir.name, tables=tables)
     return sweep_dir / "table.md"
 
 

@@ -21,6 +21,10 @@ import yaml
 
 from trainlab.errors import ConfigError
 
+# libyaml's parser where PyYAML was built with it: the same safe loading (the same Python resolvers and
+# constructors), about 5x faster on a job's .hydra files, which a sweep's table reads for every job
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # Overrides that say *which replicate* a job is rather than *what* it tests:
 # they are collapsed into mean ± std and never become table rows by default.
 REPLICATE_KEYS = ("seed", "dataset.cv.fold")
@@ -227,7 +231,7 @@ def _read_yaml(path: Path, problems: list[str]):
     if not path.exists():
         return {}
     try:
-        return yaml.safe_load(path.read_text()) or {}
+        return yaml.load(path.read_text(), Loader=SAFE_LOADER) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         problems.append(f".hydra/{path.name} unreadable ({type(err).__name__})")
         return {}
