@@ -173,7 +173,7 @@ def test_a_diverged_replicate_stops_alone(tmp_path):
 
 
 def test_groups_are_a_configurations_seeds_capped_by_replicas_per_group():
-    from trainlab.replicas import plan_groups
+    from trainlab.vectorize_groups import plan_groups
 
     jobs = [(i, [f"activation={a}", f"seed={s}"]) for i, (a, s) in enumerate((a, s) for a in ("relu", "tanh")
                                                                              for s in range(3))]

@@ -190,7 +190,7 @@ def prepare(args: list[str]) -> Plan:
         out = [a for a in out if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
         check = None
         if str(hydra_cfg.launcher.get("_target_", "")).endswith("VectorizedLauncher"):
-            from trainlab.replicas import check_sweeper, check_vectorizable as check
+            from trainlab.vectorize_groups import check_sweeper, check_vectorizable as check
 
             check_sweeper(str(hydra_cfg.sweeper.get("_target_", "")))
         devices = validate_jobs(combos[:MAX_COMBINATIONS], check)
