@@ -8,9 +8,10 @@ from trainlab.compose import compose_job
 
 SHARED_DATA = Path(os.environ.get("TRAINLAB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
-# A command returns once its figures are drawn (by default the background drawer finishes them after the
-# command has returned): tests look at the figures, and must not leave drawers behind in deleted folders.
-os.environ.setdefault("TRAINLAB_FIGURES", "wait")
+# Commands draw their figures in the calling process before they return (by default a background drawer
+# finishes them after the command has returned): tests look at the figures, must not leave drawers behind
+# in deleted folders, and a drawer process per command would import matplotlib hundreds of times.
+os.environ.setdefault("TRAINLAB_FIGURES", "inline")
 
 # The smallest settings that still exercise the whole loop: a few steps per epoch, no rich bar.
 TINY = ["dataset.subset=120", "trainer.epochs=1", "trainer.batch_size=32", "trainer.progress=off", "trainer.threads=1"]

@@ -8,6 +8,7 @@ demand with `trainlab plot`. No torch here, and matplotlib only once a figure is
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -138,10 +139,14 @@ class FigureWorker:
     does not wait for it: the drawer finishes the queued figures after the command has returned
     (its own session, so a Ctrl-C in the terminal does not cut it short). It waits when
     TRAINLAB_FIGURES=wait, and inside a SLURM job, whose processes end with the job.
+    TRAINLAB_FIGURES=inline draws in the calling process instead, at once (no second Python
+    process and matplotlib import per command: what a test suite that runs hundreds of commands
+    in one process, or a notebook, wants).
     """
 
     def __init__(self, wait: bool | None = None):
         self.wait = figures_wait() if wait is None else wait
+        self.inline = wait is None and os.environ.get("TRAINLAB_FIGURES") == "inline"
         self._proc = None
 
     def submit(self, run_dir: Path) -> None:
@@ -152,8 +157,10 @@ class FigureWorker:
         self._send("sweep", sweep_dir)
 
     def _send(self, kind: str, folder: Path) -> None:
+        if self.inline:
+            _serve([f"{kind}\t{Path(folder).resolve()}\n"], renice=False)
+            return
         if self._proc is None:
-            import os
             import subprocess
             import sys
 
@@ -179,17 +186,14 @@ class FigureWorker:
 
 
 def figures_wait() -> bool:
-    import os
-
     return os.environ.get("TRAINLAB_FIGURES") == "wait" or bool(os.environ.get("SLURM_JOB_ID"))
 
 
-def _serve(lines) -> None:
+def _serve(lines, renice: bool = True) -> None:
     """The drawer process: one `kind<TAB>folder` line per request, until the pipe closes."""
-    import os
-
     try:
-        os.nice(10)  # a sweep's next job trains at full speed; figures take what is left
+        if renice:
+            os.nice(10)  # a sweep's next job trains at full speed; figures take what is left
     except (AttributeError, OSError):
         pass
     for line in lines:
