@@ -25,6 +25,7 @@ def test_search_space_and_replicate_grid():
     assert grid == [[f"seed={s}", "trainer.epochs=2"] for s in (0, 1, 2)]  # each trial runs every seed
 
 
+@pytest.mark.slow  # ~26 s of CLI sweeps; resume, pruning with replicates and a failed trial are tested in-process below
 def test_optuna_sweep_learns_prunes_and_keeps_its_study(tmp_path, cli_env):
     optuna = pytest.importorskip("optuna")
 

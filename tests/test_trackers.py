@@ -186,6 +186,7 @@ def _wandb_records(path: Path):
             record = b""
 
 
+@pytest.mark.slow  # ~15 s (wandb starts its own service process); the option's config and refusal are in the default suite
 def test_wandb_offline_run_in_the_run_folder_holds_what_metrics_csv_holds(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     import json

@@ -94,6 +94,7 @@ def test_each_replicate_draws_its_own_dropout_masks(tmp_path, dropout):
     assert torch.equal(*weights) is not dropout
 
 
+@pytest.mark.slow  # ~10 s; the mid-epoch SIGTERM resume test below covers the same path in the default suite
 def test_a_stopped_group_resumes_bit_identically(tmp_path):
     """A group stopped after its first epoch (trainer.stop_after, as a killed job's last.pt) goes on
     with `trainlab resume-sweep` from each replicate's last.pt and ends bit-identical to a group
