@@ -48,6 +48,17 @@ def test_the_background_drawer_finishes_after_the_command_returned(tmp_path):
     assert all((run / name).stat().st_size > 10_000 for name in FIGURES)
 
 
+def test_inline_figures_are_drawn_in_the_calling_process_before_close_returns(tmp_path, monkeypatch):
+    """TRAINLAB_FIGURES=inline (what this suite runs with): no drawer process, figures exist at once."""
+    run = tmp_path / "run"
+    run_tiny(run, ["trainer.diagnostics_every=2"])
+    monkeypatch.setenv("TRAINLAB_FIGURES", "inline")
+    worker = FigureWorker()
+    worker.submit(run)
+    assert worker._proc is None and all((run / name).stat().st_size > 10_000 for name in FIGURES)
+    worker.close()
+
+
 def test_plot_refuses_a_folder_without_runs(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 2
     err = capsys.readouterr().err
