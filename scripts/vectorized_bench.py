@@ -6,7 +6,10 @@ Both are the real command line, `trainlab train -m 'seed=range(N)' [hydra/launch
 as subprocesses one after the other in this one script run (vectorized first, then basic, repeated
 `--repeats` times, alternating, so drift in the machine's load hits both alike). Each wall time
 covers everything the user waits for: start-up, the precheck, every job's setup, training,
-checkpoints, the figures and the sweep table. `uptime` is printed before and after: the machine may
+checkpoints and the sweep table. The figures are drawn by a background process after the command
+returns (trainlab.engine.figures): the script waits for that process to exit before it starts the
+next sweep, untimed, so one sweep's drawing does not slow the next one down; how long after the
+command the figures were done is printed beside each time. `uptime` is printed before and after: the machine may
 be shared, and the load average says how much the figures can be trusted. The sweep folders go to a
 temporary directory; the mean test accuracy of each sweep is printed beside its time (both are a
 sample of the same seeds' runs, so they should agree within their spread).
@@ -14,6 +17,7 @@ sample of the same seeds' runs, so they should agree within their spread).
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -38,6 +42,23 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def wait_for_drawer(output: str, timeout: float = 300.0) -> float | None:
+    """Seconds until the background figure drawer the command reported ("drawn in the background
+    (pid N)") has exited; None when it reported none. It is not this script's child (the sweep
+    started it), so it is polled."""
+    found = re.search(r"drawn in the background \(pid (\d+)\)", output)
+    if not found:
+        return None
+    pid, started = int(found.group(1)), time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    return time.perf_counter() - started
+
+
 def sweep(root: Path, name: str, seeds: int, vectorized: bool, extra: list[str]) -> tuple[float, float, list[float]]:
     """(wall seconds, CPU seconds, test accuracies) of one sweep run from the command line. The CPU
     time is the steadier figure on a shared machine: other load stretches wall time, not CPU time."""
@@ -51,6 +72,9 @@ def sweep(root: Path, name: str, seeds: int, vectorized: bool, extra: list[str])
     wall, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     if done.returncode != 0:
         sys.exit(f"{name} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    drawn = wait_for_drawer(done.stdout + done.stderr)
+    if drawn is not None:
+        print(f"  ({name}: its figures were done {drawn:.1f} s after the command returned; not timed)")
     accs = [json.loads(p.read_text())["test"]["acc"] for p in sorted((root / name).glob("*/summary.json"))]
     return wall, cpu, accs
 

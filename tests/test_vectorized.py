@@ -266,3 +266,20 @@ def test_early_stopping_ends_replicates_as_their_runs_would(tmp_path):
         assert rep.summary["status"] == "completed"
         state = last(tmp_path / str(i))
         assert state["counters"]["stopped_early"] and state["counters"]["epoch"] == 2
+
+
+def test_plain_mlps_take_the_batched_path_and_other_models_vmap():
+    """Stack.forward's hand-written path takes Flatten, Linear with bias and parameter-free
+    elementwise modules only; anything else (parameters, buffers, other shapes) goes through vmap.
+    That both paths train like the sequential twins is the tests above (mlp: batched; cnn, layernorm, prelu: vmap)."""
+    from torch import nn
+
+    from trainlab.engine.stacked import _batched_plan
+    from trainlab.nn.activations import Maxout
+
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ELU(), nn.Dropout(0.5), nn.Linear(3, 2))
+    assert [name for name, _ in _batched_plan(mlp)] == ["0", "1", None, None, "4"]
+    for other in (nn.Sequential(nn.Linear(4, 3), nn.LayerNorm(3)), nn.Sequential(nn.Linear(4, 3), nn.PReLU()),
+                  nn.Sequential(nn.Linear(4, 3), Maxout(3)), nn.Sequential(nn.Linear(4, 3, bias=False)),
+                  nn.Sequential(nn.Conv2d(1, 2, 3)), nn.Sequential(nn.Flatten(2)), nn.Linear(4, 3)):
+        assert _batched_plan(other) is None, other

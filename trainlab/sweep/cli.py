@@ -21,7 +21,6 @@ import yaml
 
 from trainlab.errors import ConfigError
 from trainlab.sweep.aggregate import Table, build_table, edge_warnings
-from trainlab.sweep.figure import plot_curves
 from trainlab.sweep.derived import SYNTAX
 from trainlab.sweep.metric import DEFAULT_METRICS
 from trainlab.sweep.render import FORMATS, print_terminal, render, render_csv, render_markdown
@@ -140,6 +139,9 @@ def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool 
         written.append(out_dir / "table.tex")
         written[-1].write_text(render(table, "latex"))
     if figure:
+        # imported here: matplotlib takes a sweep ~0.6 s to import, and the CLI draws in the background
+        from trainlab.sweep.figure import plot_curves
+
         png = plot_curves(table, out_dir / "curves.png", title=title)
         if png is not None:
             written.append(png)
