@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The GPU check of issue 18, as one script for a lent device machine (bare: PyTorch and
+# The GPU checks of issues 18 and 16, as one script for a lent device machine (bare: PyTorch and
 # torchvision are there, trainlab's other dependencies may not be).
 #
 #   bash scripts/gpu_check.sh                 # on the GPU machine; logs and figures in $OUT
-#   SKIP_GPU=1 bash scripts/gpu_check.sh      # rehearsal on a CPU machine: GPU steps skipped
+#   CHECKS=vectorized bash scripts/gpu_check.sh   # only issue 16's (step 6); CHECKS=issue18: steps 2-5
+#   SKIP_GPU=1 bash scripts/gpu_check.sh      # rehearsal on a CPU machine: GPU steps skipped, step 6 shrunk
 #
 # Wheels for what the device lacks (hydra-core, omegaconf, antlr4) travel in .whl/ (see
 # /work/.library/device/README.md): made here with
@@ -47,6 +48,8 @@ else
     DEVICE=cuda; GPU_TESTS="-m gpu"; SIZE=4096
 fi
 
+CHECKS=${CHECKS:-all}
+if [ "$CHECKS" != vectorized ]; then
 # 2. The gpu-marked tests (CUDA sync-debug of the hot loop and the loader, bf16/fp16/channels_last/compile).
 step pytest_gpu $PY -m pytest -x -q -p no:cacheprovider $GPU_TESTS
 
@@ -70,6 +73,21 @@ if [ "${SKIP_GPU:-0}" = "1" ]; then
     step bench $PY scripts/bench.py --quick --device cpu --no-lightning --out "$OUT/BENCHMARKS_gpu.md"
 else
     step bench $PY scripts/bench.py --workload all --reps 3 --device cuda --no-lightning --out "$OUT/BENCHMARKS_gpu.md"
+fi
+fi
+
+# 6. Issue 16: a seed sweep trained as one stacked model (hydra/launcher=vectorized) against the same
+#    sweep under the basic launcher, in one script run each: MLP and CNN, 8 and 32 seeds.
+if [ "$CHECKS" != issue18 ]; then
+    if [ "${SKIP_GPU:-0}" = "1" ]; then SEED_COUNTS="2"; SHORT="trainer.epochs=2"; else SEED_COUNTS="8 32"; SHORT=""; fi
+    for seeds in $SEED_COUNTS; do
+        for arch in mlp cnn; do
+            # shellcheck disable=SC2086
+            step "vectorized_${arch}_${seeds}" $PY scripts/vectorized_bench.py --seeds "$seeds" -- \
+                "arch=$arch" "trainer.device=$DEVICE" $SHORT
+            grep -E "^\| hydra/launcher|^vectorized / basic" "$OUT/vectorized_${arch}_${seeds}.log" >> "$SUMMARY"
+        done
+    done
 fi
 rm -rf "$OUT/runs"/*/checkpoints  # keep what comes back small (logs, summaries, figures)
 echo "done: $SUMMARY" | tee -a "$SUMMARY"
