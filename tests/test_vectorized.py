@@ -126,7 +126,7 @@ def test_a_stopped_group_resumes_bit_identically(tmp_path):
 
 
 @pytest.mark.parametrize("override,key", [
-    ("optimizer=lbfgs", "optimizer"), ("norm=batchnorm", "norm"), ("augment=flip", "augment"),
+    ("optimizer=lbfgs", "optimizer"), ("norm=batchnorm", "norm"), ("trainer.compile=true", "trainer.compile"),
     ("trainer.precision=bf16", "trainer.precision"), ("arch=resnet", "arch"),
     ("trainer.data_placement=loader", "trainer.data_placement"), ("hydra/sweeper=optuna", "hydra/sweeper")])
 def test_what_cannot_be_stacked_is_refused_before_any_folder(tmp_path, capsys, override, key):
@@ -194,7 +194,7 @@ def test_a_group_signalled_mid_epoch_resumes_bit_identically(tmp_path, monkeypat
     from trainlab.engine.stacked import Stack
     from trainlab.engine.vectorized import Replicate, train_group
 
-    overrides = [*TINY, "regularizer=dropout"]
+    overrides = [*TINY, "regularizer=dropout", "augment=[flip,crop]"]  # each replicate's augmentation stream resumes too
 
     def group(prefix, resume=False):
         reps = []
@@ -230,10 +230,12 @@ def test_a_group_signalled_mid_epoch_resumes_bit_identically(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("options", [["arch=cnn"], ["norm=layernorm", "activation=prelu", "optimizer=rmsprop"],
-                                     ["loss=hinge", "optimizer=adagrad", "regularizer=l1"]])
+                                     ["loss=hinge", "optimizer=adagrad", "regularizer=l1"],
+                                     ["augment=[flip,crop,noise,mixup]"]])
 def test_other_stackable_options_match_their_twins(tmp_path, options):
-    """The allowed architectures, norms, activations with parameters, losses and optimizers, in process:
-    a group of two against each seed's own run (conftest.run_tiny)."""
+    """The allowed architectures, norms, activations with parameters, losses, optimizers and
+    augmentations (each replicate draws from its own generator, as its run does), in process: a
+    group of two against each seed's own run (conftest.run_tiny)."""
     from tests.conftest import _no_figures, compose_cfg, run_tiny
     from trainlab.engine.run import Run
     from trainlab.engine.vectorized import Replicate, train_group

@@ -65,8 +65,6 @@ def check_vectorizable(spec) -> None:
     for name in spec.regularizer:
         if name == "stochastic_depth":
             _refuse("regularizer", name, "none, dropout or a penalty/constraint")
-    if spec.augment:
-        _refuse("augment", ",".join(spec.augment), "none: augmentation draws one stream per run, not per replicate")
     if spec.transfer is not None and spec.transfer.freeze:
         _refuse("transfer.freeze", list(spec.transfer.freeze), "[] (every parameter is stacked and trained)")
     if spec.schedule.name == "plateau":

@@ -1,7 +1,8 @@
 """A group of seed replicates trained side by side (hydra/launcher=vectorized): their control flow.
 
 Each replicate is an ordinary Run in its own job folder, set up by Run.setup (its seed: its
-initial weights, its shuffle generator), then its steps are taken together on a
+initial weights, its shuffle and augmentation generators; each replicate's slice of a batch is
+augmented with its own, as its run's batch would be), then its steps are taken together on a
 trainlab.engine.stacked.Stack. Everything that is not a training step is the replicate
 run's own code, on its own objects, after the stack's slice is copied back: the step-0 row,
 evaluation and metrics.csv, best.pt, early stopping, divergence, last.pt, the test of the
@@ -124,7 +125,7 @@ def train_group(reps: list[Replicate]) -> None:
                     rep.run.epoch_start_state = rep.c.shuffle_gen.get_state()
                 orders.append(torch.stack(rank_batches(n, trainer.batch_size, 1, 0, rep.c.shuffle_gen)))
             order = torch.stack(orders, dim=1)  # [batches, replicates, batch]
-            end, sums = _epoch(stack, active, order, start, train, pre, bar, stop)
+            end, sums = _epoch(stack, reps, active, order, start, train, pre, bar, stop)
             for rep in active:
                 rep.run.counters.step += end - start
             if end < len(order):  # a signal mid-epoch: every replicate's last.pt says where the epoch resumes
@@ -143,15 +144,19 @@ def train_group(reps: list[Replicate]) -> None:
     _end(stack, active, "completed", save=False)
 
 
-def _epoch(stack: Stack, active: list, order: torch.Tensor, start: int, train, pre, bar, stop):
+def _epoch(stack: Stack, reps: list, active: list, order: torch.Tensor, start: int, train, pre, bar, stop):
     """The steps of one epoch (from batch `start`); returns (next batch, per-step device values)."""
     size, batch = order.shape[1], order.shape[2]
     diags = [r for r in active if r.loop.diag is not None]
     first_step = active[0].run.counters.step
+    augments = [r.c.augment for r in reps] if reps[0].c.augment is not None else None
     losses, penalties, corrects, end = [], [], [], len(order)
     for i in range(start, len(order)):
         idx = order[i].to(train.y.device)
         x, y = train.x[idx], train.y[idx]  # [replicates, batch, ...]
+        if augments is not None:  # each replicate's batch with its own generator: the draws its run makes
+            pairs = [augment(x[r], y[r], rep.c.aug_gen) for r, (augment, rep) in enumerate(zip(augments, reps))]
+            x, y = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
         x = pre(to_float(x).flatten(0, 1)).unflatten(0, (size, batch))
         sampled = bool(diags) and diags[0].loop.diag.wants(first_step + i - start)
         if sampled:
