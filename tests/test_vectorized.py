@@ -14,7 +14,8 @@ from trainlab.engine import checkpoint as ckpt
 TINY = ["dataset.subset=120", "trainer.batch_size=32", "trainer.progress=off", "trainer.threads=1",
         "trainer.epochs=2"]
 # float tolerance of a replicate against its twin: the batched matmuls of the stacked step sum in
-# another order than the twin's plain ones (measured: at most 3e-8 after 6 steps)
+# another order than the twin's plain ones, and its fused optimizer kernels round differently
+# (measured: at most 6e-8 after 6 steps)
 ATOL = 1e-6
 
 

