@@ -286,3 +286,28 @@ def test_plain_mlps_take_the_batched_path_and_other_models_vmap():
                   nn.Sequential(nn.Linear(4, 3), Maxout(3)), nn.Sequential(nn.Linear(4, 3, bias=False)),
                   nn.Sequential(nn.Conv2d(1, 2, 3)), nn.Sequential(nn.Flatten(2)), nn.Linear(4, 3)):
         assert _batched_plan(other) is None, other
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("options", [["optimizer=adam", "augment=[flip,crop]"], ["optimizer=adagrad", "arch=cnn"]])
+def test_a_group_trains_on_the_gpu_close_to_its_twins(tmp_path, options):
+    """On CUDA: the stacked step, its fused optimizer where the device has one (Adagrad's fused kernel
+    is CPU-only, so it falls back to foreach) and the per-replicate augmentation. GPU kernels may
+    reduce in other orders than the twins' runs, hence the looser tolerance."""
+    from tests.conftest import _no_figures, compose_cfg, run_tiny
+    from trainlab.engine.run import Run
+    from trainlab.engine.vectorized import Replicate, train_group
+
+    overrides = [*TINY, *options, "trainer.device=cuda"]
+    reps = []
+    for i in range(2):
+        run = Run(compose_cfg([*overrides, f"seed={i}"]), tmp_path / f"v{i}", overrides, None, _no_figures)
+        reps.append(Replicate(run, run.setup(), tmp_path / f"v{i}.log"))
+    train_group(reps)
+    for i in range(2):
+        assert reps[i].status == "completed" and reps[i].summary["device"].startswith("cuda")
+        assert run_tiny(tmp_path / f"s{i}", [*overrides, f"seed={i}"])["status"] == "completed"
+        a, b = last(tmp_path / f"v{i}"), last(tmp_path / f"s{i}")
+        for name, tensor in b["model"].items():
+            torch.testing.assert_close(a["model"][name], tensor, atol=1e-4, rtol=0)

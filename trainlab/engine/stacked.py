@@ -219,11 +219,16 @@ def _fused_or_foreach(cls, groups: list[dict], defaults: dict) -> torch.optim.Op
     """The optimizer over the stacked tensors with torch's fused kernels where the class has them
     (sgd family, adam, adamw, adagrad): ~20% of an 8-replicate MLP step on the CPU. They round
     differently from the replicates' own single-tensor steps (measured: 3e-7 after 6 Adam steps,
-    inside the 1e-6 the twin tests allow); the others take the foreach kernels (the same math)."""
+    inside the 1e-6 the twin tests allow); the others take the foreach kernels (the same math).
+    Whether this class has a fused kernel on this device (Adagrad's is CPU-only, say) shows only
+    at the first step, so a throwaway one-element optimizer takes one step first."""
+    probe = torch.zeros(1, device=groups[0]["params"][0].device, requires_grad=True)
+    probe.grad = torch.zeros_like(probe)
     try:
-        return cls(groups, **defaults, fused=True)
+        cls([probe], **defaults, fused=True).step()
     except (RuntimeError, TypeError, ValueError):  # no fused kernel for this class or device
         return cls(groups, **defaults, foreach=True)
+    return cls(groups, **defaults, fused=True)
 
 
 def _per_element(value, shape) -> bool:
