@@ -61,6 +61,7 @@ class Stack:
         self._plan = _batched_plan(c0.model)
         self._losses = vmap(self.loss_fn)
         self._penalty = vmap(self._one_penalty)
+        self._no_penalty = torch.zeros(self.size, device=self.params[self.names[0]].device)  # no allocation per step
 
     # -- the optimizer on stacked tensors -------------------------------------------------
     def _optimizer(self, template: torch.optim.Optimizer, states: list[dict]) -> torch.optim.Optimizer:
@@ -114,7 +115,7 @@ class Stack:
                 h = torch.baddbmm(self.params[f"{name}.bias"].unsqueeze(1), h, self.params[f"{name}.weight"].mT)
             else:  # Flatten(1): every example's features, replicates kept apart
                 h = h.flatten(2)
-        penalty = self._penalty(self.params) if self.penalties else torch.zeros(self.size, device=x.device)
+        penalty = self._penalty(self.params) if self.penalties else self._no_penalty
         return h, self._losses(h.float(), y), penalty
 
     def step(self, x: torch.Tensor, y: torch.Tensor):
@@ -199,7 +200,7 @@ ELEMENTWISE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.SELU, nn.LeakyReLU, nn.ELU, nn.S
 
 def _batched_plan(model: nn.Module) -> list[tuple] | None:
     """The model as (name, module) steps for Stack.forward's batched path, or None (vmap it):
-    a Sequential of Flatten(1), Linear with bias, and ELEMENTWISE modules (by exact type)."""
+    a Sequential of Flatten(1), Linear with bias, and ELEMENTWISE modules (by exact type; name None)."""
     if type(model) is not nn.Sequential:
         return None
     plan = []

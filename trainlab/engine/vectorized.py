@@ -149,13 +149,13 @@ def _epoch(stack: Stack, reps: list, active: list, order: torch.Tensor, start: i
     size, batch = order.shape[1], order.shape[2]
     diags = [r for r in active if r.loop.diag is not None]
     first_step = active[0].run.counters.step
-    augments = [r.c.augment for r in reps] if reps[0].c.augment is not None else None
+    augment = reps[0].c.augment  # one configuration per group (replicates differ in their seed only)
     losses, penalties, corrects, end = [], [], [], len(order)
     for i in range(start, len(order)):
         idx = order[i].to(train.y.device)
         x, y = train.x[idx], train.y[idx]  # [replicates, batch, ...]
-        if augments is not None:  # each replicate's batch with its own generator: the draws its run makes
-            pairs = [augment(x[r], y[r], rep.c.aug_gen) for r, (augment, rep) in enumerate(zip(augments, reps))]
+        if augment is not None:  # each replicate's batch with its own generator: the draws its run makes
+            pairs = [augment(x[r], y[r], rep.c.aug_gen) for r, rep in enumerate(reps)]
             x, y = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
         x = pre(to_float(x).flatten(0, 1)).unflatten(0, (size, batch))
         sampled = bool(diags) and diags[0].loop.diag.wants(first_step + i - start)

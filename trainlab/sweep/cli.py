@@ -128,16 +128,17 @@ def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool 
     """Write table.md (with the warnings under it), table.csv, curves.png and, with `latex`, table.tex
     (`tables=False`: curves.png only)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    markdown = render_markdown(table)
-    if warnings:
-        markdown += "\n**Warnings**\n\n" + "".join(f"- {w}\n" for w in warnings)
-    written = [out_dir / "table.md", out_dir / "table.csv"] if tables else []
+    written = []
     if tables:
+        markdown = render_markdown(table)
+        if warnings:
+            markdown += "\n**Warnings**\n\n" + "".join(f"- {w}\n" for w in warnings)
+        written = [out_dir / "table.md", out_dir / "table.csv"]
         written[0].write_text(markdown)
         written[1].write_text(render_csv(table))
-    if latex and tables:
-        written.append(out_dir / "table.tex")
-        written[-1].write_text(render(table, "latex"))
+        if latex:
+            written.append(out_dir / "table.tex")
+            written[-1].write_text(render(table, "latex"))
     if figure:
         # imported here: matplotlib takes a sweep ~0.6 s to import, and the CLI draws in the background
         from trainlab.sweep.figure import plot_curves
