@@ -11,6 +11,7 @@
 Hydra is called with the arguments as a list (no sys.argv rewriting), and the outcomes come
 back on the TrainJob object rather than through a module-level list.
 """
+import logging
 import os
 import sys
 from pathlib import Path
@@ -89,11 +90,21 @@ def run_hydra(args: list[str], task) -> int:
 
     register_resolvers()
     parser = get_args_parser()
+    root = logging.getLogger()
+    before = list(root.handlers)
     try:
         _run_hydra(args=parser.parse_args(args), args_parser=parser, task_function=task,
                    config_path=str(conf_dir()), config_name=CONFIG_NAME)
     except SystemExit as exit_:
         return 0 if exit_.code in (0, None) else exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        # Hydra leaves the job's train.log handler on the root logger: in a process that goes on (a
+        # notebook, a test session, a second command) later lines would land in that run's log, or
+        # fail on a folder that a refused run removed
+        for handler in root.handlers[:]:
+            if isinstance(handler, logging.FileHandler) and handler not in before:
+                root.removeHandler(handler)
+                handler.close()
     return 0
 
 
