@@ -174,6 +174,37 @@ def test_a_diverged_replicate_stops_alone(tmp_path):
         torch.testing.assert_close(last(tmp_path / "a0")["model"][name], tensor, atol=ATOL, rtol=0)
 
 
+def test_a_full_disk_fails_the_group_in_one_line_and_keeps_each_last_checkpoint(tmp_path, monkeypatch, capsys):
+    """The group's checkpoints are written in the background: a write that fails (no space left, at
+    the second epoch's last.pt) still fails every replicate with the one-line error, in its summary
+    and on stderr, and leaves each one's epoch-1 last.pt intact, with no temp file."""
+    import builtins
+    import json
+
+    from tests.test_integrity import FullDisk
+    from trainlab.cli import main
+
+    opened = []
+
+    def full_open(path, mode="r", *a, **k):
+        fh = builtins.open(path, mode, *a, **k)
+        if ".last.pt.tmp-" in str(path):
+            opened.append(path)
+            return FullDisk(fh, 0) if len(opened) > 2 else fh  # both replicates' epoch 1 lands
+        return fh
+
+    monkeypatch.setattr(ckpt, "open", full_open, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "-m", *TINY, "seed=0,1", "hydra/launcher=vectorized", "hydra.sweep.dir=s"]) == 1
+    assert "no space left on device while writing" in capsys.readouterr().err
+    jobs = sorted(d for d in (tmp_path / "s").iterdir() if d.is_dir())
+    assert len(jobs) == 2
+    for job in jobs:
+        summary = json.loads((job / "summary.json").read_text())
+        assert summary["status"] == "failed" and "no space left on device while writing" in summary["error"]
+        assert last(job)["counters"]["epoch"] == 1 and not list((job / "checkpoints").glob(".*.tmp-*"))
+
+
 def test_groups_are_a_configurations_seeds_capped_by_replicas_per_group():
     from trainlab.vectorize_groups import plan_groups
 

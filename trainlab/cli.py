@@ -155,9 +155,13 @@ def exit_now(code: int) -> None:
     work is done and before the shell gets its prompt back (every command, every job of a sweep
     script, every CLI test). What teardown would still do is done here first: the atexit handlers
     (logging's flush and close, multiprocessing's and trackers' cleanups) and the flush of stdout and
-    stderr. A non-daemon thread still running is waited for by the normal exit instead."""
+    stderr. The normal exit is taken when a non-daemon thread is still running (it waits for it) and
+    under a profiler, tracer or debugger (`python -m cProfile`, `coverage run`), which writes its
+    results after the program returns."""
     main_thread = threading.main_thread()
-    if any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
+    watched = sys.getprofile() is not None or sys.gettrace() is not None or (
+        hasattr(sys, "monitoring") and any(sys.monitoring.get_tool(i) for i in range(6)))
+    if watched or any(t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()):
         sys.exit(code)
     import atexit
 

@@ -64,6 +64,7 @@ class Run:
         self.preempt_handler = None           # the preemption-signal handler training displaced (submitit's)
         self.last_saved = time.monotonic()    # when last.pt was last written (trainer.checkpoint_every_minutes)
         self._config_dict: dict | None = None  # config_dict()'s, resolved once
+        self.checkpoint_writer = None  # a checkpoint.BackgroundWriter when a vectorized group writes aside
         self.trackers = Trackers([])          # logger=: fed each metrics row (trainlab.engine.trackers)
         if self.spec.logger:
             self.draw_figures = draw_run_figures  # in line: the trackers take the figures when the run ends
@@ -257,7 +258,7 @@ class Run:
             self.counters.evals_since_best = 0
             self.best_model = {k: v.detach().clone() for k, v in c.model.state_dict().items()}
             if self.trainer.save_checkpoints and self.main:
-                ckpt.save_atomic(weights_state(self, c, self.best_model, epoch=row["epoch"], step=row["step"],
+                self.checkpoints.save_atomic(weights_state(self, c, self.best_model, epoch=row["epoch"], step=row["step"],
                                                metric={self.trainer.monitor: value}), self.ckpt_dir / "best.pt")
         else:
             self.counters.evals_since_best += 1
@@ -286,9 +287,9 @@ class Run:
         state = last_state(self, c, pending)
         if ranks is not None:
             state["ranks"] = ranks  # indexed by rank
-        ckpt.save_atomic(state, self.ckpt_dir / "last.pt")
+        self.checkpoints.save_atomic(state, self.ckpt_dir / "last.pt")
         if self.trainer.snapshots:
-            ckpt.save_atomic(weights_state(self, c, c.model.state_dict(), epoch=self.counters.epoch),
+            self.checkpoints.save_atomic(weights_state(self, c, c.model.state_dict(), epoch=self.counters.epoch),
                              self.ckpt_dir / f"snapshot_e{self.counters.epoch:03d}.pt")
 
     def _best_weights(self) -> dict | None:
@@ -297,7 +298,14 @@ class Run:
         best_path = self.ckpt_dir / "best.pt"
         return ckpt.load(best_path)["model"] if best_path.is_file() else None
 
+    @property
+    def checkpoints(self):
+        """What writes this run's checkpoints: checkpoint.save_atomic in line, or its group's writer."""
+        return self.checkpoint_writer or ckpt
+
     def _finish(self, c: Components, loop: Loop, device) -> dict:
+        if self.checkpoint_writer is not None:
+            self.checkpoint_writer.drain()  # best.pt may be read below; a result implies its checkpoints
         distributed.barrier()  # rank 0 has written every metrics row
         rows = read_floats(self.metrics.path)
         test = None

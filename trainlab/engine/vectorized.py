@@ -25,6 +25,7 @@ import torch
 
 from trainlab.data.batches import rank_batches
 from trainlab.data.preprocess import to_float
+from trainlab.engine import checkpoint as ckpt
 from trainlab.engine.console import Progress
 from trainlab.engine.loop import EpochSums
 from trainlab.engine.signals import StopOnSignal
@@ -91,7 +92,24 @@ class _Signals:
 
 def train_group(reps: list[Replicate]) -> None:
     """Train replicates that are all at the same step (a fresh group, or one resumed from the
-    same checkpoint step) to their ends; each one's summary lands in its `summary`."""
+    same checkpoint step) to their ends; each one's summary lands in its `summary`. Their
+    checkpoints are written by one background writer while the group trains on (R files at each
+    epoch end); a replicate's writes are on disk before its summary.json is."""
+    writer = ckpt.BackgroundWriter(pending=2 * len(reps))
+    for rep in reps:
+        rep.run.checkpoint_writer = writer
+    try:
+        _train_group(reps)
+    except BaseException:
+        writer.queue.join()  # what was submitted lands; the group's own error is the one reported
+        raise
+    finally:
+        for rep in reps:
+            rep.run.checkpoint_writer = None
+    writer.drain()
+
+
+def _train_group(reps: list[Replicate]) -> None:
     for i, rep in enumerate(reps):
         rep.index = i
     stack = Stack([r.run for r in reps], [r.c for r in reps])
