@@ -51,10 +51,20 @@ class DigestWriter:
 
     def seal(self) -> None:
         """Append the digest as the archive's comment (torch.save wrote an EOCD without one)."""
-        if len(self.tail) != EOCD_LEN or self.tail[:4] != EOCD or self.tail[-2:] != b"\0\0":
-            raise RuntimeError("torch.save did not end its file with a comment-less zip record")
         self.fh.seek(-2, 2)
-        self.fh.write(struct.pack("<H", COMMENT_LEN) + TAG + self.sha.hexdigest().encode())
+        self.fh.write(_seal(self.tail, self.sha))
+
+
+def seal_in_memory(data) -> bytes:
+    """For torch.save's whole output held in memory: what replaces its last two bytes (the EOCD's
+    comment length) to seal it, as DigestWriter seals a file."""
+    return _seal(bytes(data[-EOCD_LEN:]), hashlib.sha256(data))
+
+
+def _seal(tail: bytes, sha) -> bytes:
+    if len(tail) != EOCD_LEN or tail[:4] != EOCD or tail[-2:] != b"\0\0":
+        raise RuntimeError("torch.save did not end its file with a comment-less zip record")
+    return struct.pack("<H", COMMENT_LEN) + TAG + sha.hexdigest().encode()
 
 
 def verify(path: Path) -> bool:

@@ -62,8 +62,8 @@ def _write_atomic(path: Path, fill) -> None:
 
 class BackgroundWriter:
     """save_atomic with the disk's part done on one background thread, in submission order: a
-    checkpoint is serialized and sealed in memory at once (what it holds is fixed when the call
-    returns), then written, fsynced and renamed while the caller goes on.
+    checkpoint is serialized in memory at once (what it holds is fixed when the call returns),
+    then sealed, written, fsynced and renamed while the caller goes on.
 
     Why: a group of seed replicates (hydra/launcher=vectorized) writes each replicate's last.pt
     and best.pt at every epoch end, R checkpoints where one run writes one, and the write, fsync
@@ -85,7 +85,7 @@ class BackgroundWriter:
 
         self._raise()
         buffer = io.BytesIO()
-        _save_sealed(obj, buffer)
+        torch.save(obj, buffer)  # sealed (hashed) on the writer's thread
         if self.thread is None:
             self.thread = threading.Thread(target=self._serve, name="trainlab-checkpoints", daemon=True)
             self.thread.start()
@@ -96,7 +96,8 @@ class BackgroundWriter:
             data, path = self.queue.get()
             try:
                 if self.error is None:  # after a failure, later files are not written over earlier ones
-                    _write_atomic(path, lambda fh: fh.write(data))
+                    record = integrity.seal_in_memory(data)
+                    _write_atomic(path, lambda fh: (fh.write(data[:-2]), fh.write(record)))
             except BaseException as err:
                 self.error = err
             finally:
