@@ -258,8 +258,9 @@ class Run:
             self.counters.evals_since_best = 0
             self.best_model = {k: v.detach().clone() for k, v in c.model.state_dict().items()}
             if self.trainer.save_checkpoints and self.main:
-                self.checkpoints.save_atomic(weights_state(self, c, self.best_model, epoch=row["epoch"], step=row["step"],
-                                               metric={self.trainer.monitor: value}), self.ckpt_dir / "best.pt")
+                best_state = weights_state(self, c, self.best_model, epoch=row["epoch"], step=row["step"],
+                                           metric={self.trainer.monitor: value})
+                self.checkpoints.save_atomic(best_state, self.ckpt_dir / "best.pt")
         else:
             self.counters.evals_since_best += 1
 
@@ -289,8 +290,8 @@ class Run:
             state["ranks"] = ranks  # indexed by rank
         self.checkpoints.save_atomic(state, self.ckpt_dir / "last.pt")
         if self.trainer.snapshots:
-            self.checkpoints.save_atomic(weights_state(self, c, c.model.state_dict(), epoch=self.counters.epoch),
-                             self.ckpt_dir / f"snapshot_e{self.counters.epoch:03d}.pt")
+            snapshot = weights_state(self, c, c.model.state_dict(), epoch=self.counters.epoch)
+            self.checkpoints.save_atomic(snapshot, self.ckpt_dir / f"snapshot_e{self.counters.epoch:03d}.pt")
 
     def _best_weights(self) -> dict | None:
         if getattr(self, "best_model", None) is not None:
