@@ -7,11 +7,14 @@ Written by several processes (DDP), it also holds each rank's own RNG states,
 augmentation generator and partial epoch sums under `ranks`, indexed by rank.
 """
 import errno
+import io
 import logging
 import os
 import pickle
+import queue
 import random
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -73,16 +76,11 @@ class BackgroundWriter:
     a temp file the next start removes. Everything submitted is on disk when drain() returns."""
 
     def __init__(self, pending: int = 16):
-        import queue
-
         self.queue = queue.Queue(maxsize=pending)  # at most this many serialized checkpoints in memory
         self.thread = None
         self.error: BaseException | None = None
 
     def save_atomic(self, obj: dict, path: Path) -> None:
-        import io
-        import threading
-
         self._raise()
         buffer = io.BytesIO()
         torch.save(obj, buffer)  # sealed (hashed) on the writer's thread
@@ -103,9 +101,13 @@ class BackgroundWriter:
             finally:
                 self.queue.task_done()
 
+    def wait(self) -> None:
+        """Wait until every submitted checkpoint has been written or has failed."""
+        self.queue.join()
+
     def drain(self) -> None:
         """Wait until every submitted checkpoint is on disk; raise the first write's failure."""
-        self.queue.join()
+        self.wait()
         self._raise()
 
     def _raise(self) -> None:

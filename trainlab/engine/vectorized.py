@@ -101,7 +101,7 @@ def train_group(reps: list[Replicate]) -> None:
     try:
         _train_group(reps)
     except BaseException:
-        writer.queue.join()  # what was submitted lands; the group's own error is the one reported
+        writer.wait()  # what was submitted lands; the group's own error is the one reported
         raise
     finally:
         for rep in reps:
