@@ -117,22 +117,63 @@ def test_a_signal_before_the_job_starts_leaves_no_folder(tmp_path, monkeypatch, 
     assert not (tmp_path / "outputs").exists()
 
 
-def test_sigterm_in_the_first_second_of_a_real_process(tmp_path, cli_env):
-    """The issue's case: SIGTERM shortly after start. Whenever it lands, the process exits 143 and
-    leaves no folder, or one with an `interrupted` summary that `trainlab resume` accepts."""
-    proc = subprocess.Popen([sys.executable, "-m", "trainlab", "train", "trainer.epochs=1", "trainer.progress=off"],
-                            cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    runs = list((tmp_path / "outputs" / "runs").glob("*")) if (tmp_path / "outputs" / "runs").exists() else []
-    if proc.returncode == 0:  # a fast machine finished before the signal
-        return
-    assert proc.returncode == 143, err[-2000:]
-    assert "Traceback" not in err
-    for run in runs:
-        from trainlab.run_folder import stopped_before_checkpoint
+# A real `trainlab train` process that sends itself SIGTERM at the moment module TARGET starts being
+# imported (before trainlab.cli.main runs, the default action would simply end it; every target here
+# is first imported after). Deterministic: the signal lands inside that import, wherever the machine is.
+SIGNAL_DURING_IMPORT = """
+import os, signal, sys
+TARGET = sys.argv[1]
 
+class SignalOnImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == TARGET:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return None
+
+sys.meta_path.insert(0, SignalOnImport())
+sys.argv = ["trainlab", "train", "trainer.epochs=1", "trainer.progress=off"]
+from trainlab.cli import entry
+entry()
+"""
+
+
+def _assert_stopped_cleanly(proc, err: str, root) -> None:
+    """Exit 143 without a traceback, leaving no run folder, or one `trainlab resume` accepts."""
+    from trainlab.run_folder import stopped_before_checkpoint
+
+    assert proc.returncode == 143, err[-3000:]
+    assert "Traceback" not in err and "has no attribute" not in err, err[-3000:]
+    for run in (root / "outputs" / "runs").glob("*"):
         summary = json.loads((run / "summary.json").read_text())
         assert summary["status"] == "interrupted"
         assert (run / "checkpoints" / "last.pt").exists() or stopped_before_checkpoint(run)
+
+
+# numpy.matrixlib: where the flaky CI failure's signal landed (numpy then lacked `matrix`, the run trained
+# on and failed in the curve diagnosis); the others: torch, Hydra, trainlab's core, the run's own imports
+@pytest.mark.parametrize("target", ["numpy.matrixlib", "numpy.linalg", "torch.optim", "hydra.core.plugins",
+                                    "omegaconf", "trainlab.engine.run", "trainlab.engine.loop"])
+def test_sigterm_during_an_import_at_start_up_stops_cleanly(tmp_path, cli_env, target):
+    proc = subprocess.Popen([sys.executable, "-c", SIGNAL_DURING_IMPORT, target], cwd=tmp_path, env=cli_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=120)
+    _assert_stopped_cleanly(proc, err, tmp_path)
+
+
+@pytest.mark.parametrize("after", ["process", "train.log"])
+def test_sigterm_at_a_moment_of_start_up_stops_cleanly(tmp_path, cli_env, after):
+    """SIGTERM 0.3 s after the process starts, or just after its run folder's train.log appears."""
+    proc = subprocess.Popen([sys.executable, "-m", "trainlab", "train", "trainer.epochs=1", "trainer.progress=off"],
+                            cwd=tmp_path, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if after == "process":
+        time.sleep(0.3)
+    else:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob("outputs/runs/*/train.log")) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:  # a fast machine finished before the signal
+        return
+    _assert_stopped_cleanly(proc, err, tmp_path)

@@ -122,21 +122,48 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted ({getattr(err, 'signal_name', 'SIGINT')})", file=sys.stderr)
         return 128 + getattr(err, "signum", 2)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _stop_on_sigterm():
     """Until training installs its own handlers, SIGTERM stops the command as Ctrl-C does (Stopped,
     a KeyboardInterrupt): a run stopped while it starts up still says so in its folder. Only where
-    nobody else handles SIGTERM; returns the handler to put back (None when none was installed)."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
-        return None
+    nobody else handles SIGTERM; returns the handlers to put back. SIGINT gets the same import-safe
+    handler where it has Python's default one."""
+    previous = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, stop_unless_importing)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, stop_unless_importing)
+    return previous
 
-    def stop(signum, frame):
-        raise Stopped(signum)
 
-    return signal.signal(signal.SIGTERM, stop)
+def stop_unless_importing(signum, frame) -> None:
+    """Raise Stopped, except inside an import: an exception raised while a module executes can be
+    swallowed by whoever imports it (a library's `try: import x`), leaving a half-imported module
+    behind (a SIGTERM during numpy's import once left `numpy.matrix` missing, and the run trained on
+    to fail later). There the signal is sent again a moment later, until it lands outside any import."""
+    if importing(frame):
+        timer = threading.Timer(RESEND_S, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+        return
+    raise Stopped(signum)
+
+
+RESEND_S = 0.02  # an import in progress usually ends within this; else the signal comes back again
+
+
+def importing(frame) -> bool:
+    """Is `frame` (where a signal interrupted the main thread) inside the import machinery?"""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def entry() -> None:
