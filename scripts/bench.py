@@ -103,7 +103,7 @@ def trainlab_overrides(w: Workload, batch_size: int, steps: int, device: torch.d
 
 
 def trainlab_spec(overrides: list[str]):
-    from trainlab.compose import compose_job
+    from trainlab.app.compose import compose_job
     from trainlab.config import validate
 
     return validate(compose_job(overrides))

@@ -18,7 +18,7 @@ import torch
 
 from trainlab.data.batches import epoch_batches
 from trainlab.data.preprocess import to_float
-from trainlab.diagnose.cmdline import assemble_run, load_spec
+from trainlab.app.diagnose_setup import assemble_run, load_spec
 from trainlab.diagnose.live import LiveDiagnostics
 
 MODELS = {

@@ -4,7 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from trainlab.compose import compose_job
+from trainlab.app.compose import compose_job
 
 SHARED_DATA = Path(os.environ.get("TRAINLAB_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -65,7 +65,7 @@ def cli_env(tmp_path):
 
 def train_in(root: Path, args: list[str]) -> None:
     """`trainlab train ARGS` in-process, with `root` as the working folder (relative outputs land there)."""
-    from trainlab.cli import main
+    from trainlab.app.cli import main
 
     old = os.getcwd()
     os.chdir(root)

@@ -236,7 +236,7 @@ def fake_job(sweep, num, val_acc, val_loss, fold=None, status="completed", best_
 
 
 def test_top_k_picks_the_best_jobs_by_the_metric(tmp_path):
-    from trainlab.engine.ensemble_cli import top_runs
+    from trainlab.app.ensemble_command import top_runs
 
     sweep = tmp_path / "sweep"
     results = [(0.5, 0.9), (0.9, 0.4), (0.7, 0.2), (0.8, 0.5)]  # (val_acc, val_loss) of jobs 0..3
@@ -249,7 +249,7 @@ def test_top_k_picks_the_best_jobs_by_the_metric(tmp_path):
 
 
 def test_top_k_of_a_cv_sweep_takes_one_member_per_fold(tmp_path):
-    from trainlab.engine.ensemble_cli import top_runs
+    from trainlab.app.ensemble_command import top_runs
 
     sweep = tmp_path / "cv"
     a, b, c, d = (fake_job(sweep, 0, 0.90, 0.3, fold=0), fake_job(sweep, 1, 0.85, 0.3, fold=0),
@@ -261,7 +261,7 @@ def test_top_k_of_a_cv_sweep_takes_one_member_per_fold(tmp_path):
 
 
 def test_cv_ensemble_of_the_top_folds_on_real_runs(tmp_path, capsys):
-    from trainlab.cli import main
+    from trainlab.app.cli import main
 
     sweep = tmp_path / "sweep"
     for fold in range(3):
@@ -278,7 +278,7 @@ def test_cv_ensemble_of_the_top_folds_on_real_runs(tmp_path, capsys):
 
 
 def test_snapshot_ensemble_counts_every_epoch_once(tmp_path):
-    from trainlab.engine.ensemble_cli import member_checkpoints
+    from trainlab.app.ensemble_command import member_checkpoints
 
     run = fake_job(tmp_path / "s", 0, 0.9, 0.1, best_epoch=2)
     for e in (1, 2, 3):

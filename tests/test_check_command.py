@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from trainlab.cli import main
+from trainlab.app.cli import main
 from trainlab.diagnose.check import run_checks
-from trainlab.diagnose.cmdline import assemble_run, load_spec
+from trainlab.app.diagnose_setup import assemble_run, load_spec
 
 SMALL_INIT = ["init=normal", "init.std=0.01"]  # tiny weights: the untrained model guesses uniformly
 

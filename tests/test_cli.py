@@ -141,7 +141,7 @@ def test_installed_package_runs_from_anywhere(tmp_path, cli_env):
 EXITING = """
 import atexit, sys, threading, time
 from pathlib import Path
-from trainlab.cli import exit_now
+from trainlab.app.cli import exit_now
 atexit.register(lambda: Path(sys.argv[1]).write_text("atexit ran"))
 if sys.argv[2] == "thread":  # a non-daemon thread still working: the normal exit waits for it
     threading.Thread(target=lambda: (time.sleep(0.3), Path(sys.argv[1] + ".thread").write_text("done"))).start()
@@ -152,7 +152,7 @@ exit_now(3)
 
 @pytest.mark.parametrize("mode", ["plain", "thread"])
 def test_exit_now_runs_the_atexit_handlers_flushes_and_keeps_the_code(tmp_path, mode):
-    """The CLI ends without the interpreter's teardown (trainlab.cli.exit_now): what teardown would
+    """The CLI ends without the interpreter's teardown (trainlab.app.cli.exit_now): what teardown would
     still do for the user happens first, and a running non-daemon thread is waited for."""
     marker = tmp_path / "marker"
     done = subprocess.run([sys.executable, "-c", EXITING, str(marker), mode], capture_output=True, text=True,

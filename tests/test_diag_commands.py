@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from trainlab.cli import main
-from trainlab.diagnose.cmdline import load_spec
-from trainlab.diagnose.commands import assess, gradcheck_network, inspect_network, lr_find_network
+from trainlab.app.cli import main
+from trainlab.app.diagnose_setup import load_spec
+from trainlab.app.diagnose_commands import assess, gradcheck_network, inspect_network, lr_find_network
 
 # The classic initialization study: 10 hidden layers of 500 units, unit-Gaussian input.
 DEEP = ["arch=mlp", "arch.depth=10", "arch.width=500"]

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from conftest import train_in
-from trainlab.cli import main
+from trainlab.app.cli import main
 
 # (arguments, text the one-line message must contain)
 CATALOGUE = [

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose
-from trainlab.compose import hydra_session
+from trainlab.app.compose import hydra_session
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from trainlab.config import validate
@@ -69,7 +69,7 @@ def test_a_shrunken_preset_runs_into_a_table(tmp_path, cli_env):
 
 def test_a_study_preset_without_multirun_is_refused_with_a_hint():
     from trainlab.errors import ConfigError
-    from trainlab.precheck import prepare
+    from trainlab.app.precheck import prepare
 
     with pytest.raises(ConfigError) as err:
         prepare(["experiment=regularizers"])

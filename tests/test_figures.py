@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import run_tiny
-from trainlab.cli import main
+from trainlab.app.cli import main
 from trainlab.engine.figures import FigureWorker, draw_run_figures
 
 FIGURES = ("curves.png", "diagnostics.png")

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from trainlab.cli import main
+from trainlab.app.cli import main
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from trainlab.run_folder import FolderLock
+from trainlab.app.run_folder import FolderLock
 lock = FolderLock.acquire(Path(sys.argv[1]), "hydra.run.dir")
 print("locked", flush=True)
 time.sleep(120)
@@ -109,7 +109,7 @@ def test_a_signal_while_loading_data_leaves_a_folder_resume_restarts(tmp_path, m
 
 
 def test_a_signal_before_the_job_starts_leaves_no_folder(tmp_path, monkeypatch, capsys):
-    import trainlab.job as job
+    import trainlab.app.job as job
 
     monkeypatch.chdir(tmp_path)
     _stop_during(monkeypatch, job, "choices_block", signal.SIGTERM)
@@ -118,7 +118,7 @@ def test_a_signal_before_the_job_starts_leaves_no_folder(tmp_path, monkeypatch, 
 
 
 # A real `trainlab train` process that sends itself SIGTERM at the moment module TARGET starts being
-# imported (before trainlab.cli.main runs, the default action would simply end it; every target here
+# imported (before trainlab.app.cli.main runs, the default action would simply end it; every target here
 # is first imported after). Deterministic: the signal lands inside that import, wherever the machine is.
 SIGNAL_DURING_IMPORT = """
 import os, signal, sys
@@ -133,14 +133,14 @@ class SignalOnImport:
 
 sys.meta_path.insert(0, SignalOnImport())
 sys.argv = ["trainlab", "train", "trainer.epochs=1", "trainer.progress=off"]
-from trainlab.cli import entry
+from trainlab.app.cli import entry
 entry()
 """
 
 
 def _assert_stopped_cleanly(proc, err: str, root) -> None:
     """Exit 143 without a traceback, leaving no run folder, or one `trainlab resume` accepts."""
-    from trainlab.run_folder import stopped_before_checkpoint
+    from trainlab.app.run_folder import stopped_before_checkpoint
 
     assert proc.returncode == 143, err[-3000:]
     assert "Traceback" not in err and "has no attribute" not in err, err[-3000:]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trainlab.cli import COMMANDS
+from trainlab.app.cli import COMMANDS
 
 TRAINLAB = [sys.executable, "-m", "trainlab"]
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +29,7 @@ def test_version_and_help_on_every_command_without_torch(tmp_path, cli_env):
     """--version, the top-level help and each command's --help answer without importing torch."""
     res = in_process(f"""
         import contextlib, io, sys
-        from trainlab.cli import main
+        from trainlab.app.cli import main
         for args in [["--version"], ["--help"]] + [[c, "--help"] for c in {list(COMMANDS)!r}]:
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
@@ -53,7 +53,7 @@ def test_version_and_help_on_every_command_without_torch(tmp_path, cli_env):
 def test_bad_input_is_one_line_before_torch_is_imported(tmp_path, cli_env, args):
     res = in_process(f"""
         import sys
-        from trainlab.cli import main
+        from trainlab.app.cli import main
         code = main({args!r})
         print("torch imported" if "torch" in sys.modules else "no torch", code)
     """, tmp_path, cli_env)
@@ -172,7 +172,7 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, cli_env):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from trainlab.run_folder import FolderLock
+        from trainlab.app.run_folder import FolderLock
         FolderLock.acquire(Path({str(run)!r}), "hydra.run.dir")
         print("locked", flush=True)
         time.sleep(120)

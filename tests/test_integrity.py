@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import run_tiny, train_in
-from trainlab.cli import main
+from trainlab.app.cli import main
 from trainlab.engine import checkpoint as ckpt
 from trainlab.errors import ConfigError, FileError
 

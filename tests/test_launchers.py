@@ -8,11 +8,11 @@ import sys
 
 import pytest
 from hydra import compose
-from trainlab.compose import hydra_session
+from trainlab.app.compose import hydra_session
 
-from trainlab.job import device_for_job
+from trainlab.app.job import device_for_job
 from trainlab.errors import ConfigError
-from trainlab.precheck import prepare
+from trainlab.app.precheck import prepare
 
 FAST = ["trainer.epochs=1", "dataset.subset=100", "trainer.progress=off"]
 

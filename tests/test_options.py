@@ -6,7 +6,7 @@ import torchvision
 
 from conftest import compose_cfg, run_tiny
 from fakedata import write_cifar, write_image_folder, write_svhn
-from trainlab.compose import group_options
+from trainlab.app.compose import group_options
 
 CONV = ["arch=cnn", "arch.channels=[8,16]"]
 

@@ -67,7 +67,7 @@ def test_optuna_sweeper_without_optuna_is_one_line_error(monkeypatch, tmp_path):
     import importlib.util
 
     from trainlab.errors import ConfigError
-    from trainlab.precheck import prepare
+    from trainlab.app.precheck import prepare
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
@@ -117,7 +117,7 @@ def test_resume_sweep_finishes_the_open_trials_then_continues_the_study(tmp_path
     optuna = pytest.importorskip("optuna")
     from conftest import train_in
 
-    from trainlab.cli import main
+    from trainlab.app.cli import main
 
     sweep = tmp_path / "sw"
     args = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=1", "hydra.sweeper.pruner=none", "seed=0,1",
@@ -146,7 +146,7 @@ def test_resume_sweep_reruns_a_failed_trial_in_its_folder(tmp_path, monkeypatch)
     optuna = pytest.importorskip("optuna")
     from conftest import train_in
 
-    from trainlab.cli import main
+    from trainlab.app.cli import main
     from trainlab.engine.loop import Loop
 
     real = Loop.evaluate
@@ -188,7 +188,7 @@ def test_resuming_an_optuna_sweep_without_its_study_is_refused(tmp_path):
     """A fresh study would number its trials' jobs from 0 again, beside the folder's own jobs."""
     pytest.importorskip("optuna")
     from trainlab.errors import ConfigError
-    from trainlab.precheck import prepare
+    from trainlab.app.precheck import prepare
 
     with pytest.raises(ConfigError) as err:
         prepare(["-m", "hydra/sweeper=optuna", "optimizer.lr=interval(0.001,0.1)", f"hydra.sweep.dir={tmp_path}",

@@ -7,7 +7,7 @@ from dataclasses import fields, is_dataclass
 import pytest
 import yaml
 
-from trainlab.compose import conf_dir, group_options
+from trainlab.app.compose import conf_dir, group_options
 from trainlab.schemas import COMBINABLE, GROUP_MODULES, SINGLE, registries, single_schema
 from trainlab.schemas.yaml_export import default_of, generated_files
 

@@ -116,7 +116,7 @@ SCRIPT = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGUSR2)
         return out
     loop_mod.Loop._step = signalled
-    from trainlab.cli import main
+    from trainlab.app.cli import main
     sys.exit(main(["train", *sys.argv[4:]]))
 """)
 
@@ -143,7 +143,7 @@ def test_a_requeued_job_resumes_from_its_checkpoint_and_ends_as_if_uninterrupted
     """In-process (fast): SIGUSR2 stops the job mid-epoch, then SLURM starts the same command again
     (SLURM_RESTART_COUNT=1): it resumes from last.pt in its folder instead of refusing the folder."""
     import trainlab.engine.loop as loop_mod
-    from trainlab.cli import main
+    from trainlab.app.cli import main
 
     for k, v in SLURM_ENV.items():
         slurm_env.setenv(k, v)

@@ -11,7 +11,7 @@ import yaml
 
 from hydra_plugins.trainlab_sweeper.trainlab_sweeper import batches
 from trainlab.errors import ConfigError
-from trainlab.precheck import prepare
+from trainlab.app.precheck import prepare
 from trainlab.sweep.resume import outcomes, pending_jobs, resume_sweep_args
 from trainlab.sweep.runs import load_sweep
 
@@ -181,12 +181,12 @@ def test_resume_needs_the_same_sweep_in_an_existing_folder(tmp_path):
 
 def test_an_in_process_sweep_does_not_grow_per_job(tmp_path, monkeypatch):
     """Issue 12: per-job memory rose over a long in-process sweep. Hydra's JobReturns kept every job's
-    config (~1,300 Python objects a job) and glibc kept freed heap pages; trainlab.job.ReleaseJobConfig
+    config (~1,300 Python objects a job) and glibc kept freed heap pages; trainlab.app.job.ReleaseJobConfig
     lets both go. Bounded here: Python objects per job (deterministic) and resident memory (noisy)."""
     import gc
 
-    import trainlab.job as job
-    from trainlab.cli import main
+    import trainlab.app.job as job
+    from trainlab.app.cli import main
 
     def rss_mb():
         with open("/proc/self/statm") as fh:
@@ -217,7 +217,7 @@ def test_a_seed_replicate_is_composed_as_hydra_composes_it():
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
-    from trainlab.compose import hydra_session
+    from trainlab.app.compose import hydra_session
     from trainlab.sweep.replicas import ReplicaComposer
 
     with hydra_session():

@@ -9,7 +9,7 @@ from conftest import run_tiny
 from test_resume import assert_same_tensors, final_state, metrics_without_time
 from trainlab.engine.ema import EMA
 from trainlab.engine.ensemble import ensemble
-from trainlab.engine.ensemble_cli import member_checkpoints
+from trainlab.app.ensemble_command import member_checkpoints
 
 
 def test_early_stopping_records_the_epoch_and_tests_the_best_checkpoint(tmp_path):
@@ -103,7 +103,7 @@ def test_ensemble_accuracy_on_a_toy_case(tmp_path, monkeypatch):
 
 
 def test_ensemble_command_on_real_runs_with_snapshots(tmp_path, capsys):
-    from trainlab.cli import main
+    from trainlab.app.cli import main
 
     run_tiny(tmp_path / "r", ["trainer.epochs=2", "trainer.snapshots=true"])
     assert main(["ensemble", str(tmp_path / "r"), "--snapshots", "--out", str(tmp_path / "e.json")]) == 0

@@ -100,7 +100,7 @@ def test_a_stopped_group_resumes_bit_identically(tmp_path):
     """A group stopped after its first epoch (trainer.stop_after, as a killed job's last.pt) goes on
     with `trainlab resume-sweep` from each replicate's last.pt and ends bit-identical to a group
     that ran through; the replicate folders are all it reads."""
-    from trainlab.cli import main
+    from trainlab.app.cli import main
 
     args = ["seed=0,1", "regularizer=dropout"]
     whole = sweep(tmp_path, "whole", args)
@@ -131,7 +131,7 @@ def test_a_stopped_group_resumes_bit_identically(tmp_path):
     ("trainer.precision=bf16", "trainer.precision"), ("arch=resnet", "arch"),
     ("trainer.data_placement=loader", "trainer.data_placement"), ("hydra/sweeper=optuna", "hydra/sweeper")])
 def test_what_cannot_be_stacked_is_refused_before_any_folder(tmp_path, capsys, override, key):
-    from trainlab.cli import main
+    from trainlab.app.cli import main
 
     import os
 
@@ -182,7 +182,7 @@ def test_a_full_disk_fails_the_group_in_one_line_and_keeps_each_last_checkpoint(
     import json
 
     from tests.test_integrity import FullDisk
-    from trainlab.cli import main
+    from trainlab.app.cli import main
 
     opened = []
 
@@ -206,7 +206,7 @@ def test_a_full_disk_fails_the_group_in_one_line_and_keeps_each_last_checkpoint(
 
 
 def test_groups_are_a_configurations_seeds_capped_by_replicas_per_group():
-    from trainlab.vectorize_groups import plan_groups
+    from trainlab.app.vectorize_groups import plan_groups
 
     jobs = [(i, [f"activation={a}", f"seed={s}"]) for i, (a, s) in enumerate((a, s) for a in ("relu", "tanh")
                                                                              for s in range(3))]

@@ -1,4 +1,4 @@
 """`python -m trainlab ...` is the same as `trainlab ...`."""
-from trainlab.cli import entry
+from trainlab.app.cli import entry
 
 entry()

@@ -134,6 +134,6 @@ class OptunaSweeper(Sweeper):
 
 
 def job_folder(ret) -> str:
-    """A finished job's run folder: trainlab.job.ReleaseJobConfig keeps it when it lets the job's configs go."""
+    """A finished job's run folder: trainlab.app.job.ReleaseJobConfig keeps it when it lets the job's configs go."""
     folder = getattr(ret, "run_dir", None)
     return folder if folder is not None else str(ret.hydra_cfg.hydra.runtime.output_dir)

@@ -1,7 +1,7 @@
 """hydra/launcher=vectorized: a sweep's seed replicates trained as one stacked model, in this process.
 
 Hydra instantiates launchers from the `hydra_plugins` package, hence this module. The jobs of a
-launch are grouped (trainlab.vectorize_groups.plan_groups: same overrides but the seed, at most
+launch are grouped (trainlab.app.vectorize_groups.plan_groups: same overrides but the seed, at most
 trainer.replicas_per_group each). Every job of a group is set up as Hydra sets up any job
 (run_job: its folder, .hydra/, train.log, the folder claimed and locked, its run built with its
 own seed), then the group trains together (trainlab.engine.vectorized.train_group) and each
@@ -32,7 +32,7 @@ class VectorizedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from trainlab.vectorize_groups import plan_groups
+        from trainlab.app.vectorize_groups import plan_groups
 
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -114,7 +114,7 @@ def _train(reps: list) -> None:
     """Train the set-up replicates: those at the same step together (a resumed sweep's may differ)."""
     from trainlab.engine.run import _record_failure
     from trainlab.engine.vectorized import logging_into, train_group
-    from trainlab.job import verbose
+    from trainlab.app.job import verbose
 
     by_step: dict[tuple, list] = {}
     for rep in reps:

@@ -29,7 +29,7 @@ import torch
 from matplotlib.figure import Figure
 from rich.table import Table
 
-from trainlab.diagnose.cmdline import assemble_run, out_dir, print_table, sample_batch, write_json
+from trainlab.app.diagnose_setup import assemble_run, out_dir, print_table, sample_batch, write_json
 
 # "Near-zero" for the overfit check, as a fraction of the chance-level loss:
 # 0.01 * ln(10) = 0.023 for 10-class cross-entropy, i.e. ~98% probability on every right class.

@@ -238,32 +238,3 @@ def wrap(model: torch.nn.Module, device: torch.device):
 
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids)
-
-
-def rank_args(args: list[str], info: DistInfo) -> list[str]:
-    """`trainlab train` arguments for this rank of a torchrun launch: one run folder for all.
-
-    Rank 0 resolves the run folder (its timestamp would differ per process) and
-    broadcasts it; the other ranks write neither Hydra's `.hydra/` nor a log file.
-    """
-    from trainlab.errors import ConfigError
-
-    if "-m" in args or "--multirun" in args:
-        raise ConfigError("-m", "multirun", "a single run under torchrun (launch a sweep of torchrun jobs instead)")
-    run_dir = None
-    if info.is_main:
-        run_dir = next((a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")), None) or _resolve_run_dir(args)
-    run_dir = broadcast_object(run_dir)
-    extra = [f"hydra.run.dir={run_dir}"]
-    if not info.is_main:
-        extra += ["hydra.output_subdir=null", "hydra/job_logging=disabled"]
-    return [a for a in args if not a.startswith("hydra.run.dir=")] + extra
-
-
-def _resolve_run_dir(args: list[str]) -> str:
-    from omegaconf import OmegaConf
-
-    from trainlab.compose import compose_job
-
-    cfg = compose_job([a for a in args if not a.startswith("-")], with_hydra=True)
-    return str(OmegaConf.select(cfg, "hydra.run.dir"))

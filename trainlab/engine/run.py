@@ -5,7 +5,7 @@
 
 What the checkpoints hold is trainlab.engine.run_state; summary.json is
 trainlab.engine.summary; whether the run starts or continues in its folder was
-decided before (trainlab.run_folder). A failure is a result: exceptions are
+decided before (trainlab.app.run_folder). A failure is a result: exceptions are
 written to summary.json (and the traceback to the log) before they propagate.
 """
 import logging
@@ -35,7 +35,7 @@ from trainlab.engine.threads import resolve_threads
 from trainlab.engine.trackers import Trackers, open_trackers
 from trainlab.errors import ConfigError
 from trainlab.nn.archs import count_parameters
-from trainlab.run_folder import Decision, decide
+from trainlab.app.run_folder import Decision, decide
 
 log = logging.getLogger("trainlab")
 
@@ -96,7 +96,7 @@ class Run:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             ckpt.remove_stale_temporaries(self.ckpt_dir)
         device = resolve_device(self.trainer.device)
-        self.threads = resolve_threads(self.trainer.threads)  # `auto` here is one job at a time (trainlab.job resolves it otherwise)
+        self.threads = resolve_threads(self.trainer.threads)  # `auto` here is one job at a time (trainlab.app.job resolves it otherwise)
         torch.set_num_threads(self.threads)
         resume_state, self.resume_state = self.resume_state, None  # not kept alive for the whole run
         c = assemble(self.spec, device, resume_state["preprocess"] if resume_state else None)
@@ -366,7 +366,7 @@ class Run:
         """After a preemption signal stopped training and the folder is complete (last.pt, summary.json
         `interrupted`, on every rank past the last barrier): call the handler training displaced.
         submitit's requeues the job from rank 0 and exits (SystemExit passes through); the requeued job
-        resumes from last.pt (trainlab.job). When it will not requeue (a time limit reached more often
+        resumes from last.pt (trainlab.app.job). When it will not requeue (a time limit reached more often
         than hydra.launcher.max_num_timeout allows) it raises: the run stays `interrupted` for
         `trainlab resume-sweep`. Every rank calls it (submitit's only acts on rank 0), even one the
         signal did not reach, so the job is requeued whichever task was signalled."""
@@ -384,7 +384,7 @@ def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = N
                  decision: Decision | None = None, draw_figures=None) -> dict:
     """Run one job; on any exception write a failed summary (and the traceback to the log), then re-raise.
 
-    `decision` is the folder's (trainlab.run_folder.decide), made by the caller that holds the
+    `decision` is the folder's (trainlab.app.run_folder.decide), made by the caller that holds the
     folder's lock; without one (tests, scripts) it is made here."""
     run_dir = Path(run_dir)
     started = time.time()

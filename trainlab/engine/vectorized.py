@@ -44,7 +44,7 @@ class Replicate:
     status: str = "running"
     summary: dict | None = None
     index: int = 0                 # its slice of the stack
-    lock: object = None            # its folder's lock (trainlab.run_folder.FolderLock), held until it ends
+    lock: object = None            # its folder's lock (trainlab.app.run_folder.FolderLock), held until it ends
     cfg: object = None             # its composed config (a failure summary records it)
     started: float = 0.0
     error: str | None = None

@@ -123,7 +123,7 @@ def generated_files(conf: Path, only: set[str] = frozenset()) -> dict[Path, str]
 
 
 def main(argv: list[str]) -> int:
-    from trainlab.compose import conf_dir
+    from trainlab.schemas.files import conf_dir
 
     conf = conf_dir()
     only = {argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--group"}

@@ -9,7 +9,7 @@ the first job of such a group is composed by Hydra, each further one is a copy o
 those three nodes set as Hydra would set them (tests/test_sweeps.py compares the two
 byte for byte). Any other job (no seed, a seed with a prefix or a sweep value, several seeds)
 goes to Hydra as before. The precheck composes replicates once for the same reason
-(trainlab.precheck.validate_jobs).
+(trainlab.app.precheck.validate_jobs).
 """
 import copy
 

@@ -6,7 +6,7 @@ their old numbers, so folders and the table's job order stay stable:
 
     completed, diverged    kept: divergence is a finding about the configuration, rerunning repeats it
     failed, interrupted,   run again; the job continues from its checkpoints/last.pt when it has one
-    missing, not started   (the job itself decides that, see trainlab.job)
+    missing, not started   (the job itself decides that, see trainlab.app.job)
 
 A job is the same job when its number and its overrides agree with the
 folder's, ignoring the keys Hydra leaves out of folder names

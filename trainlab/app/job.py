@@ -13,7 +13,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.errors import ConfigError, DiskFull
-from trainlab.run_folder import Decision, FolderLock, decide, requeued
+from trainlab.app.run_folder import Decision, FolderLock, decide, requeued
 
 log = logging.getLogger("trainlab")
 
@@ -160,7 +160,7 @@ def default_choices() -> dict[str, str]:
     """group -> option as conf/train.yaml's defaults list picks it."""
     import yaml
 
-    from trainlab.compose import CONFIG_NAME, conf_dir
+    from trainlab.app.compose import CONFIG_NAME, conf_dir
 
     out = {}
     for item in yaml.safe_load((conf_dir() / f"{CONFIG_NAME}.yaml").read_text()).get("defaults", []):
@@ -206,7 +206,7 @@ def _restart_reason(hc, multirun: bool) -> str:
     - in a resumed sweep: the sweeper launches only jobs without a result (trainlab.sweep.resume);
     - in any job submitit runs (SLURM, or its local executor): its folder holds a run only when the job
       was started again (requeued after preemption or a time limit), because a new sweep is refused in
-      a folder that holds one (trainlab.precheck). Looking at the folder rather than SLURM_RESTART_COUNT
+      a folder that holds one (trainlab.app.precheck). Looking at the folder rather than SLURM_RESTART_COUNT
       also covers submitit's local executor and a requeue that came before any checkpoint;
     - a single run that SLURM started again.
     """
@@ -227,7 +227,7 @@ def several_processes() -> bool:
 
 
 def claim(run_dir: Path, resume: bool, config: dict, restartable: str, key: str) -> tuple[Decision, "FolderLock | None"]:
-    """Lock `run_dir` and decide whether the run starts or continues there (trainlab.run_folder.decide).
+    """Lock `run_dir` and decide whether the run starts or continues there (trainlab.app.run_folder.decide).
     With several ranks, rank 0 locks and decides for all, and each rank then reads last.pt for its own
     RNG streams; a refusal reaches every rank, so none waits for the others forever."""
     ranks = None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from trainlab.devices import check_device
 from trainlab.errors import ConfigError
-from trainlab.run_folder import check_writable
+from trainlab.app.run_folder import check_writable
 
 
 def _run_dirs(raw: str) -> list[Path]:

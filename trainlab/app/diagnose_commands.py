@@ -26,7 +26,7 @@ from dataclasses import replace
 import torch
 from rich.table import Table
 
-from trainlab.diagnose.cmdline import assemble_run, out_dir, print_table, sample_batch, write_json
+from trainlab.app.diagnose_setup import assemble_run, out_dir, print_table, sample_batch, write_json
 from trainlab.errors import ConfigError
 
 # inspect's one-line assessment: how much the activation spread may change from

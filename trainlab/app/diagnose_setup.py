@@ -48,7 +48,7 @@ class Parser(argparse.ArgumentParser):
             if done.code in (0, None):
                 return None
             raise
-        from trainlab.run_folder import check_writable
+        from trainlab.app.run_folder import check_writable
 
         # the output folder is written last: a read-only one is said now, not after the work
         check_writable("--out", args.out or "outputs/diagnose")
@@ -90,9 +90,9 @@ def positive(kind: type):
 
 def load_spec(overrides: list[str]):
     """The validated RunSpec of one configuration, or one-line ConfigErrors like `trainlab train`."""
-    from trainlab.compose import compose_job
+    from trainlab.app.compose import compose_job
     from trainlab.config import validate
-    from trainlab.precheck import expand
+    from trainlab.app.precheck import expand
 
     bad = [o for o in overrides if o.startswith("-") or "=" not in o and not o.startswith("~")]
     if bad:

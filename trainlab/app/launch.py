@@ -1,8 +1,8 @@
 """`trainlab train`: plan, claim the folder, let Hydra run the jobs, and judge the outcome.
 
     precheck.prepare  every job composed and validated; the run or sweep folder fixed (no torch)
-    claim             the folder locked; start, continue or refuse decided (trainlab.run_folder)
-    Hydra             composes and launches the jobs; each is a TrainJob call (trainlab.job)
+    claim             the folder locked; start, continue or refuse decided (trainlab.app.run_folder)
+    Hydra             composes and launches the jobs; each is a TrainJob call (trainlab.app.job)
     exit code         from the jobs' outcomes; a sweep's from its folder, which also holds the
                       jobs that ran in other processes and those kept from an earlier attempt
     figures           queued to a background drawer as each result is recorded; the command
@@ -16,19 +16,19 @@ import os
 import sys
 from pathlib import Path
 
-from trainlab.compose import CONFIG_NAME, conf_dir, register_resolvers
+from trainlab.app.compose import CONFIG_NAME, compose_job, conf_dir, register_resolvers
 from trainlab.errors import ConfigError
 
 
 def train_command(args: list[str]) -> int:
-    from trainlab.job import TrainJob, claim, several_processes
-    from trainlab.precheck import prepare
-    from trainlab.run_folder import FolderLock, new_folders, refused_before_training, remove_new_folders, requeued
+    from trainlab.app.job import TrainJob, claim, several_processes
+    from trainlab.app.precheck import prepare
+    from trainlab.app.run_folder import FolderLock, new_folders, refused_before_training, remove_new_folders, requeued
 
     if several_processes() and int(os.environ.get("WORLD_SIZE") or 1) > 1:
         from trainlab.engine import distributed  # torchrun: one run folder for every rank, rank 0 writes
 
-        args = distributed.rank_args(args, distributed.init())
+        args = rank_args(args, distributed.init())
     if {"--help", "-h"} & set(args):
         print(train_help([a for a in args if not a.startswith("-")]))
         return 0
@@ -75,7 +75,7 @@ def train_help(overrides: list[str]) -> str:
     import yaml
     from omegaconf import OmegaConf
 
-    from trainlab.compose import compose_job, group_options, groups
+    from trainlab.app.compose import compose_job, group_options, groups
 
     texts = yaml.safe_load((conf_dir() / "hydra" / "help" / "trainlab.yaml").read_text())
     listing = "\n".join(f"{g}: {', '.join(group_options(g))}" for g in groups())
@@ -184,7 +184,7 @@ def resume_command(args: list[str]) -> int:
     A run stopped or failed before its first checkpoint starts again from scratch there."""
     import yaml
 
-    from trainlab.run_folder import stopped_before_checkpoint
+    from trainlab.app.run_folder import stopped_before_checkpoint
 
     if len(args) > 1 and not args[1].startswith("-") and "=" not in args[1]:
         raise ConfigError("overrides", args[1], "key=value overrides after the one RUN_DIR (got a second folder?)")
@@ -211,3 +211,30 @@ def resume_sweep_command(args: list[str]) -> int:
     from trainlab.sweep.resume import resume_sweep_args
 
     return train_command(resume_sweep_args(Path(args[0]), args[1:]))
+
+
+def rank_args(args: list[str], info: "distributed.DistInfo") -> list[str]:
+    """`trainlab train` arguments for this rank of a torchrun launch: one run folder for all.
+
+    Rank 0 resolves the run folder (its timestamp would differ per process) and
+    broadcasts it; the other ranks write neither Hydra's `.hydra/` nor a log file.
+    """
+    from trainlab.engine import distributed
+
+    if "-m" in args or "--multirun" in args:
+        raise ConfigError("-m", "multirun", "a single run under torchrun (launch a sweep of torchrun jobs instead)")
+    run_dir = None
+    if info.is_main:
+        run_dir = next((a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")), None) or _resolve_run_dir(args)
+    run_dir = distributed.broadcast_object(run_dir)
+    extra = [f"hydra.run.dir={run_dir}"]
+    if not info.is_main:
+        extra += ["hydra.output_subdir=null", "hydra/job_logging=disabled"]
+    return [a for a in args if not a.startswith("hydra.run.dir=")] + extra
+
+
+def _resolve_run_dir(args: list[str]) -> str:
+    from omegaconf import OmegaConf
+
+    cfg = compose_job([a for a in args if not a.startswith("-")], with_hydra=True)
+    return str(OmegaConf.select(cfg, "hydra.run.dir"))

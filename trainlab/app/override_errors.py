@@ -1,4 +1,4 @@
-"""Hydra's command-line mistakes as one line a user can act on (used by trainlab.precheck).
+"""Hydra's command-line mistakes as one line a user can act on (used by trainlab.app.precheck).
 
 Hydra reports an unparsable override with its grammar's words ("LexerNoViableAltException",
 "no viable alternative at input"), for the whole command line at once, and a bad flag with its

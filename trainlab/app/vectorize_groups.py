@@ -6,7 +6,7 @@ trained as one model (trainlab.engine.stacked). Jobs that differ in anything els
 validation fold included (another training split, other preprocessing statistics), go to
 separate groups.
 
-`check_vectorizable` runs on every job in the sweep precheck (trainlab.precheck), before any
+`check_vectorizable` runs on every job in the sweep precheck (trainlab.app.precheck), before any
 folder exists: an option that the stacked step cannot reproduce faithfully is refused in one
 line naming it, rather than trained approximately.
 """

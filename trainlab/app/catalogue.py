@@ -9,7 +9,7 @@ import sys
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
-from trainlab.compose import config_dirs, group_options, groups
+from trainlab.app.compose import config_dirs, group_options, groups
 from trainlab.errors import ConfigError
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib
 
-from trainlab.diagnose.cmdline import Parser, load_spec, positive
+from trainlab.app.diagnose_setup import Parser, load_spec, positive
 from trainlab.errors import ConfigError
 
 
-def _report(parser: Parser, argv: list[str], function: str, module: str = "trainlab.diagnose.commands",
+def _report(parser: Parser, argv: list[str], function: str, module: str = "trainlab.app.diagnose_commands",
             check_flags=None) -> int:
     """Parse, check the flags and the overrides (no torch yet), then hand over to the torch side."""
     args = parser.parse(argv)

@@ -17,11 +17,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf, open_dict
 
-from trainlab.compose import compose_job, group_options, groups, hydra_session
+from trainlab.app.compose import compose_job, group_options, groups, hydra_session
 from trainlab.devices import check_device
 from trainlab.errors import ConfigError
-from trainlab.override_errors import check_flags, parse_error
-from trainlab.run_folder import check_run_dir, holds_run
+from trainlab.app.override_errors import check_flags, parse_error
+from trainlab.app.run_folder import check_run_dir, holds_run
 
 # Flags Hydra takes with a value after them.
 FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
@@ -103,7 +103,7 @@ def _as_options(value: str) -> list[str]:
 
 
 def compose_checked(overrides: list[str]):
-    """One job's config (trainlab.compose.compose_job): Hydra's errors are one-line ConfigErrors."""
+    """One job's config (trainlab.app.compose.compose_job): Hydra's errors are one-line ConfigErrors."""
     return compose_job(overrides)
 
 
@@ -190,7 +190,7 @@ def prepare(args: list[str]) -> Plan:
         out = [a for a in out if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
         check = None
         if str(hydra_cfg.launcher.get("_target_", "")).endswith("VectorizedLauncher"):
-            from trainlab.vectorize_groups import check_sweeper, check_vectorizable as check
+            from trainlab.app.vectorize_groups import check_sweeper, check_vectorizable as check
 
             check_sweeper(str(hydra_cfg.sweeper.get("_target_", "")))
         devices = validate_jobs(combos[:MAX_COMBINATIONS], check)

@@ -11,23 +11,7 @@ import os
 from pathlib import Path
 
 from trainlab.errors import ConfigError
-
-CONFIG_NAME = "train"
-
-
-def conf_dir() -> Path:
-    """The shipped configs: trainlab/conf in an installed wheel, else the checkout's top-level conf/."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parent / "conf"):
-        if (candidate / f"{CONFIG_NAME}.yaml").is_file():
-            return candidate
-    raise FileNotFoundError(f"trainlab's configs: neither {here / 'conf'} nor {here.parent / 'conf'} holds {CONFIG_NAME}.yaml")
-
-
-def config_dirs() -> list[Path]:
-    """The shipped configs plus the user's folders from TRAINLAB_CONFIG_PATH."""
-    extra = [Path(p) for p in os.environ.get("TRAINLAB_CONFIG_PATH", "").split(os.pathsep) if p]
-    return [conf_dir(), *extra]
+from trainlab.schemas.files import CONFIG_NAME, conf_dir, config_dirs  # noqa: F401 (also imported from here)
 
 
 def groups() -> list[str]:

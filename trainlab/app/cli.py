@@ -14,29 +14,29 @@ from trainlab.errors import ConfigError, Stopped
 
 # name -> (module, function, one-line summary, usage)
 COMMANDS = {
-    "train": ("trainlab.launch", "train_command", "train one model, or a sweep with -m",
+    "train": ("trainlab.app.launch", "train_command", "train one model, or a sweep with -m",
               "trainlab train [group=option ...] [key=value ...] [-m] [--cfg job] [--help]"),
-    "resume": ("trainlab.launch", "resume_command", "continue a run from its checkpoints/last.pt, in its folder",
+    "resume": ("trainlab.app.launch", "resume_command", "continue a run from its checkpoints/last.pt, in its folder",
                "trainlab resume RUN_DIR [key=value ...]"),
-    "resume-sweep": ("trainlab.launch", "resume_sweep_command",
+    "resume-sweep": ("trainlab.app.launch", "resume_sweep_command",
                      "run a sweep's failed, interrupted and missing jobs again, keeping the rest",
                      "trainlab resume-sweep SWEEP_DIR [key=value ...]"),
-    "list": ("trainlab.catalogue", "list_command", "every config group's options, their descriptions and keys",
+    "list": ("trainlab.app.catalogue", "list_command", "every config group's options, their descriptions and keys",
              "trainlab list [GROUP ...]"),
     "table": ("trainlab.sweep.cli", "table_main", "the ablation table of a sweep (mean ± std over seeds/folds)",
               "trainlab table SWEEP_DIR ... [--metric ...] [--by ...]"),
     "plot": ("trainlab.engine.figures", "plot_command", "redraw the figures of runs or of a sweep's jobs",
              "trainlab plot RUN_OR_SWEEP ..."),
-    "ensemble": ("trainlab.engine.ensemble_cli", "ensemble_main", "average trained runs' predictions on the test set",
+    "ensemble": ("trainlab.app.ensemble_command", "ensemble_main", "average trained runs' predictions on the test set",
                  "trainlab ensemble PATH ... [--snapshots] [--top K --by val_acc]"),
-    "check": ("trainlab.diagnose.entry", "check_command",
+    "check": ("trainlab.app.diagnose_entry", "check_command",
               "sanity checks: initial loss, regularization raises it, overfit 20 examples",
               "trainlab check [overrides] [--tolerance T] [--examples N]"),
-    "inspect": ("trainlab.diagnose.entry", "inspect_command",
+    "inspect": ("trainlab.app.diagnose_entry", "inspect_command",
                 "per-layer activation/gradient statistics at init", "trainlab inspect [overrides] [--gaussian] [--batch N]"),
-    "gradcheck": ("trainlab.diagnose.entry", "gradcheck_command",
+    "gradcheck": ("trainlab.app.diagnose_entry", "gradcheck_command",
                   "backprop against finite differences, per parameter tensor", "trainlab gradcheck [overrides]"),
-    "lr-find": ("trainlab.diagnose.entry", "lr_find_command",
+    "lr-find": ("trainlab.app.diagnose_entry", "lr_find_command",
                 "learning-rate range test with the configured optimizer", "trainlab lr-find [overrides] [--steps N]"),
 }
 # Commands whose first argument is a folder: `--help` there is answered here, not taken for a folder.
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         return getattr(importlib.import_module(module), function)(rest)
     except ConfigError as err:
-        from trainlab.job import verbose
+        from trainlab.app.job import verbose
 
         if verbose():
             raise
