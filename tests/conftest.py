@@ -32,11 +32,12 @@ def compose_cfg(overrides=()):
 def run_tiny(run_dir: Path, overrides=(), tiny=True, figures=False) -> dict:
     """Train in-process with the tiny settings (overridable) and return summary.json's content.
     Figures (about 0.6 s a run, most of a tiny run's time) only when a test looks at them."""
-    from trainlab.engine.run import run_training
+    from trainlab.app.job import run_job
+    from trainlab.engine.figures import draw_run_figures
 
     base = [o for o in TINY if o.split("=")[0] not in {x.split("=")[0] for x in overrides}] if tiny else []
     cfg = compose_cfg([*base, *overrides])
-    return run_training(cfg, run_dir, list(overrides), draw_figures=None if figures else _no_figures)
+    return run_job(cfg, run_dir, list(overrides), draw_figures=draw_run_figures if figures else _no_figures)
 
 
 def _no_figures(run_dir: Path) -> None:

@@ -1,4 +1,4 @@
-"""hydra/launcher=vectorized: seed replicates trained as one stacked model (trainlab.engine.vectorized).
+"""hydra/launcher=vectorized: seed replicates trained as one stacked model (trainlab.engine.steppers.StackedStepper, trainlab.engine.core).
 
 Each test runs tiny sweeps in-process (tests/conftest.py train_in); a replicate's folder is
 compared with its sequential twin's (the same job under the basic launcher)."""
@@ -81,16 +81,14 @@ def test_each_replicate_draws_its_own_dropout_masks(tmp_path, dropout):
     """Two replicates with the same seed (same weights, same data order) in one group: equal after
     training without dropout, different with it, since every replicate gets its own masks."""
     from tests.conftest import _no_figures, compose_cfg
-    from trainlab.engine.run import Run
-    from trainlab.engine.vectorized import Replicate, train_group
+    from trainlab.engine.training import set_up_replicate, train_group
 
     overrides = [*TINY, "trainer.epochs=1", *(["regularizer=dropout"] if dropout else [])]
     reps = []
     for i in range(2):
-        run = Run(compose_cfg(overrides), tmp_path / str(i), overrides, None, _no_figures)
-        reps.append(Replicate(run, run.setup(), tmp_path / f"{i}.log"))
+        reps.append(set_up_replicate(compose_cfg(overrides), tmp_path / str(i), overrides, None, _no_figures, None, tmp_path / f"{i}.log"))
     train_group(reps)
-    assert [r.status for r in reps] == ["completed", "completed"]
+    assert [r.summary['status'] for r in reps] == ["completed", "completed"]
     weights = [last(tmp_path / str(i))["model"]["1.weight"] for i in range(2)]
     assert torch.equal(*weights) is not dropout
 
@@ -151,15 +149,13 @@ def test_a_diverged_replicate_stops_alone(tmp_path):
     """One replicate's weights poisoned with NaN: it ends `diverged` after its first evaluation, frozen,
     while the other trains on to the end, as it would in a group of its own."""
     from tests.conftest import _no_figures, compose_cfg
-    from trainlab.engine.run import Run
-    from trainlab.engine.vectorized import Replicate, train_group
+    from trainlab.engine.training import set_up_replicate, train_group
 
     def group(names, poison=None):
         reps = []
         for i, name in enumerate(names):
             overrides = [*TINY, f"seed={i}"]
-            run = Run(compose_cfg(overrides), tmp_path / name, overrides, None, _no_figures)
-            reps.append(Replicate(run, run.setup(), tmp_path / f"{name}.log"))
+            reps.append(set_up_replicate(compose_cfg(overrides), tmp_path / name, overrides, None, _no_figures, None, tmp_path / f"{name}.log"))
         if poison is not None:
             with torch.no_grad():
                 reps[poison].c.model[1].weight.fill_(float("nan"))
@@ -167,7 +163,7 @@ def test_a_diverged_replicate_stops_alone(tmp_path):
         return reps
 
     reps = group(["a0", "a1"], poison=1)
-    assert [r.status for r in reps] == ["completed", "diverged"]
+    assert [r.summary['status'] for r in reps] == ["completed", "diverged"]
     assert last(tmp_path / "a1")["counters"]["epoch"] == 1 and last(tmp_path / "a0")["counters"]["epoch"] == 2
     alone = group(["b0"])
     for name, tensor in last(tmp_path / "b0")["model"].items():
@@ -188,7 +184,7 @@ def test_a_full_disk_fails_the_group_in_one_line_and_keeps_each_last_checkpoint(
 
     def full_open(path, mode="r", *a, **k):
         fh = builtins.open(path, mode, *a, **k)
-        if ".last.pt.tmp-" in str(path):
+        if ".last." in str(path) and ".tmp-" in str(path):  # a last.pt (a group stages it as last.next.pt)
             opened.append(path)
             return FullDisk(fh, 0) if len(opened) > 2 else fh  # both replicates' epoch 1 lands
         return fh
@@ -222,9 +218,8 @@ def test_a_group_signalled_mid_epoch_resumes_bit_identically(tmp_path, monkeypat
     import signal
 
     from tests.conftest import _no_figures, compose_cfg
-    from trainlab.engine.run import Run
+    from trainlab.engine.training import set_up_replicate, train_group
     from trainlab.engine.stacked import Stack
-    from trainlab.engine.vectorized import Replicate, train_group
 
     overrides = [*TINY, "regularizer=dropout", "augment=[flip,crop]"]  # each replicate's augmentation stream resumes too
 
@@ -234,8 +229,7 @@ def test_a_group_signalled_mid_epoch_resumes_bit_identically(tmp_path, monkeypat
             folder = tmp_path / f"{prefix}{i}"
             state = ckpt.load(folder / "checkpoints" / "last.pt") if resume else None
             cfg = compose_cfg([*overrides, f"seed={i}", *(["resume=true"] if resume else [])])
-            run = Run(cfg, folder, overrides, state, _no_figures)
-            reps.append(Replicate(run, run.setup(), tmp_path / f"{prefix}{i}.log"))
+            reps.append(set_up_replicate(cfg, folder, overrides, state, _no_figures, None, tmp_path / f"{prefix}{i}.log"))
         train_group(reps)
         return reps
 
@@ -250,10 +244,10 @@ def test_a_group_signalled_mid_epoch_resumes_bit_identically(tmp_path, monkeypat
         return step(self, x, y)
 
     monkeypatch.setattr(Stack, "step", signalled)
-    assert [r.status for r in group("cut")] == ["interrupted", "interrupted"]
+    assert [r.summary['status'] for r in group("cut")] == ["interrupted", "interrupted"]
     assert last(tmp_path / "cut0")["counters"]["batch_in_epoch"] == 2
     monkeypatch.setattr(Stack, "step", step)
-    assert [r.status for r in group("cut", resume=True)] == ["completed", "completed"]
+    assert [r.summary['status'] for r in group("cut", resume=True)] == ["completed", "completed"]
     for i in range(2):
         a, b = last(tmp_path / f"whole{i}"), last(tmp_path / f"cut{i}")
         for name, tensor in a["model"].items():
@@ -269,14 +263,12 @@ def test_other_stackable_options_match_their_twins(tmp_path, options):
     augmentations (each replicate draws from its own generator, as its run does), in process: a
     group of two against each seed's own run (conftest.run_tiny)."""
     from tests.conftest import _no_figures, compose_cfg, run_tiny
-    from trainlab.engine.run import Run
-    from trainlab.engine.vectorized import Replicate, train_group
+    from trainlab.engine.training import set_up_replicate, train_group
 
     reps = []
     for i in range(2):
         overrides = [*TINY, *options, f"seed={i}"]
-        run = Run(compose_cfg(overrides), tmp_path / f"v{i}", overrides, None, _no_figures)
-        reps.append(Replicate(run, run.setup(), tmp_path / f"v{i}.log"))
+        reps.append(set_up_replicate(compose_cfg(overrides), tmp_path / f"v{i}", overrides, None, _no_figures, None, tmp_path / f"v{i}.log"))
     train_group(reps)
     for i in range(2):
         assert run_tiny(tmp_path / f"s{i}", [*TINY, *options, f"seed={i}"])["status"] == reps[i].status == "completed"
@@ -287,14 +279,12 @@ def test_other_stackable_options_match_their_twins(tmp_path, options):
 
 def test_early_stopping_ends_replicates_as_their_runs_would(tmp_path):
     from tests.conftest import _no_figures, compose_cfg
-    from trainlab.engine.run import Run
-    from trainlab.engine.vectorized import Replicate, train_group
+    from trainlab.engine.training import set_up_replicate, train_group
 
     overrides = [*TINY, "trainer.epochs=4", "trainer.early_stop.patience=1", "trainer.early_stop.min_delta=10"]
     reps = []
     for i in range(2):
-        run = Run(compose_cfg([*overrides, f"seed={i}"]), tmp_path / str(i), overrides, None, _no_figures)
-        reps.append(Replicate(run, run.setup(), tmp_path / f"{i}.log"))
+        reps.append(set_up_replicate(compose_cfg([*overrides, f"seed={i}"]), tmp_path / str(i), overrides, None, _no_figures, None, tmp_path / f"{i}.log"))
     train_group(reps)
     for i, rep in enumerate(reps):
         assert rep.summary["status"] == "completed"
@@ -327,14 +317,12 @@ def test_a_group_trains_on_the_gpu_close_to_its_twins(tmp_path, options):
     is CPU-only, so it falls back to foreach) and the per-replicate augmentation. GPU kernels may
     reduce in other orders than the twins' runs, hence the looser tolerance."""
     from tests.conftest import _no_figures, compose_cfg, run_tiny
-    from trainlab.engine.run import Run
-    from trainlab.engine.vectorized import Replicate, train_group
+    from trainlab.engine.training import set_up_replicate, train_group
 
     overrides = [*TINY, *options, "trainer.device=cuda"]
     reps = []
     for i in range(2):
-        run = Run(compose_cfg([*overrides, f"seed={i}"]), tmp_path / f"v{i}", overrides, None, _no_figures)
-        reps.append(Replicate(run, run.setup(), tmp_path / f"v{i}.log"))
+        reps.append(set_up_replicate(compose_cfg([*overrides, f"seed={i}"]), tmp_path / f"v{i}", overrides, None, _no_figures, None, tmp_path / f"v{i}.log"))
     train_group(reps)
     for i in range(2):
         assert reps[i].status == "completed" and reps[i].summary["device"].startswith("cuda")

@@ -4,12 +4,11 @@ Hydra instantiates launchers from the `hydra_plugins` package, hence this module
 launch are grouped (trainlab.app.vectorize_groups.plan_groups: same overrides but the seed, at most
 trainer.replicas_per_group each). Every job of a group is set up as Hydra sets up any job
 (run_job: its folder, .hydra/, train.log, the folder claimed and locked, its run built with its
-own seed), then the group trains together (trainlab.engine.vectorized.train_group) and each
+own seed), then the group trains together (trainlab.engine.training.train_group) and each
 replicate finishes in its own folder. What the sweep then reads (summary.json, the outcomes, the
 exit code) is what the basic launcher's jobs leave.
 """
 import logging
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -57,7 +56,7 @@ class VectorizedLauncher(Launcher):
     def _group(self, group: list[tuple[int, DictConfig]]) -> dict[int, JobReturn]:
         """Set every job of the group up (Hydra's run_job), train the ones that came up together."""
         task = self.task_function
-        prepared: dict[int, tuple[JobReturn, object, dict]] = {}
+        prepared: dict[int, tuple[JobReturn, _Replicate | None, dict]] = {}
         for idx, cfg in group:
             ret = run_job(hydra_context=self.hydra_context, task_function=_SetUp(task), config=cfg,
                           job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
@@ -70,18 +69,26 @@ class VectorizedLauncher(Launcher):
         for ret, rep, outcome in prepared.values():
             if rep is None:
                 continue
-            if rep.summary is not None:
-                outcome["status"] = rep.summary["status"]
-                ret.return_value = (rep.summary.get("best") or {}).get("val_acc")
+            summary = rep.run.summary
+            if summary is not None and summary.get("status") not in (None, "failed"):
+                outcome["status"] = summary["status"]
+                ret.return_value = (summary.get("best") or {}).get("val_acc")
             else:
                 outcome.update(error=rep.error, kind="exception")
                 ret.return_value = None
         return {idx: prepared[idx][0] for idx, _ in group}
 
 
+class _Replicate:
+    """A job of the group, set up: its run, its folder's lock (held until the group ends), its error."""
+
+    def __init__(self, run, lock):
+        self.run, self.lock, self.error = run, lock, None
+
+
 class _SetUp:
     """The task Hydra runs for each job of a group: the job's TrainJob start (folder claim, threads,
-    choices), then its Run set up; the Replicate is the job's return value until the group trains."""
+    choices), then its Run set up; the _Replicate is the job's return value until the group trains."""
 
     def __init__(self, job):
         self.job = job
@@ -90,48 +97,39 @@ class _SetUp:
         return self.job.guarded(cfg, self._set_up)
 
     def _set_up(self, cfg: DictConfig, hc, run_dir: Path, multirun: bool):
-        from trainlab.engine.run import Run, _record_failure
-        from trainlab.engine.vectorized import Replicate
-        from trainlab.errors import ConfigError
+        from trainlab.app.hooks import run_hooks
+        from trainlab.engine.training import set_up_replicate
 
-        started = time.time()
         decision, lock = self.job.start(cfg, hc, run_dir, multirun)
-        overrides = list(hc.overrides.task)
-        existing = decision.resume_state is not None
+        state, decision.resume_state = decision.resume_state, None
         try:
-            run = Run(cfg, run_dir, overrides, decision.resume_state, self.job.drawer())
-            parts = run.setup()
-        except BaseException as err:
+            run = set_up_replicate(cfg, run_dir, list(hc.overrides.task), state, self.job.drawer(cfg),
+                                   run_hooks(cfg, main=True, single_process=True), run_dir / f"{hc.job.name}.log")
+        except BaseException:
             if lock is not None:
                 lock.release()
-            if isinstance(err, ConfigError) and existing:
-                raise
-            _record_failure(run_dir, cfg, overrides, started, err)  # writes summary.json, re-raises
-        return Replicate(run, parts, run_dir / f"{hc.job.name}.log", lock=lock, cfg=cfg, started=started)
+            raise
+        return _Replicate(run, lock)
 
 
-def _train(reps: list) -> None:
-    """Train the set-up replicates: those at the same step together (a resumed sweep's may differ)."""
-    from trainlab.engine.run import _record_failure
-    from trainlab.engine.vectorized import logging_into, train_group
+def _train(reps: list[_Replicate]) -> None:
+    """Train the set-up replicates: those at the same step together (after a kill, a group's
+    checkpoints are all of one step: trainlab.engine.group_commit)."""
     from trainlab.app.job import verbose
+    from trainlab.engine.training import train_group
 
-    by_step: dict[tuple, list] = {}
+    by_step: dict[tuple, list[_Replicate]] = {}
     for rep in reps:
         by_step.setdefault((rep.run.counters.step, rep.run.counters.batch_in_epoch), []).append(rep)
     try:
         for same in by_step.values():
             try:
-                train_group(same)
+                train_group([rep.run for rep in same])
             except BaseException as err:  # the group's failure is each unfinished replicate's
                 for rep in same:
-                    if rep.summary is None:
-                        rep.error = f"{type(err).__name__}: {err} (traceback in {rep.log_file})"
-                        with logging_into(rep.log_file):
-                            try:
-                                _record_failure(rep.run.run_dir, rep.cfg, rep.run.overrides, rep.started, err)
-                            except BaseException:
-                                pass
+                    if rep.run.summary is None or rep.run.summary.get("status") == "failed":
+                        log_file = rep.run.log_file
+                        rep.error = f"{type(err).__name__}: {err} (traceback in {log_file})"
                 if not isinstance(err, Exception) or verbose():
                     raise
                 log.error(f"failed: {type(err).__name__}: {err}")

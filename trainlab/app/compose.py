@@ -7,8 +7,6 @@ it in place. Every command composes through `compose_job` /
 commands all see the same config for the same overrides. No torch import here.
 """
 import contextlib
-import os
-from pathlib import Path
 
 from trainlab.errors import ConfigError
 from trainlab.schemas.files import CONFIG_NAME, conf_dir, config_dirs  # noqa: F401 (also imported from here)

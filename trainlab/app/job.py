@@ -76,18 +76,19 @@ class TrainJob:
             return None
 
     def _run(self, cfg: DictConfig, hc, run_dir: Path, multirun: bool) -> dict:
-        from trainlab.engine.run import run_training
-
         decision, lock = self.start(cfg, hc, run_dir, multirun)
         try:
-            return run_training(cfg, run_dir, list(hc.overrides.task), decision=decision, draw_figures=self.drawer())
+            return run_job(cfg, run_dir, list(hc.overrides.task), decision, self.drawer(cfg))
         finally:
             if lock is not None:
                 lock.release()
 
-    def drawer(self):
-        """What draws a finished run's figures: the sweep's background worker, or None (in line)."""
-        return self.figures.submit if self.figures is not None else None
+    def drawer(self, cfg: DictConfig):
+        """What draws a finished run's figures: the sweep's background worker, or in line (also when
+        trackers are on: they take the figures when the run ends)."""
+        from trainlab.engine.figures import draw_run_figures
+
+        return draw_run_figures if self.figures is None else self.figures.submit
 
     def start(self, cfg: DictConfig, hc, run_dir: Path, multirun: bool) -> tuple[Decision, "FolderLock | None"]:
         """Before a job's run: its device and threads, the folder claimed (start or continue), the
@@ -126,6 +127,26 @@ class TrainJob:
                 lock.release()
             raise
         return decision, lock
+
+
+def run_job(cfg: DictConfig, run_dir: Path, overrides: list[str], decision: Decision | None = None,
+            draw_figures=None) -> dict:
+    """One job trained in `run_dir` through the training core, with the shell's hooks; the folder's
+    decision is made here when the caller made none (tests, scripts: they hold no lock)."""
+    from trainlab.app.hooks import run_hooks
+    from trainlab.engine import distributed
+    from trainlab.engine.training import run_training
+
+    if decision is None:
+        decision = decide(Path(run_dir), bool(cfg.get("resume")), OmegaConf.to_container(cfg, resolve=True))
+    if OmegaConf.select(cfg, "logger"):  # in line: the trackers take the figures when the run ends
+        from trainlab.engine.figures import draw_run_figures
+
+        draw_figures = draw_run_figures
+    ranks = distributed.current()
+    hooks = run_hooks(cfg, ranks.is_main, ranks.world == 1)
+    state, decision.resume_state = decision.resume_state, None  # the run lets it go once restored
+    return run_training(cfg, run_dir, overrides, state, draw_figures, hooks)
 
 
 class ReleaseJobConfig(Callback):

@@ -15,9 +15,13 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trainlab.app.compose import CONFIG_NAME, compose_job, conf_dir, register_resolvers
 from trainlab.errors import ConfigError
+
+if TYPE_CHECKING:
+    from trainlab.engine.distributed import DistInfo
 
 
 def train_command(args: list[str]) -> int:
@@ -213,7 +217,7 @@ def resume_sweep_command(args: list[str]) -> int:
     return train_command(resume_sweep_args(Path(args[0]), args[1:]))
 
 
-def rank_args(args: list[str], info: "distributed.DistInfo") -> list[str]:
+def rank_args(args: list[str], info: "DistInfo") -> list[str]:
     """`trainlab train` arguments for this rank of a torchrun launch: one run folder for all.
 
     Rank 0 resolves the run folder (its timestamp would differ per process) and

@@ -146,7 +146,10 @@ def decide(run_dir: Path, resume: bool, config: dict, restartable: str = "") -> 
       earlier attempt there (a resumed sweep, a requeued SLURM job): it then continues from
       last.pt, or starts over without the attempt's files when it left no checkpoint.
     """
+    from trainlab.engine import group_commit
+
     run_dir = Path(run_dir)
+    group_commit.recover(run_dir)  # a stacked group killed while writing its checkpoints: one common step
     last = run_dir / "checkpoints" / "last.pt"
     if not resume and not holds_run(run_dir) and not last.is_file():
         return Decision(None)  # a new run: decided without loading torch

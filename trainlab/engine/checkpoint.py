@@ -84,16 +84,28 @@ class BackgroundWriter:
         self._raise()
         buffer = io.BytesIO()
         torch.save(obj, buffer)  # sealed (hashed) on the writer's thread
+        self._start()
+        self.queue.put((buffer.getbuffer(), Path(path)))
+
+    def call(self, action) -> None:
+        """Run `action()` on the writer's thread once everything submitted before it is written
+        (a group's commit: trainlab.engine.group_commit); skipped after a failed write."""
+        self._raise()
+        self._start()
+        self.queue.put((action, None))
+
+    def _start(self) -> None:
         if self.thread is None:
             self.thread = threading.Thread(target=self._serve, name="trainlab-checkpoints", daemon=True)
             self.thread.start()
-        self.queue.put((buffer.getbuffer(), Path(path)))
 
     def _serve(self) -> None:
         while True:
             data, path = self.queue.get()
             try:
-                if self.error is None:  # after a failure, later files are not written over earlier ones
+                if self.error is None and path is None:
+                    data()
+                elif self.error is None:  # after a failure, later files are not written over earlier ones
                     record = integrity.seal_in_memory(data)
                     _write_atomic(path, lambda fh: (fh.write(data[:-2]), fh.write(record)))
             except BaseException as err:

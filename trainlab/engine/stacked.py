@@ -9,7 +9,7 @@ built on the stacked tensors steps every replicate exactly as its own run would;
 elementwise is done per slice here: gradient-norm clipping, the penalties, max-norm.
 
 Replicate runs keep their own models, optimizers, schedules and EMA: `to_replicate` copies a
-slice back before the replicate is evaluated or checkpointed (trainlab.engine.vectorized), so
+slice back before the replicate is evaluated or checkpointed (trainlab.engine.steppers.StackedStepper.sync), so
 its checkpoints have the ordinary single-run format; `Stack(...)` reads them back on resume.
 Dropout masks come from the global generator, one draw for all replicates (vmap
 randomness="different"): each replicate gets its own masks, not the ones its sequential twin draws.
