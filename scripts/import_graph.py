@@ -1,6 +1,7 @@
 """The import graph of the trainlab package, from the source (ast), and its cycles.
 
-    python scripts/import_graph.py            # prints every cycle; exit 1 if there is one
+    python scripts/import_graph.py            # prints every cycle and every import that runs up LAYERS;
+                                              # exit 1 if there is one
     python scripts/import_graph.py --edges    # also the edges, module -> modules it imports
 
 Every import counts, module-level or inside a function: a cycle through a function-level
@@ -12,6 +13,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "trainlab"
+
+# The allowed direction of imports: a module imports only modules of its own layer or of the layers
+# below it. The command shell on top, the training core under it, the parts the core assembles, the
+# option schemas, the error shape at the bottom. A module belongs to the first prefix it starts with.
+LAYERS = [
+    ("app", ["trainlab.app", "trainlab.__main__"]),
+    ("engine", ["trainlab.engine"]),
+    ("parts", ["trainlab.nn", "trainlab.data", "trainlab.optim", "trainlab.diagnose", "trainlab.sweep"]),
+    ("schemas", ["trainlab.schemas", "trainlab.config", "trainlab.registry", "trainlab.plugins", "trainlab.devices"]),
+    ("base", ["trainlab.errors", "trainlab.integrity", "trainlab"]),
+]
+
+
+def layer_of(module: str) -> int:
+    for level, (_, prefixes) in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return level
+    raise KeyError(f"{module} is in no layer of LAYERS")
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) pairs where the imported module's layer is above the importer's."""
+    return sorted((m, t) for m, targets in edges.items() for t in targets if layer_of(t) < layer_of(m))
 
 
 def module_name(path: Path) -> str:
@@ -26,7 +50,10 @@ def graph() -> dict[str, set[str]]:
     edges: dict[str, set[str]] = {m: set() for m in files}
     for module, path in files.items():
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        for block in [n for n in ast.walk(tree) if isinstance(n, ast.If) and _type_checking(n.test)]:
+            block.body = []  # imports for annotations only: they do not run
+        for node in ast.walk(tree):
             targets = []
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
@@ -43,6 +70,11 @@ def graph() -> dict[str, set[str]]:
                 if target and target != module and not module.startswith(target + "."):
                     edges[module].add(target)
     return edges
+
+
+def _type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -87,8 +119,12 @@ def main(argv: list[str]) -> int:
     found = cycles(edges)
     for component in found:
         print("cycle: " + " <-> ".join(component))
-    print(f"{len(edges)} modules, {sum(map(len, edges.values()))} imports, {len(found)} cycles")
-    return 1 if found else 0
+    upward = upward_imports(edges)
+    for importer, imported in upward:
+        print(f"upward: {importer} ({LAYERS[layer_of(importer)][0]}) imports {imported} ({LAYERS[layer_of(imported)][0]})")
+    print(f"{len(edges)} modules, {sum(map(len, edges.values()))} imports, {len(found)} cycles, "
+          f"{len(upward)} upward imports")
+    return 1 if found or upward else 0
 
 
 if __name__ == "__main__":

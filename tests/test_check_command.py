@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from trainlab.app.cli import main
-from trainlab.diagnose.check import run_checks
+from trainlab.app.check_command import run_checks
 from trainlab.app.diagnose_setup import assemble_run, load_spec
 
 SMALL_INIT = ["init=normal", "init.std=0.01"]  # tiny weights: the untrained model guesses uniformly

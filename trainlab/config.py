@@ -7,7 +7,7 @@ config values are checked, and it runs before any data is loaded.
 """
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from typing import Protocol
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
@@ -15,6 +15,13 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 from trainlab.errors import ConfigError, check
 from trainlab.schemas import COMBINABLE, SINGLE, registries, single_schema
 from trainlab.schemas.trainer import TrainerSchema
+from trainlab.schemas.transfer import TransferSchema
+
+
+class OptionSchema(Protocol):
+    """What every group's option schema is: a dataclass of its hyperparameters, named by its option."""
+
+    name: str
 
 
 @dataclass
@@ -24,17 +31,17 @@ class RunSpec:
     seed: int
     name: str
     resume: bool
-    dataset: Any
-    preprocess: Any
-    arch: Any
-    activation: Any
-    init: Any
-    norm: Any
-    loss: Any
-    optimizer: Any
-    schedule: Any
+    dataset: OptionSchema
+    preprocess: OptionSchema
+    arch: OptionSchema
+    activation: OptionSchema
+    init: OptionSchema
+    norm: OptionSchema
+    loss: OptionSchema
+    optimizer: OptionSchema
+    schedule: OptionSchema
     trainer: TrainerSchema
-    transfer: Any = None
+    transfer: TransferSchema | None = None
     regularizer: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)
     logger: dict = field(default_factory=dict)
@@ -146,7 +153,7 @@ def _validate(cfg: DictConfig) -> RunSpec:
     for key in cfg:
         if key not in known:
             raise ConfigError(str(key), cfg[key], "unknown top-level key; valid: " + ", ".join(sorted(known - {"hydra"})))
-    parts: dict[str, Any] = {}
+    parts: dict[str, object] = {}
     for group, registry in regs.items():
         node = cfg.get(group)
         if group in COMBINABLE:

@@ -94,7 +94,7 @@ class _SetUp:
         self.job = job
 
     def __call__(self, cfg: DictConfig):
-        return self.job.guarded(cfg, self._set_up)
+        return self.job(cfg, work=self._set_up)
 
     def _set_up(self, cfg: DictConfig, hc, run_dir: Path, multirun: bool):
         from trainlab.app.hooks import run_hooks

@@ -35,7 +35,7 @@ def check_command(argv: list[str]) -> int:
     parser.add_argument("--lr", type=positive(float), default=0.1, help="learning rate of the plain SGD (default 0.1)")
     parser.add_argument("--use-optimizer", action="store_true",
                         help="overfit with the configured optimizer instead of plain SGD")
-    return _report(parser, argv, "check_report", module="trainlab.diagnose.check")
+    return _report(parser, argv, "check_report", module="trainlab.app.check_command")
 
 
 def inspect_command(argv: list[str]) -> int:

@@ -36,16 +36,11 @@ class TrainJob:
         # each job draws its figures in line (the command's drawer does not reach that process).
         return self.__dict__ | {"figures": None, "claimed": None}
 
-    def __call__(self, cfg: DictConfig) -> float | None:
-        summary = self.guarded(cfg, self._run)
-        if summary is None:
-            return None
-        self.outcomes[-1]["status"] = summary["status"]
-        return (summary.get("best") or {}).get("val_acc")
-
-    def guarded(self, cfg: DictConfig, work):
-        """`work(cfg, hc, run_dir, multirun)` for the current Hydra job, its outcome recorded; None when it
-        failed (the error is in the outcome). A vectorized group's replicates are set up through here."""
+    def __call__(self, cfg: DictConfig, work=None):
+        """Hydra's call for one job: the job trained (its best val_acc, the sweepers' objective). With
+        `work(cfg, hc, run_dir, multirun)` instead (a vectorized group's replicates are set up so),
+        that, its result returned. Either way the outcome is recorded; None when it failed (the error
+        is in the outcome)."""
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
@@ -56,7 +51,11 @@ class TrainJob:
                    "sweep_dir": str(Path(hc.sweep.dir).resolve()) if multirun else None}
         self.outcomes.append(outcome)
         try:
-            return work(cfg, hc, run_dir, multirun)
+            if work is not None:
+                return work(cfg, hc, run_dir, multirun)
+            summary = self._run(cfg, hc, run_dir, multirun)
+            outcome["status"] = summary["status"]
+            return (summary.get("best") or {}).get("val_acc")
         except ConfigError as err:
             # Bad input found once the data or model is built: recorded in the run folder, reported by the CLI.
             outcome.update(error=str(err), kind="config")
@@ -76,9 +75,11 @@ class TrainJob:
             return None
 
     def _run(self, cfg: DictConfig, hc, run_dir: Path, multirun: bool) -> dict:
+        from trainlab.engine.training import run_training
+
         decision, lock = self.start(cfg, hc, run_dir, multirun)
         try:
-            return run_job(cfg, run_dir, list(hc.overrides.task), decision, self.drawer(cfg))
+            return run_training(cfg, run_dir, list(hc.overrides.task), *job_parts(cfg, decision, self.drawer(cfg)))
         finally:
             if lock is not None:
                 lock.release()
@@ -133,12 +134,18 @@ def run_job(cfg: DictConfig, run_dir: Path, overrides: list[str], decision: Deci
             draw_figures=None) -> dict:
     """One job trained in `run_dir` through the training core, with the shell's hooks; the folder's
     decision is made here when the caller made none (tests, scripts: they hold no lock)."""
-    from trainlab.app.hooks import run_hooks
-    from trainlab.engine import distributed
     from trainlab.engine.training import run_training
 
     if decision is None:
         decision = decide(Path(run_dir), bool(cfg.get("resume")), OmegaConf.to_container(cfg, resolve=True))
+    return run_training(cfg, run_dir, overrides, *job_parts(cfg, decision, draw_figures))
+
+
+def job_parts(cfg: DictConfig, decision: Decision, draw_figures) -> tuple:
+    """What the shell hands the core for one job: last.pt's content (or None), the figure drawer, the hooks."""
+    from trainlab.app.hooks import run_hooks
+    from trainlab.engine import distributed
+
     if OmegaConf.select(cfg, "logger"):  # in line: the trackers take the figures when the run ends
         from trainlab.engine.figures import draw_run_figures
 
@@ -146,7 +153,7 @@ def run_job(cfg: DictConfig, run_dir: Path, overrides: list[str], decision: Deci
     ranks = distributed.current()
     hooks = run_hooks(cfg, ranks.is_main, ranks.world == 1)
     state, decision.resume_state = decision.resume_state, None  # the run lets it go once restored
-    return run_training(cfg, run_dir, overrides, state, draw_figures, hooks)
+    return state, draw_figures, hooks
 
 
 class ReleaseJobConfig(Callback):

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from trainlab.app.compose import compose_job, group_options, groups, hydra_session
 from trainlab.devices import check_device
@@ -206,7 +206,7 @@ def validate_jobs(jobs: list[list[str]], check=None) -> set[str]:
     config, so each replicate is that composition with its seed set, then validated in full."""
     from trainlab.config import validate
 
-    composed: dict[tuple, object] = {}
+    composed: dict[tuple, DictConfig] = {}
     devices = set()
     for job in jobs:
         seeds = [o for o in job if _key(o) == "seed" and _type_prefix(o) is None]

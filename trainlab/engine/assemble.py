@@ -7,6 +7,7 @@ from functools import partial
 import numpy as np
 import torch
 
+from trainlab.data.augment.pipeline import BatchAugment
 from trainlab.data.batches import steps_per_epoch
 from trainlab.data.image_files import is_lazy
 from trainlab.data.loader import read_inputs
@@ -15,13 +16,14 @@ from trainlab.data.splits import Split, Splits, load_splits
 from trainlab.devices import check_device
 from trainlab.engine import distributed
 from trainlab.engine.ema import EMA
+from trainlab.engine.distributed import DistInfo
 from trainlab.engine.polyak import Polyak
 from trainlab.errors import ConfigError
 from trainlab.nn import build_model
 from trainlab.optim.losses import LOSSES
-from trainlab.optim.optimizers import build_optimizer, gradient_clipper
+from trainlab.optim.optimizers import GradientClipper, build_optimizer, gradient_clipper
 from trainlab.optim.regularizers import build_constraints, build_penalties
-from trainlab.optim.schedules import build_schedule
+from trainlab.optim.schedules import Schedule, build_schedule
 
 log = logging.getLogger("trainlab")
 
@@ -45,22 +47,22 @@ class Components:
     splits: Splits          # on the training device, in (pinned) host memory, or on disk: see placement
     preprocess: torch.nn.Module
     model: torch.nn.Module
-    augment: object | None
+    augment: BatchAugment | None
     loss_fn: torch.nn.Module
     penalties: list
     optimizer: torch.optim.Optimizer
-    schedule: object        # trainlab.optim.schedules.Schedule: step() per step, on_eval() per evaluation
-    clip: object            # gradient clipper or None
+    schedule: Schedule      # step() per step, on_eval() per evaluation
+    clip: GradientClipper | None
     constraints: list       # applied after every step (max-norm, decoupled decay)
-    scaler: object
-    ema: object             # trainlab.engine.ema.EMA or None
+    scaler: torch.amp.GradScaler
+    ema: EMA | None
     train_model: torch.nn.Module  # what the training step calls: DDP-wrapped on several ranks
-    dist: object            # trainlab.engine.distributed.DistInfo
+    dist: DistInfo
     shuffle_gen: torch.Generator
     aug_gen: torch.Generator
     steps_per_epoch: int
     placement: str = "device"  # where batches come from: device, host or loader (see choose_placement)
-    polyak: object = None   # trainlab.engine.polyak.Polyak (trainer.polyak.epochs > 0) or None
+    polyak: Polyak | None = None  # trainer.polyak.epochs > 0
 
     def training_examples(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Training examples `idx` (raw inputs, labels) on the training device, wherever the split

@@ -16,6 +16,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from trainlab.engine import group_commit
 from trainlab.engine.console import Progress
@@ -23,6 +24,7 @@ from trainlab.engine.finish import finish
 from trainlab.engine.run import Run
 from trainlab.engine.run_state import last_state, rank_state, weights_state
 from trainlab.engine.signals import StopOnSignal
+from trainlab.engine.steppers import Stepper
 from trainlab.engine import distributed
 
 log = logging.getLogger("trainlab")
@@ -36,12 +38,12 @@ class Session:
     signals: set = field(default_factory=set)
     agreed: set = field(default_factory=set)
     stop_signal: int | None = None
-    preempt_handler: object = None
+    preempt_handler: Callable | int | None = None  # a handler, or signal.SIG_DFL/SIG_IGN
     last_saved: float = field(default_factory=time.monotonic)
     epochs: int = 0
 
 
-def train(runs: list[Run], stepper) -> None:
+def train(runs: list[Run], stepper: Stepper) -> None:
     """Train `runs` to their ends; each run's summary is in run.summary when this returns."""
     lead, trainer = runs[0], runs[0].trainer
     active = list(runs)
@@ -70,10 +72,11 @@ def train(runs: list[Run], stepper) -> None:
             if start == 0:
                 for run in runs:
                     run.epoch_start_state = run.c.shuffle_gen.get_state()
-            end = stepper.train_epoch(start, active[0].counters.step, on_step=bar.advance,
+            end = stepper.train_epoch(start=start, first_step=active[0].counters.step, on_step=bar.advance,
                                       stop=lambda: stop.after_step() or _timed_checkpoint_due(lead, session))
             for run in active:
                 run.counters.step += end - start
+                run.counters.skipped_steps = run.skipped_before + run.loop.skipped  # trainer.nonfinite=skip
             if end < steps:  # a signal arrived mid-epoch, or a timed checkpoint is due
                 for run in active:
                     run.counters.batch_in_epoch = end
@@ -99,7 +102,7 @@ def train(runs: list[Run], stepper) -> None:
     _end(list(active), active, stepper, "completed")
 
 
-def _end_of_epoch(run: Run, stepper) -> str | None:
+def _end_of_epoch(run: Run, stepper: Stepper) -> str | None:
     """The end of an epoch for one run: its evaluation when due and the decision that follows.
     Returns how the run ends now ("diverged", "pruned", "completed" when stopped early) or None."""
     trainer, counters = run.trainer, run.counters
@@ -124,7 +127,7 @@ def _end_of_epoch(run: Run, stepper) -> str | None:
     return None
 
 
-def _end(ending: list[Run], active: list[Run], stepper, status: str, session: Session | None = None) -> None:
+def _end(ending: list[Run], active: list[Run], stepper: Stepper, status: str, session: Session | None = None) -> None:
     """`ending` runs leave the session with `status`: frozen, then finished in their folders."""
     for run in ending:
         stepper.sync(run)
@@ -146,7 +149,7 @@ def _timed_checkpoint_due(lead: Run, session: Session) -> bool:
     return time.monotonic() - session.last_saved >= 60.0 * every
 
 
-def _save(runs: list[Run], stepper, session: Session) -> None:
+def _save(runs: list[Run], stepper: Stepper, session: Session) -> None:
     """last.pt of `runs`, as one unit when there are several (trainlab.engine.group_commit)."""
     session.last_saved = time.monotonic()
     if not runs or not runs[0].trainer.save_checkpoints:

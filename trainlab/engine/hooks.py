@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from trainlab.engine.run import Run
 
 log = logging.getLogger("trainlab")
+
+# run folder -> the figure files it drew (or None when they are drawn aside): the caller's choice
+FigureDrawer = Callable[[Path], "list[Path] | None"]
 
 
 class Hook:

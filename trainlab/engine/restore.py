@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from trainlab.config import RunSpec
 from trainlab.engine import checkpoint as ckpt
 from trainlab.errors import ConfigError
 
@@ -18,7 +19,7 @@ from trainlab.errors import ConfigError
 @dataclass
 class Trained:
     path: Path
-    spec: object
+    spec: RunSpec
     model: torch.nn.Module
     preprocess: torch.nn.Module
 

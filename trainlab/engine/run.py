@@ -23,7 +23,7 @@ from trainlab.engine import checkpoint as ckpt
 from trainlab.engine import distributed
 from trainlab.engine.assemble import Components, assemble, resolve_device
 from trainlab.engine.eval_metrics import row_entries
-from trainlab.engine.hooks import Hooks
+from trainlab.engine.hooks import FigureDrawer, Hooks
 from trainlab.engine.loop import EpochSums, Loop
 from trainlab.engine.metrics import MetricsFile
 from trainlab.engine.run_state import Counters, restore, weights_state
@@ -35,7 +35,7 @@ log = logging.getLogger("trainlab")
 
 class Run:
     def __init__(self, cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
-                 resume_state: dict | None = None, draw_figures=None, hooks: Hooks | None = None,
+                 resume_state: dict | None = None, draw_figures: FigureDrawer | None = None, hooks: Hooks | None = None,
                  log_file: Path | None = None):
         self.cfg, self.run_dir, self.overrides = cfg, Path(run_dir), list(overrides or [])
         self.draw_figures = draw_figures      # run folder -> its figure files (the caller's), or None
@@ -151,7 +151,8 @@ class Run:
             row |= loop.diag.collect()
             for flag in loop.diag.persistent(row):  # a persistent problem, each layer's once
                 log.warning(f"diagnostics: {flag}")
-        self.pending = EpochSums.zeros(pending.sums.device)
+        pending.sums.zero_()  # reset in place: the stepper holds this object
+        pending.step_losses = []
         if self.main:
             self.metrics.append(row)
         self.verdict = self.hooks.on_eval(self, row, initial)

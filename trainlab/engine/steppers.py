@@ -16,7 +16,8 @@ run, or a timed checkpoint mid-epoch) and draws the same permutation again.
 """
 from __future__ import annotations
 
-from typing import Callable
+import functools
+from typing import Callable, Protocol
 
 import torch
 
@@ -26,20 +27,21 @@ from trainlab.engine.run import Run
 from trainlab.engine.stacked import Stack
 
 
+class Stepper(Protocol):
+    def batches_per_epoch(self) -> int: ...
+    def train_epoch(self, *, start: int, first_step: int, stop: Callable[[], bool], on_step: Callable) -> int: ...
+    def sync(self, run: Run) -> None: ...
+    def freeze(self, run: Run) -> None: ...
+
+
 class SingleStepper:
-    """One model (on one process, or one rank of a DDP job): the Loop's own epoch."""
+    """One model (on one process, or one rank of a DDP job): the Loop's own epoch, into the run's
+    running sums (bound here, not wrapped: no extra frame between the core and the hot loop)."""
 
     def __init__(self, run: Run):
         self.run = run
-
-    def batches_per_epoch(self) -> int:
-        return self.run.loop.batches_per_epoch()
-
-    def train_epoch(self, start: int, first_step: int, stop: Callable[[], bool], on_step: Callable) -> int:
-        run = self.run
-        end = run.loop.train_epoch(run.pending, on_step, start=start, first_step=first_step, stop=stop)
-        run.counters.skipped_steps = run.skipped_before + run.loop.skipped
-        return end
+        self.batches_per_epoch = run.loop.batches_per_epoch
+        self.train_epoch = functools.partial(run.loop.train_epoch, run.pending)
 
     def sync(self, run: Run) -> None:
         pass
@@ -66,7 +68,7 @@ class StackedStepper:
     def batches_per_epoch(self) -> int:
         return steps_per_epoch(len(self.train.y), self.batch_size)
 
-    def train_epoch(self, start: int, first_step: int, stop: Callable[[], bool], on_step: Callable) -> int:
+    def train_epoch(self, *, start: int, first_step: int, stop: Callable[[], bool], on_step: Callable) -> int:
         runs, n = self.runs, len(self.train.y)
         # every replicate draws its own permutation, as its run would (ended ones too: their slices are frozen)
         order = torch.stack([torch.stack(rank_batches(n, self.batch_size, 1, 0, run.c.shuffle_gen)) for run in runs],

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from trainlab.engine import checkpoint as ckpt
 from trainlab.engine import core
 from trainlab.engine.finish import record_failure
-from trainlab.engine.hooks import Hooks
+from trainlab.engine.hooks import FigureDrawer, Hooks
 from trainlab.engine.run import Run, log
 from trainlab.engine.signals import preemption_signal
 from trainlab.engine.steppers import SingleStepper, StackedStepper
@@ -23,7 +23,7 @@ from trainlab.errors import ConfigError
 
 
 def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
-                 resume_state: dict | None = None, draw_figures=None, hooks: Hooks | None = None) -> dict:
+                 resume_state: dict | None = None, draw_figures: FigureDrawer | None = None, hooks: Hooks | None = None) -> dict:
     """Train one run in `run_dir` to its end and return its summary. On any exception a failed (or
     interrupted) summary.json is written and the traceback logged, then the exception propagates;
     bad input found while continuing a run leaves the folder untouched."""
@@ -45,7 +45,7 @@ def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = N
 
 
 def set_up_replicate(cfg: DictConfig, run_dir: Path, overrides: list[str], resume_state: dict | None,
-                     draw_figures, hooks: Hooks | None, log_file: Path) -> Run:
+                     draw_figures: FigureDrawer | None, hooks: Hooks | None, log_file: Path) -> Run:
     """One replicate of a group, set up (its failure recorded in its folder, then raised)."""
     started, run = time.time(), None
     existing = resume_state is not None
