@@ -289,3 +289,38 @@ def test_stopped_mid_epoch_resumed_with_timed_checkpoints_is_bit_identical(tmp_p
     assert run_tiny(tmp_path / "split", [*args, "resume=true"])["status"] == "completed"
     assert_same_tensors(final_state(tmp_path / "whole")["model"], final_state(tmp_path / "split")["model"])
     assert metrics_without_time(tmp_path / "whole") == metrics_without_time(tmp_path / "split")
+
+
+@pytest.mark.parametrize("level", ["light", "full"])
+def test_a_mid_epoch_resume_reports_the_interrupted_epochs_diagnostics_unchanged(tmp_path, monkeypatch, level):
+    """Live diagnostics' sums since the last evaluation are in last.pt: after a stop mid-epoch and a
+    resume, every diag/* column equals the uninterrupted run's (they differed: the sums restarted)."""
+    import csv
+    import os
+    import signal
+
+    from trainlab.engine import loop
+
+    args = ["trainer.epochs=2", "optimizer=momentum", "dataset.subset=96", "trainer.batch_size=16",
+            f"trainer.diagnostics={level}", "trainer.diagnostics_every=2"]
+    run_tiny(tmp_path / "whole", args)
+    steps, original = [0], loop.Loop._step
+
+    def stop_at_step_9(self, x, target):
+        steps[0] += 1
+        if steps[0] == 9:  # mid-epoch 2: samples at steps 6 and 8 of the epoch are already summed
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, x, target)
+
+    with monkeypatch.context() as m:
+        m.setattr(loop.Loop, "_step", stop_at_step_9)
+        assert run_tiny(tmp_path / "split", args)["status"] == "interrupted"
+    assert run_tiny(tmp_path / "split", [*args, "resume=true"])["status"] == "completed"
+
+    def diag_columns(run_dir):
+        with open(run_dir / "metrics.csv") as fh:
+            return [{k: v for k, v in row.items() if k.startswith("diag/")} for row in csv.DictReader(fh)]
+
+    whole = diag_columns(tmp_path / "whole")
+    assert whole[-1] and all(v not in ("", "nan") for v in whole[-1].values())
+    assert diag_columns(tmp_path / "split") == whole

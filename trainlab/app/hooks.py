@@ -22,6 +22,8 @@ class LiveDiagnosticsHook(Hook):
         trainer = run.trainer
         run.loop.diag = LiveDiagnostics(run.c.model, trainer.diagnostics, trainer.diagnostics_every)
         run.loop.diag.write_labels(run.run_dir / "diagnostics_layers.json")  # diagnostics.png's layer names
+        if run.restored_diagnostics is not None:
+            run.loop.diag.load_state_dict(run.restored_diagnostics)
 
 
 class TrackersHook(Hook):

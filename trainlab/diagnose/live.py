@@ -194,6 +194,25 @@ class LiveDiagnostics:
         self._samples = 0
         return out
 
+    # -- in last.pt: a run resumed mid-epoch reports the interrupted epoch's columns as if never stopped
+    def state_dict(self) -> dict:
+        return {"sums": None if self._sums is None else self._sums.cpu(),
+                "act_sums": None if self._act_sums is None else self._act_sums.cpu(),
+                "samples": self._samples, "probe_calls": [p.calls for p in self.probes],
+                "streaks": [[list(k), list(v)] for k, v in getattr(self, "_streaks", {}).items()],
+                "warned": [[list(k), v] for k, v in getattr(self, "_warned", {}).items()]}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("sums") is not None:
+            self._allocate()
+            self._sums.copy_(state["sums"])
+            self._act_sums.copy_(state["act_sums"])
+        self._samples = state["samples"]
+        for probe, calls in zip(self.probes, state["probe_calls"]):
+            probe.calls = calls
+        self._streaks = {tuple(k): tuple(v) for k, v in state["streaks"]}
+        self._warned = {tuple(k): v for k, v in state["warned"]}
+
     def write_labels(self, path: Path) -> None:
         """{layer: "module path, type and weight shape"} for diagnostics.png, which is drawn from files."""
         import json

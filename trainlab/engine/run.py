@@ -63,6 +63,7 @@ class Run:
         self.last_row: dict | None = None     # the last evaluation's metrics row
         self.checkpoint_writer = None         # a checkpoint.BackgroundWriter when a group writes aside
         self._config_dict: dict | None = None
+        self.restored_diagnostics: dict | None = None  # last.pt's live-diagnostics state, for their hook
 
     def elapsed(self) -> float:
         return self.counters.elapsed_s + (time.time() - self.started)

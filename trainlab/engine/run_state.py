@@ -56,6 +56,9 @@ def last_state(run, c, pending) -> dict:
         "step_losses": torch.tensor(run.step_losses, dtype=torch.float64),
         "preprocess": preprocess_state(c),
         "config": run.config_dict(),
+        # live diagnostics' sums since the last evaluation (trainer.diagnostics): a mid-epoch resume
+        # reports the interrupted epoch's diag/* columns as the uninterrupted run does
+        "diagnostics": run.loop.diag.state_dict() if run.loop.diag is not None else None,
     }
 
 
@@ -98,6 +101,7 @@ def restore(run, c, state: dict, pending) -> None:
             torch.manual_seed(distributed.rank_seed(run.spec.seed, c.dist.rank, run.counters.step))
             c.aug_gen.manual_seed(distributed.rank_seed(run.spec.seed + 2, c.dist.rank, run.counters.step))
             mine = {"pending": {"sums": torch.zeros_like(pending.sums), "losses": []}}
+    run.restored_diagnostics = state.get("diagnostics")  # loaded by the diagnostics hook, which comes later
     pending.sums.copy_(mine["pending"]["sums"])
     pending.step_losses = [t.to(pending.sums.device) for t in mine["pending"]["losses"]]
     run.step_losses = state["step_losses"].tolist()
