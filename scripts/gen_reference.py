@@ -3,7 +3,8 @@ defaults and descriptions (units are in the descriptions), read from the same sc
 as `trainlab list`, and every command's `--help`.
 
 mkdocs.yml names this file under `hooks:`, so `mkdocs build` / `mkdocs serve` generate the pages
-in memory at each build: they cannot go stale, and nothing generated is committed.
+in memory at each build: they cannot go stale, and nothing generated is committed. The hook also
+makes the README, included as the home page, link the way it does on the repository host.
 
     python scripts/gen_reference.py OUT_DIR     # write the same pages as files, to read them
 """
@@ -149,6 +150,14 @@ def on_files(files, config):
     for uri, text in pages().items():
         files.append(File.generated(config, uri, content=text))
     return files
+
+
+def on_page_markdown(markdown, page, config, files):
+    """MkDocs hook: the home page is the README, whose links point into docs/ from the repository
+    root; on the site the same files are relative to docs/ itself."""
+    if page.file.src_uri == "index.md":
+        markdown = (ROOT / "README.md").read_text().replace("](docs/", "](")
+    return markdown
 
 
 if __name__ == "__main__":
