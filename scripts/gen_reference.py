@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
@@ -129,9 +130,11 @@ def cli_page() -> str:
                 if line.startswith("  ") and not line.strip().startswith("-")]
     lines = ["# Commands", "", "Each command's `--help`, captured from the installed `trainlab` when this site "
              "was built (`scripts/gen_reference.py`).", "", "```text", "$ trainlab --help", top, "```", ""]
-    for name in commands:
-        # `train --help` is Hydra's: the groups and their options, as listed under Config groups
-        lines += [f"## {name}", "", "```text", f"$ trainlab {name} --help", helptext(name, "--help"), "```", ""]
+    # one process per command, a few at a time: most of a build's time is these interpreters starting
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        helps = list(pool.map(lambda name: helptext(name, "--help"), commands))
+    for name, text in zip(commands, helps):
+        lines += [f"## {name}", "", "```text", f"$ trainlab {name} --help", text, "```", ""]
     return "\n".join(lines)
 
 
@@ -143,21 +146,30 @@ def pages() -> dict[str, str]:
     return out
 
 
+_BUILT: dict[str, str] = {}  # this build's generated pages, by source path
+
+
 def on_files(files, config):
-    """MkDocs hook: add the generated pages to the site before the nav is read."""
+    """MkDocs hook: generate the pages before the nav is read. The options index and the Commands page
+    also exist as short committed pages (so the README's links work on the repository host); their
+    text is replaced at build time. The group pages exist only in the built site."""
     from mkdocs.structure.files import File
 
-    for uri, text in pages().items():
-        files.append(File.generated(config, uri, content=text))
+    _BUILT.clear()
+    _BUILT.update(pages())
+    for uri, text in _BUILT.items():
+        if files.get_file_from_path(uri) is None:
+            files.append(File.generated(config, uri, content=text))
     return files
 
 
 def on_page_markdown(markdown, page, config, files):
-    """MkDocs hook: the home page is the README, whose links point into docs/ from the repository
-    root; on the site the same files are relative to docs/ itself."""
-    if page.file.src_uri == "index.md":
-        markdown = (ROOT / "README.md").read_text().replace("](docs/", "](")
-    return markdown
+    """MkDocs hook: the committed stand-ins get their generated text, and the home page is the README,
+    whose links point into docs/ from the repository root (on the site, relative to docs/ itself)."""
+    uri = page.file.src_uri
+    if uri == "index.md":
+        return (ROOT / "README.md").read_text().replace("](docs/", "](")
+    return _BUILT.get(uri, markdown)
 
 
 if __name__ == "__main__":
