@@ -172,7 +172,7 @@ def test_get_started_runnable_blocks_use_real_commands():
     assert used and set(used) <= commands, set(used) - commands
 
 
-@pytest.mark.slow  # 9 jobs and four more processes: 108 s here on 2 shared cores (load 6.9)
+@pytest.mark.slow  # 9 jobs and four more processes: 108-159 s here on 2 shared cores (load 7-10)
 def test_get_started_runnable_blocks_run(tmp_path):
     blocks = runnable_blocks(DOCS / "get-started.md")
     assert len(blocks) >= 5
