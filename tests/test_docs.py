@@ -117,7 +117,8 @@ def test_readme_is_short_and_its_links_work_here_and_in_the_site(site):
     for link in links:
         assert link.startswith("docs/") and (ROOT / link).exists(), link  # on the repository host
     home = (site / "index.html").read_text()
-    assert "docs/" not in re.findall(r'href="([^"]+)"', home)  # rewritten for the site...
+    hrefs = re.findall(r'(?:href|src)="([^"]+)"', home)
+    assert not [h for h in hrefs if h.startswith("docs/")], hrefs  # rewritten for the site...
     assert 'href="get-started/"' in home and 'src="img/first-sweep-curves.png"' in home  # ...and resolved
 
 
