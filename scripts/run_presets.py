@@ -1,5 +1,5 @@
-"""Run the experiment presets as documented and collect their tables: the figures the README's
-"Experiment presets" section quotes.
+"""Run the experiment presets as documented and collect their tables: the figures the lesson
+pages (docs/lessons/<name>.md) quote. Each sweep folder also keeps its curves.png.
 
     TRAINLAB_DATA=/path/with/MNIST python scripts/run_presets.py [NAME ...] [--out DIR]
 

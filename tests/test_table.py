@@ -369,3 +369,17 @@ def test_latex_format_also_saves_table_tex(grid_sweep, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["table.csv", "table.md", "table.tex"]
     assert (out / "table.tex").read_text() == printed.out and "\\begin{tabular}" in printed.out
     assert "table.tex" in printed.err
+
+
+def test_edge_warnings_skip_jobs_that_never_reached_a_threshold(tmp_path):
+    """`trainlab table SWEEP --metric 'epochs_to(val_acc>=90)'` on a sweep where no job got there raised
+    a TypeError (math.isnan on the 'not reached' marker) instead of printing the table."""
+    sweep = tmp_path / "sweep"
+    for num, lr in enumerate([0.001, 0.01, 0.1]):
+        make_job(sweep, num, [f"optimizer.lr={lr}"], summary(val_acc=0.5), curve=[(0.3, 1.0), (0.5, 0.8)])
+    records = load_sweep(sweep)
+    assert edge_warnings(records, {"optimizer.lr": (1e-3, 0.1, True)}, metric="epochs_to(val_acc>=90)") == []
+    # a job that did reach it is still ranked
+    make_job(sweep, 3, ["optimizer.lr=0.09"], summary(val_acc=0.95), curve=[(0.5, 1.0), (0.95, 0.3)])
+    (warning,) = edge_warnings(load_sweep(sweep), {"optimizer.lr": (1e-3, 0.1, True)}, metric="epochs_to(val_acc>=90)")
+    assert "optimizer.lr=0.09" in warning

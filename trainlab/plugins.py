@@ -1,4 +1,4 @@
-"""The user's own options: modules that register schemas and builders (see the README)."""
+"""The user's own options: modules that register schemas and builders (see docs/how-to/own-model.md)."""
 import importlib
 import os
 import sys

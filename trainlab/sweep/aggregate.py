@@ -283,7 +283,8 @@ def edge_warnings(
     """
     m = Metric(metric)
     scored = [(m.value(r), r) for r in records if r.status == "completed"]
-    scored = [(v, r) for v, r in scored if v is not None and not math.isnan(v)]
+    # a job that never reached an epochs_to/steps_to threshold has no number to rank
+    scored = [(v, r) for v, r in scored if v is not None and v != NOT_REACHED and not math.isnan(v)]
     if not scored:
         return []
     pick = max if m.higher_is_better else min
