@@ -45,6 +45,7 @@ class RunSpec:
     regularizer: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)
     logger: dict = field(default_factory=dict)
+    callbacks: list[str] = field(default_factory=list)  # "module:attribute" user hooks (trainlab.app.callbacks)
 
 
 def to_schema(schema: type, node, prefix: str):
@@ -142,6 +143,19 @@ def validate(cfg: DictConfig) -> RunSpec:
     return spec
 
 
+def check_callbacks(value) -> list[str]:
+    """callbacks=[module:attribute, ...]: the form here; that each one imports, the shell's precheck."""
+    import re
+
+    value = [] if value is None else value
+    items = list(value) if not isinstance(value, (str, bytes)) and hasattr(value, "__iter__") else None
+    check(items is not None, "callbacks", value, "a list of 'module:attribute' user hooks, e.g. callbacks=[mypkg.hooks:Notify]")
+    for i, item in enumerate(items):
+        check(isinstance(item, str) and re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", item) is not None,
+              f"callbacks[{i}]", item, "'module:attribute' (a dotted module path, a colon, a name in it)")
+    return [str(i) for i in items]
+
+
 def check_seed(seed) -> None:
     check(isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 2**32, "seed", seed,
           "an integer in [0, 2^32) (numpy's seed range)")
@@ -149,7 +163,7 @@ def check_seed(seed) -> None:
 
 def _validate(cfg: DictConfig) -> RunSpec:
     regs = registries()
-    known = set(regs) | set(SINGLE) | {"seed", "name", "resume", "hydra"}
+    known = set(regs) | set(SINGLE) | {"seed", "name", "resume", "callbacks", "hydra"}
     for key in cfg:
         if key not in known:
             raise ConfigError(str(key), cfg[key], "unknown top-level key; valid: " + ", ".join(sorted(known - {"hydra"})))
@@ -168,7 +182,8 @@ def _validate(cfg: DictConfig) -> RunSpec:
         parts[group] = to_schema(single_schema(group), cfg.get(group) or {}, group)
     seed, name = cfg.get("seed", 0), cfg.get("name", "")
     check_seed(seed)
-    spec = RunSpec(seed=seed, name=str(name or ""), resume=bool(cfg.get("resume", False)), **parts)
+    spec = RunSpec(seed=seed, name=str(name or ""), resume=bool(cfg.get("resume", False)),
+                   callbacks=check_callbacks(cfg.get("callbacks")), **parts)
     check_combination(spec)
     return spec
 

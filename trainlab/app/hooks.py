@@ -87,4 +87,8 @@ def run_hooks(cfg, main: bool, single_process: bool) -> Hooks:
             hooks.append(TrialReporterHook(reporter))
     if main:
         hooks.append(CurveDiagnosisHook())
+    if main and cfg.get("callbacks"):
+        from trainlab.app.callbacks import user_hooks
+
+        hooks += user_hooks(list(cfg.callbacks))
     return Hooks(hooks)

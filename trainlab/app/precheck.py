@@ -172,6 +172,7 @@ def prepare(args: list[str]) -> Plan:
             if show_cfg:
                 return Plan(out, info_only=True, jobs=1)
             check_device("trainer.device", spec.trainer.device)
+            check_user_callbacks(spec)
             check_run_dir("hydra.run.dir", run_dir)
             out = [a for a in out if _key(a) != "hydra.run.dir"] + [f"hydra.run.dir={_quote(str(run_dir))}"]
             return Plan(out, run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True),
@@ -221,9 +222,18 @@ def validate_jobs(jobs: list[list[str]], check=None) -> set[str]:
             cfg.seed = yaml.safe_load(seeds[0].partition("=")[2])  # as Hydra reads an override value
             spec = validate(cfg)
         devices.add(spec.trainer.device)
+        check_user_callbacks(spec)
         if check is not None:
             check(spec)
     return devices
+
+
+def check_user_callbacks(spec) -> None:
+    """callbacks=[...]: each one imports and names a hook (trainlab.app.callbacks)."""
+    if spec.callbacks:
+        from trainlab.app.callbacks import check_callbacks
+
+        check_callbacks(spec.callbacks)
 
 
 def _key(override: str) -> str:
