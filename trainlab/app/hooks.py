@@ -59,6 +59,49 @@ class TrialReporterHook(Hook):
         return "pruned" if not initial and self.reporter.prune(row) else None
 
 
+class ProfilerHook(Hook):
+    """trainer.profile: torch.profiler over the first epoch's steps of this session; the trace in
+    profile/ (the format TensorBoard's profiler plugin and chrome://tracing open), the operators that
+    took the most time in train.log. One profiler per process: a group's replicates share the first's."""
+
+    active = False
+
+    def __init__(self):
+        self.profiler = None
+
+    def on_start(self, run: Run) -> None:
+        if ProfilerHook.active:
+            return
+        import torch
+
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        if run.device.type == "cuda":
+            activities.append(torch.profiler.ProfilerActivity.CUDA)
+        self.profiler = torch.profiler.profile(activities=activities)
+        self.profiler.__enter__()
+        ProfilerHook.active = True
+
+    def on_epoch_end(self, run: Run) -> None:
+        if self.profiler is None:
+            return
+        import socket
+
+        profiler, self.profiler = self.profiler, None
+        profiler.__exit__(None, None, None)
+        ProfilerHook.active = False
+        folder = run.run_dir / "profile"
+        folder.mkdir(exist_ok=True)
+        trace = folder / f"{socket.gethostname()}.epoch{run.counters.epoch}.pt.trace.json"
+        profiler.export_chrome_trace(str(trace))
+        table = profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=15)
+        log.info(f"profile of epoch {run.counters.epoch} (trace: {trace}; `tensorboard --logdir {folder}`):\n{table}")
+
+    def on_end(self, run: Run, status: str, summary: dict | None, files: list[Path]) -> None:
+        if self.profiler is not None:  # ended before its first epoch did
+            self.profiler.__exit__(None, None, None)
+            self.profiler, ProfilerHook.active = None, False
+
+
 class CurveDiagnosisHook(Hook):
     """summary.json's `diagnosis`: what the curves say (too high a rate, overfitting...)."""
 
@@ -79,6 +122,8 @@ def run_hooks(cfg, main: bool, single_process: bool) -> Hooks:
     if cfg.trainer.diagnostics != "off" and main:
         hooks.append(LiveDiagnosticsHook())
     hooks.append(TrackersHook())
+    if cfg.trainer.get("profile") and main:
+        hooks.append(ProfilerHook())
     if main and single_process:
         from trainlab.sweep.optuna_search import trial_reporter
 

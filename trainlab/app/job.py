@@ -13,6 +13,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from trainlab.errors import ConfigError, DiskFull
+from trainlab.app.choices import choices_block, print_config_tree
 from trainlab.app.run_folder import Decision, FolderLock, decide, requeued
 
 log = logging.getLogger("trainlab")
@@ -78,11 +79,20 @@ class TrainJob:
         from trainlab.engine.training import run_training
 
         decision, lock = self.start(cfg, hc, run_dir, multirun)
+        discard = not multirun and not OmegaConf.select(cfg, "trainer.keep_folder", default=True)
         try:
-            return run_training(cfg, run_dir, list(hc.overrides.task), *job_parts(cfg, decision, self.drawer(cfg)))
+            summary = run_training(cfg, run_dir, list(hc.overrides.task),
+                                   *job_parts(cfg, decision, None if discard else self.drawer(cfg)))
         finally:
             if lock is not None:
                 lock.release()
+        if discard and summary["status"] == "completed":  # trainer.keep_folder=false (trainer=fast_dev_run)
+            import shutil
+
+            shutil.rmtree(run_dir, ignore_errors=True)
+            log.info(f"{run_dir} removed (trainer.keep_folder=false); test acc "
+                     f"{100 * (summary.get('test') or {}).get('acc', float('nan')):.2f}%")
+        return summary
 
     def drawer(self, cfg: DictConfig):
         """What draws a finished run's figures: the sweep's background worker, or in line (also when
@@ -182,50 +192,6 @@ def trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
         pass
-
-
-def default_choices() -> dict[str, str]:
-    """group -> option as conf/train.yaml's defaults list picks it."""
-    import yaml
-
-    from trainlab.app.compose import CONFIG_NAME, conf_dir
-
-    out = {}
-    for item in yaml.safe_load((conf_dir() / f"{CONFIG_NAME}.yaml").read_text()).get("defaults", []):
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if not key.startswith(("override ", "optional ", "hydra")):
-                    out[key] = str(value)
-    return out
-
-
-def choices_block(choices: dict, overrides: list[str]) -> str:
-    """The run's choices in one compact block: the group options that are not the defaults, then
-    the key=value overrides (the full config: trainer.print_config=true, or --cfg job)."""
-    defaults = default_choices()
-    picked = [f"{g}={choices[g]}" for g in defaults if g in choices and str(choices[g]) != defaults[g]]
-    keys = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in choices and not o.startswith("hydra")]
-    same = " ".join(f"{g}={choices[g]}" for g in defaults if g in choices and str(choices[g]) == defaults[g])
-    lines = ["choices:", f"  options:   {' '.join(picked) or '(all default)'}",
-             f"  overrides: {' '.join(keys) or '(none)'}", f"  defaults:  {same}"]
-    return "\n".join(lines)
-
-
-def print_config_tree(cfg: DictConfig) -> None:
-    """The whole composed config as a rich tree (trainer.print_config=true)."""
-    from rich.console import Console
-    from rich.tree import Tree
-
-    def add(branch, node):
-        for key, value in node.items():
-            if isinstance(value, dict):
-                add(branch.add(f"[bold]{key}[/bold]"), value)
-            else:
-                branch.add(f"{key}: {value!r}" if isinstance(value, str) else f"{key}: {value}")
-
-    tree = Tree("[bold]config[/bold]")
-    add(tree, OmegaConf.to_container(cfg, resolve=True))
-    Console().print(tree)
 
 
 def _restart_reason(hc, multirun: bool) -> str:

@@ -12,7 +12,7 @@ from trainlab.data.batches import steps_per_epoch
 from trainlab.data.image_files import is_lazy
 from trainlab.data.loader import read_inputs
 from trainlab.data.preprocess import fit_preprocessor
-from trainlab.data.splits import Split, Splits, load_splits
+from trainlab.data.splits import Split, Splits, load_splits, take
 from trainlab.devices import check_device
 from trainlab.engine import distributed
 from trainlab.engine.ema import EMA
@@ -34,6 +34,25 @@ def resolve_device(name: str) -> torch.device:
                                       torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     check_device("trainer.device", name)
     return torch.device(name)
+
+
+def limit_splits(splits: Splits, trainer) -> Splits:
+    """trainer.limit_batches.val/test: the first batches' examples of those splits (the training split
+    stays whole: its steps per epoch are capped instead, from the same permutation)."""
+    limits = trainer.limit_batches
+    for name in ("val", "test"):
+        limit = getattr(limits, name)
+        split = getattr(splits, name)
+        if limit is not None and limit * trainer.eval_batch_size < len(split):
+            idx = np.arange(limit * trainer.eval_batch_size)
+            setattr(splits, name, Split(take(split.x, idx), split.y[torch.from_numpy(idx)]))
+    return splits
+
+
+def limited_steps(steps: int, trainer) -> int:
+    """Steps per epoch under trainer.limit_batches.train."""
+    limit = trainer.limit_batches.train
+    return steps if limit is None else min(steps, limit)
 
 
 def seed_everything(seed: int) -> None:
@@ -124,7 +143,7 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
     if spec.trainer.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = not spec.trainer.deterministic
-    splits = load_splits(spec.dataset)
+    splits = limit_splits(load_splits(spec.dataset), spec.trainer)
     placement = choose_placement(spec.trainer, splits)
     if preprocess_state is None:
         # train split only, streamed; images on disk are decoded by loader workers
@@ -158,7 +177,7 @@ def assemble(spec, device: torch.device, preprocess_state: dict | None = None) -
     if len(splits.train) < global_batch and info.is_main:
         log.warning(f"trainer.batch_size={spec.trainer.batch_size} is larger than the training split "
                     f"({len(splits.train)} examples): every step takes the whole split (full-batch training)")
-    per_epoch = steps_per_epoch(len(splits.train), global_batch)
+    per_epoch = limited_steps(steps_per_epoch(len(splits.train), global_batch), spec.trainer)
     schedule = build_schedule(spec.schedule, spec.optimizer, optimizer, per_epoch, per_epoch * spec.trainer.epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=spec.trainer.precision == "fp16")
     return Components(

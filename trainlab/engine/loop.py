@@ -60,6 +60,7 @@ class Loop:
             self.batches = ResidentBatches(c.splits.train, device, trainer.eval_batch_size)
         self.shuffle_gen, self.aug_gen = c.shuffle_gen, c.aug_gen
         self.batch_size, self.eval_batch_size = trainer.batch_size, trainer.eval_batch_size
+        self.step_limit = trainer.limit_batches.train  # trainer.limit_batches: steps per epoch at most
         self.weights = [p for p in self.model.parameters() if p.requires_grad and p.dim() > 1]
         self.skip_nonfinite = trainer.nonfinite == "skip"
         self.skipped = 0  # steps skipped for a non-finite loss or gradient (skip mode)
@@ -145,7 +146,8 @@ class Loop:
         return bool(torch.isfinite(norms).all())
 
     def batches_per_epoch(self) -> int:
-        return steps_per_epoch(len(self.train_split.y), self.batch_size * self.dist.world)
+        steps = steps_per_epoch(len(self.train_split.y), self.batch_size * self.dist.world)
+        return steps if self.step_limit is None else min(steps, self.step_limit)
 
     def train_epoch(self, acc: EpochSums, on_step=lambda: None, start: int = 0, stop=lambda: False,
                     first_step: int = 0) -> int:
@@ -159,7 +161,7 @@ class Loop:
         self.model.train()
         # every rank draws the same permutation of global batches and takes its own slice
         batches = rank_batches(len(self.train_split.y), self.batch_size, self.dist.world, self.dist.rank,
-                               self.shuffle_gen)
+                               self.shuffle_gen)[:self.step_limit]
         end = len(batches)
         # Per-step device scalars, summed once when the epoch (or its part) ends: appending
         # a tensor to a list launches no kernel, a running sum would launch several per step.

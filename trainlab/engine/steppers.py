@@ -63,16 +63,17 @@ class StackedStepper:
         self.active = list(runs)
         lead = runs[0]
         self.train, self.pre, self.augment = lead.c.splits.train, lead.c.preprocess, lead.c.augment
-        self.batch_size = lead.trainer.batch_size
+        self.batch_size, self.step_limit = lead.trainer.batch_size, lead.trainer.limit_batches.train
 
     def batches_per_epoch(self) -> int:
-        return steps_per_epoch(len(self.train.y), self.batch_size)
+        steps = steps_per_epoch(len(self.train.y), self.batch_size)
+        return steps if self.step_limit is None else min(steps, self.step_limit)
 
     def train_epoch(self, *, start: int, first_step: int, stop: Callable[[], bool], on_step: Callable) -> int:
         runs, n = self.runs, len(self.train.y)
         # every replicate draws its own permutation, as its run would (ended ones too: their slices are frozen)
-        order = torch.stack([torch.stack(rank_batches(n, self.batch_size, 1, 0, run.c.shuffle_gen)) for run in runs],
-                            dim=1)  # [batches, replicates, batch]
+        order = torch.stack([torch.stack(rank_batches(n, self.batch_size, 1, 0, run.c.shuffle_gen)[:self.step_limit])
+                             for run in runs], dim=1)  # [batches, replicates, batch]
         size, batch = order.shape[1], order.shape[2]
         diags = [run for run in self.active if run.loop.diag is not None]
         losses, penalties, corrects, end = [], [], [], len(order)

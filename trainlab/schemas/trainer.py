@@ -51,6 +51,16 @@ class LoaderSchema:
 
 
 @dataclass
+class LimitBatchesSchema:
+    """A few batches instead of whole splits: to check quickly that a configuration runs end to end."""
+
+    train: int | None = None  # optimizer steps per epoch at most (null = the whole training split)
+    val: int | None = None    # evaluation batches (of trainer.eval_batch_size examples) of the validation
+                              # split at most, which also caps the train-eval sample (null = all)
+    test: int | None = None   # evaluation batches of the test split at most (null = all)
+
+
+@dataclass
 class TrainerSchema:
     """Training loop settings."""
 
@@ -102,6 +112,10 @@ class TrainerSchema:
                                    # auto = top5 when the dataset has more than 10 classes
     replicas_per_group: int = 32   # hydra/launcher=vectorized: at most this many seed replicates trained as one
                                    # stacked model in one process (memory grows with it); other launchers ignore it
+    limit_batches: LimitBatchesSchema = field(default_factory=LimitBatchesSchema)  # a few batches of each split
+    profile: bool = False          # torch.profiler over the first epoch's steps: a trace TensorBoard opens
+                                   # (profile/ in the run folder) and the top operators in train.log
+    keep_folder: bool = True       # false: the run folder is removed once the run completed (trainer=fast_dev_run)
 
     def __post_init__(self):
         check(self.threads == "auto" or (isinstance(self.threads, int) and not isinstance(self.threads, bool)
@@ -147,3 +161,6 @@ class TrainerSchema:
         check(self.early_stop.min_delta >= 0, "early_stop.min_delta", self.early_stop.min_delta, "a non-negative number")
         check(self.stop_after is None or self.stop_after >= 1, "stop_after", self.stop_after, "a positive epoch count or null")
         check(self.progress in ("auto", "rich", "plain", "off"), "progress", self.progress, "one of auto, rich, plain, off")
+        for split in ("train", "val", "test"):
+            limit = getattr(self.limit_batches, split)
+            check(limit is None or limit >= 1, f"limit_batches.{split}", limit, "a batch count >= 1, or null (all)")
