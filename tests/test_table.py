@@ -426,7 +426,7 @@ def test_a_preset_narrowed_past_its_baseline_falls_back_to_the_first_row(tmp_pat
     assert write_sweep_report(sweep, figure=False) == sweep / "table.md"  # the end of the sweep
     written = (sweep / "table.md").read_text()
     assert "| none | 81.00 ± 1.00 | baseline |" in written and "| batchnorm | 91.00 ± 1.00 | +10.00 |" in written
-    assert "norm=none,optimizer.lr=0.05 is not a row of this sweep" in written and "first row, norm=none" in written
+    assert "norm=none,optimizer.lr=0.05 does not pick one row of this sweep" in written and "first row, norm=none" in written
     assert table_main([str(sweep), "--no-figure", "--format", "markdown"]) == 0
     out = capsys.readouterr()
     assert "| batchnorm | 91.00 ± 1.00 | +10.00 |" in out.out and "first row, norm=none" in out.err
@@ -439,4 +439,18 @@ def test_a_preset_narrowed_to_its_baseline_value_keeps_its_baseline_row(tmp_path
     assert table_main([str(sweep), "--no-figure", "--format", "markdown"]) == 0
     out = capsys.readouterr()
     assert "| batchnorm | 91.00 ± 1.00 | baseline |" in out.out and "| none | 81.00 ± 1.00 | -10.00 |" in out.out
-    assert "not a row" not in out.err
+    assert "does not pick" not in out.err
+
+
+def test_a_preset_with_an_added_factor_takes_the_first_of_its_baseline_rows(tmp_path, capsys):
+    """`-m experiment=batchnorm_lr activation=relu,tanh`: the preset's baseline matches two rows."""
+    sweep = tmp_path / "bn"
+    for num, (act, norm) in enumerate([("relu", "none"), ("relu", "batchnorm"), ("tanh", "none")]):
+        make_job(sweep, num, [f"activation={act}", f"norm={norm}", "optimizer.lr=0.05"],
+                 summary(val_acc=0.8 + 0.05 * num), choices={"norm": norm})
+    table = {"metrics": ["best.val_acc"], "baseline": "norm=none,optimizer.lr=0.05"}
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": {"table": table}}}))
+    assert table_main([str(sweep), "--no-figure", "--format", "markdown"]) == 0
+    out = capsys.readouterr()
+    assert "| relu | none | 80.00 | baseline |" in out.out and "| tanh | none | 90.00 | +10.00 |" in out.out
+    assert "first row, activation=relu, norm=none" in out.err

@@ -213,7 +213,7 @@ def table_with_preset_baseline(records: list[RunRecord], metrics: list[str] | No
         if err.key != "--baseline":
             raise
     first = build_table(records, metrics).rows[0]
-    note = f"the preset's baseline {baseline} is not a row of this sweep (an override narrowed it)"
+    note = f"the preset's baseline {baseline} does not pick one row of this sweep (an override changed its factors)"
     if first.values and None not in first.values.values():
         try:
             text = ",".join(f"{k}={v}" for k, v in first.values.items())
