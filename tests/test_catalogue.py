@@ -3,6 +3,7 @@ top-k ensembles, and the three defects (snapshot ensembles, lbfgs + fp16, table.
 import copy
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -275,6 +276,54 @@ def test_cv_ensemble_of_the_top_folds_on_real_runs(tmp_path, capsys):
     assert [m["checkpoint"] for m in out["members"]] == [f"{s['run']}/checkpoints/best.pt" for s in out["selected"]]
     printed = capsys.readouterr().out
     assert "ensemble of 2" in printed and printed.count("selected ") == 2
+
+
+def test_a_job_named_twice_is_one_ensemble_member(tmp_path):
+    """`ensemble S S`, `S S/job`, `--top` over `S S`: each job once (it said "ensemble of 8" for 4 jobs)."""
+    from trainlab.app.ensemble_command import member_checkpoints, top_runs
+
+    sweep = tmp_path / "sweep"
+    jobs = [fake_job(sweep, i, 0.5 + i / 10, 0.5) for i in range(4)]
+    assert len(member_checkpoints([str(sweep), str(sweep)], snapshots=False)) == 4
+    assert len(member_checkpoints([str(sweep), f"{sweep}/", str(jobs[0])], snapshots=False)) == 4
+    assert [p.run for p in top_runs([str(sweep), str(sweep)], 2, "val_acc")] == [jobs[3], jobs[2]]
+
+
+def test_per_row_ensembles_each_rows_seeds_on_real_runs(tmp_path, capsys):
+    """Two rates x two seeds: `--per-row` makes one ensemble of the two seeds of each rate and prints
+    them as a table; the plain command is one ensemble of all four jobs (or of `S S`: still four)."""
+    import yaml
+
+    from trainlab.app.cli import main
+
+    sweep = tmp_path / "sweep"
+    for num, (lr, seed) in enumerate([("0.001", 0), ("0.001", 1), ("0.01", 0), ("0.01", 1)]):
+        overrides = [f"optimizer.lr={lr}", f"seed={seed}"]
+        job = sweep / f"{num}_{','.join(overrides)}"  # a sweep job folder as Hydra names it
+        run_tiny(job, overrides)
+        (job / ".hydra").mkdir()
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    capsys.readouterr()
+    assert main(["ensemble", str(sweep), "--per-row", "--out", str(tmp_path / "rows.json")]) == 0
+    rows = json.loads((tmp_path / "rows.json").read_text())["rows"]
+    assert [(r["label"], r["n"]) for r in rows] == [("optimizer.lr=0.001", 2), ("optimizer.lr=0.01", 2)]
+    for row in rows:
+        lr = row["row"]["optimizer.lr"]
+        assert all(f"optimizer.lr={lr}," in m["checkpoint"] for m in row["members"])  # the row's own jobs
+        assert row["members_mean_test_acc"] == pytest.approx(sum(m["test_acc"] for m in row["members"]) / 2)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].split()[:2] == ["row", "members"] and len(printed) == 3
+    assert printed[2].startswith("optimizer.lr=0.01 ") and f"{100 * rows[1]['ensemble_test_acc']:.2f}" in printed[2]
+    assert main(["ensemble", str(sweep), str(sweep), "--out", str(tmp_path / "all.json")]) == 0
+    assert json.loads((tmp_path / "all.json").read_text())["n"] == 4
+    preset = (Path(__file__).parents[1] / "conf" / "experiment" / "ema_ensembles.yaml").read_text()
+    assert "trainlab ensemble outputs/sweeps/<that sweep> --per-row" in preset  # what the preset documents
+    capsys.readouterr()
+    run_dir = rows[0]["members"][0]["checkpoint"].split("/checkpoints")[0]
+    for bad in ([str(sweep), "--per-row", "--top", "1"], [run_dir, "--per-row"]):
+        assert main(["ensemble", *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--per-row" in err[0]
 
 
 def test_snapshot_ensemble_counts_every_epoch_once(tmp_path):

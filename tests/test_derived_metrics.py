@@ -93,3 +93,33 @@ def test_bad_derived_metric_names_the_syntax(sweep, spec):
     with pytest.raises(ConfigError) as err:
         build_table(load_sweep(sweep), [spec])
     assert "epochs_to(<column>>=X)" in str(err.value)
+
+
+def test_a_reach_metric_first_with_jobs_that_never_reach_it_gives_a_table(sweep, capsys):
+    """The README's example: epochs_to first, one l2 seed never reaches 90% (the edge warnings once took
+    its "not reached" for a number: TypeError)."""
+    from trainlab.sweep.cli import table_main
+
+    assert table_main([str(sweep), "--metric", "epochs_to(val_acc>=90)", "gap", "--no-figure"]) == 0
+    out = capsys.readouterr()
+    assert "(1/3 not reached)" in out.out and "Traceback" not in out.err
+
+
+@pytest.mark.parametrize("spec, bad", [("epochs_to(val_acc>=1..2)", "'1..2'"), ("epochs_to(val_acc>=-)", "'-'"),
+                                       ("steps_to(val_loss<=1e)", "'1e'"), ("epochs_to(val_acc>=)", "''")])
+def test_a_malformed_threshold_is_one_line_and_exit_2(sweep, capsys, spec, bad):
+    from trainlab.sweep.cli import table_main
+
+    for flag in ("--metric", "--sort"):
+        assert table_main([str(sweep), flag, spec, "--no-figure"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{flag}='{spec}'" in err[0] and f"threshold {bad} is not a number" in err[0]
+    assert not (sweep / "table.md").exists()
+
+
+@pytest.mark.parametrize("spec, threshold", [("epochs_to(val_acc>=90%)", 0.9), ("steps_to(val_loss<=1e-3)", 1e-3),
+                                             ("epochs_to(val_loss< .5)", 0.5), ("steps_to(val_loss<=+2.)", 2.0)])
+def test_well_formed_thresholds_still_parse(spec, threshold):
+    from trainlab.sweep.derived import parse
+
+    assert parse(spec).threshold == pytest.approx(threshold)

@@ -194,3 +194,73 @@ def test_resuming_an_optuna_sweep_without_its_study_is_refused(tmp_path):
         prepare(["-m", "hydra/sweeper=optuna", "optimizer.lr=interval(0.001,0.1)", f"hydra.sweep.dir={tmp_path}",
                  "hydra.sweeper.resume=true"])
     assert "optuna.db" in str(err.value) and "\n" not in str(err.value)
+
+
+def _trial_params(sweep: Path) -> list[dict]:
+    import optuna
+
+    return [t.params for t in optuna.load_study(study_name=sweep.name, storage=f"sqlite:///{sweep}/optuna.db").trials]
+
+
+def test_a_search_stopped_and_resumed_asks_the_trials_the_uninterrupted_one_asks(tmp_path):
+    """One search runs 3 trials at once; another stops after 1 and is resumed up to 3 with resume-sweep:
+    the trials' values are the same, as they are for a search continued after a kill (a sampler seeded
+    per trial number, optuna_search.trial_seed; it was re-seeded with seed + trials done)."""
+    pytest.importorskip("optuna")
+    from conftest import train_in
+
+    from trainlab.app.cli import main
+
+    args = ["-m", "hydra/sweeper=optuna", "hydra.sweeper.pruner=none", "trainer.epochs=1", "activation=relu,tanh",
+            *OPTUNA_TINY]
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    train_in(tmp_path, [*args, "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={whole}"])
+    train_in(tmp_path, [*args, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={stopped}"])
+    assert len(_trial_params(stopped)) == 1
+    assert main(["resume-sweep", str(stopped), "hydra.sweeper.n_trials=3"]) == 0
+    assert _trial_params(stopped) == _trial_params(whole)
+    assert len({p["optimizer.lr"] for p in _trial_params(whole)}) == 3
+
+
+def test_trial_seeds_depend_on_the_search_seed_and_the_trial_number():
+    pytest.importorskip("optuna")
+    from trainlab.sweep.optuna_search import trial_seed
+
+    seeds = {(s, n): trial_seed(s, n) for s in range(3) for n in range(50)}
+    assert len(set(seeds.values())) == len(seeds)  # seed 1's trial 0 is not seed 0's trial 1
+    assert all(0 <= v < 2 ** 32 for v in seeds.values()) and trial_seed(0, 7) == seeds[0, 7]
+
+
+def test_an_epochs_to_objective_not_reached_counts_one_past_the_budget_and_the_search_goes_on(tmp_path):
+    """`epochs_to(val_loss<=0)` is never reached: each trial completes with trainer.epochs + 1 (no
+    traceback, no trial left RUNNING), and the search asks its second trial."""
+    optuna = pytest.importorskip("optuna")
+    from conftest import train_in
+
+    sweep = tmp_path / "sw"
+    train_in(tmp_path, ["-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "hydra.sweeper.pruner=none",
+                        "hydra.sweeper.objective='epochs_to(val_loss<=0)'", "trainer.epochs=1",
+                        f"hydra.sweep.dir={sweep}", *OPTUNA_TINY])
+    study = optuna.load_study(study_name="sw", storage=f"sqlite:///{sweep}/optuna.db")
+    assert [(t.state.name, t.value) for t in study.trials] == [("COMPLETE", 2.0), ("COMPLETE", 2.0)]
+    assert study.direction.name == "MINIMIZE"
+
+
+def test_a_trial_mixing_reached_and_not_reached_jobs_averages_them(tmp_path):
+    """Reached at epoch 2 in one seed, never in a 3-epoch budget in the other (counted as 4): mean 3.
+    steps_to counts the steps of the budget plus one (10 steps an epoch: 31)."""
+    pytest.importorskip("optuna")
+    import yaml
+    from test_table import make_job, summary
+
+    from trainlab.sweep.optuna_search import trial_value
+
+    jobs = []
+    for seed, accs in enumerate([(0.5, 0.95, 0.96), (0.5, 0.6, 0.7)]):
+        job = make_job(tmp_path, seed, [f"seed={seed}"], summary(val_acc=max(accs)))
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "trainer": {"epochs": 3}}))
+        rows = [f"{10 * e},{e},{a}" for e, a in enumerate(accs, start=1)]
+        (job / "metrics.csv").write_text("step,epoch,val_acc\n" + "\n".join(rows) + "\n")
+        jobs.append(job)
+    assert trial_value(jobs, "epochs_to(val_acc>=0.9)") == ("complete", 3.0)
+    assert trial_value(jobs[1:], "steps_to(val_acc>=0.9)") == ("complete", 31.0)

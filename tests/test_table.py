@@ -383,3 +383,88 @@ def test_edge_warnings_skip_jobs_that_never_reached_a_threshold(tmp_path):
     make_job(sweep, 3, ["optimizer.lr=0.09"], summary(val_acc=0.95), curve=[(0.5, 1.0), (0.95, 0.3)])
     (warning,) = edge_warnings(load_sweep(sweep), {"optimizer.lr": (1e-3, 0.1, True)}, metric="epochs_to(val_acc>=90)")
     assert "optimizer.lr=0.09" in warning
+
+
+def test_a_job_named_twice_counts_once(tmp_path, grid_sweep, capsys):
+    """`table S S`, `S S/` and a second sweep whose job folders are links to S's: n stays 3 per row
+    (it doubled, the std shrank and the few-seeds warning vanished)."""
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for job in sorted(grid_sweep.iterdir())[:3]:
+        (linked / job.name).symlink_to(job, target_is_directory=True)
+    for dirs in ([grid_sweep, grid_sweep], [grid_sweep, f"{grid_sweep}/"], [grid_sweep, linked]):
+        assert table_main([str(d) for d in dirs] + ["--format", "csv", "--no-figure", "--out", str(tmp_path)]) == 0
+        rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        assert [int(r["n"]) for r in rows] == [3, 3, 3, 3]
+        assert float(rows[0]["best.val_acc_std"]) == pytest.approx(0.02)
+    from trainlab.sweep.runs import load_sweeps
+
+    assert len(load_sweeps([grid_sweep, linked, grid_sweep])) == 12
+
+
+def test_a_table_of_several_sweeps_leaves_their_own_tables_alone(tmp_path, capsys):
+    """`table A B` prints the combined table; A's table.md stays A's; --out writes the combined one."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    for seed in range(3):
+        make_job(first, seed, ["norm=batchnorm", f"seed={seed}"], summary(val_acc=0.9), choices={"norm": "batchnorm"})
+        make_job(second, seed, ["norm=none", f"seed={seed}"], summary(val_acc=0.8), choices={"norm": "none"})
+    assert table_main([str(first), "--no-figure"]) == 0
+    own = (first / "table.md").read_text()
+    capsys.readouterr()
+    assert table_main([str(first), str(second), "--format", "markdown"]) == 0
+    out = capsys.readouterr()
+    assert "| none | 80.00 ± 0.00 |" in out.out and "printed only" in out.err and "--out" in out.err
+    assert (first / "table.md").read_text() == own and not (second / "table.md").exists()
+    assert sorted(p.name for p in first.iterdir() if p.is_file()) == ["table.csv", "table.md"]
+    assert table_main([str(first), str(second), "--no-figure", "--out", str(tmp_path / "both")]) == 0
+    assert "| none |" in (tmp_path / "both" / "table.md").read_text()
+    assert table_main([str(first), f"{first}/", "--no-figure"]) == 0  # one folder, twice: its own table
+    assert "printed only" not in capsys.readouterr().err
+
+
+def preset_sweep(sweep, lr: str, baseline: str = "norm=none,optimizer.lr=0.05"):
+    """`-m experiment=batchnorm_lr optimizer.lr=LR`: the preset's lr axis narrowed to one value."""
+    num = 0
+    for norm, acc in (("none", 0.8), ("batchnorm", 0.9)):
+        for seed in range(3):
+            make_job(sweep, num, [f"norm={norm}", f"optimizer.lr={lr}", f"seed={seed}"],
+                     summary(val_acc=acc + 0.01 * seed), choices={"norm": norm})
+            num += 1
+    table = {"metrics": ["best.val_acc"], "baseline": baseline}
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": {"table": table}}}))
+    return sweep
+
+
+def test_a_preset_narrowed_past_its_baseline_falls_back_to_the_first_row(tmp_path, capsys):
+    sweep = preset_sweep(tmp_path / "bn", "2.0")
+    assert write_sweep_report(sweep, figure=False) == sweep / "table.md"  # the end of the sweep
+    written = (sweep / "table.md").read_text()
+    assert "| none | 81.00 ± 1.00 | baseline |" in written and "| batchnorm | 91.00 ± 1.00 | +10.00 |" in written
+    assert "norm=none,optimizer.lr=0.05 does not pick one row of this sweep" in written and "first row, norm=none" in written
+    assert table_main([str(sweep), "--no-figure", "--format", "markdown"]) == 0
+    out = capsys.readouterr()
+    assert "| batchnorm | 91.00 ± 1.00 | +10.00 |" in out.out and "first row, norm=none" in out.err
+    # an explicit --baseline that matches no row is still refused
+    assert table_main([str(sweep), "--no-figure", "--baseline", "norm=none,optimizer.lr=0.05"]) == 2
+
+
+def test_a_preset_narrowed_to_its_baseline_value_keeps_its_baseline_row(tmp_path, capsys):
+    sweep = preset_sweep(tmp_path / "bn", "5e-2", baseline="norm=batchnorm,optimizer.lr=0.05")
+    assert table_main([str(sweep), "--no-figure", "--format", "markdown"]) == 0
+    out = capsys.readouterr()
+    assert "| batchnorm | 91.00 ± 1.00 | baseline |" in out.out and "| none | 81.00 ± 1.00 | -10.00 |" in out.out
+    assert "does not pick" not in out.err
+
+
+def test_a_preset_with_an_added_factor_takes_the_first_of_its_baseline_rows(tmp_path, capsys):
+    """`-m experiment=batchnorm_lr activation=relu,tanh`: the preset's baseline matches two rows."""
+    sweep = tmp_path / "bn"
+    for num, (act, norm) in enumerate([("relu", "none"), ("relu", "batchnorm"), ("tanh", "none")]):
+        make_job(sweep, num, [f"activation={act}", f"norm={norm}", "optimizer.lr=0.05"],
+                 summary(val_acc=0.8 + 0.05 * num), choices={"norm": norm})
+    table = {"metrics": ["best.val_acc"], "baseline": "norm=none,optimizer.lr=0.05"}
+    (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": {"table": table}}}))
+    assert table_main([str(sweep), "--no-figure", "--format", "markdown"]) == 0
+    out = capsys.readouterr()
+    assert "| relu | none | 80.00 | baseline |" in out.out and "| tanh | none | 90.00 | +10.00 |" in out.out
+    assert "first row, activation=relu, norm=none" in out.err

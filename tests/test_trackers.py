@@ -4,6 +4,7 @@ path imports none of the trackers' packages."""
 import csv
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,94 @@ def test_wandb_offline_run_in_the_run_folder_holds_what_metrics_csv_holds(tmp_pa
     assert {p.name.split("_")[0] for p in (offline / "files" / "media" / "images").iterdir()} >= \
         {"curves", "diagnostics"}
     assert kinds[-1] == "exit" and records[-1].exit.exit_code == 0
+
+
+RACE = """
+import sys, time
+from pathlib import Path
+from types import SimpleNamespace
+import mlflow.tracking
+from trainlab.engine.trackers import Context, MlflowTracker
+
+root, name = Path(sys.argv[1]), sys.argv[2]
+(root / name).mkdir()
+(root / f"{name}.ready").touch()
+while not (root / "go").exists():  # every process has imported mlflow: they open the store together
+    time.sleep(0.005)
+cfg = SimpleNamespace(tracking_uri=f"sqlite:///{root}/outputs/mlflow.db", experiment=name, artifacts=False)
+MlflowTracker(cfg, Context(root / name, {"seed": 0}, {}, resumed=False, step=0, sweep=None)).close("completed", {}, [])
+"""
+
+
+@pytest.mark.slow  # two processes import mlflow and create a store: ~45 s on a loaded 2-core machine; the lock's
+# wiring is checked in the default suite below
+def test_runs_starting_together_on_a_new_mlflow_store_all_succeed(tmp_path):
+    """Two processes open a new outputs/mlflow.db at the same moment (two sweeps started together):
+    MLflow's schema creation raced (`table ... already exists`, alembic's "expected to match one
+    row") and the losers failed; the creation is now done by one process under a lock."""
+    mlflow = pytest.importorskip("mlflow")
+    names = ["m1", "m2"]
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, str(tmp_path), n], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for n in names]
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"{n}.ready").exists() for n in names) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (tmp_path / "go").touch()
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-1500:] for o in outputs)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    for name in names:
+        (run,) = client.search_runs([client.get_experiment_by_name(name).experiment_id])
+        assert run.info.status == "FINISHED"
+
+
+def test_the_mlflow_store_is_opened_under_its_lock(tmp_path, monkeypatch):
+    """While MLflow opens a new SQLite store (and gets or creates the experiment) another process
+    cannot take the lock file beside it; a tracking server URI takes no lock."""
+    import errno
+    import fcntl
+    import os
+    from types import SimpleNamespace
+
+    import mlflow.tracking
+
+    from trainlab.engine.trackers import Context, MlflowTracker
+
+    seen = []
+
+    def locked(db: Path) -> bool:
+        fd = os.open(db.with_name(f".{db.name}.lock"), os.O_RDWR)  # a second descriptor: its own flock
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except OSError as err:
+            assert err.errno in (errno.EWOULDBLOCK, errno.EAGAIN)
+            return True
+        finally:
+            os.close(fd)
+
+    class Client:
+        def __init__(self, tracking_uri):
+            self.uri = tracking_uri
+            seen.append(("open", locked(db) if tracking_uri.startswith("sqlite") else None))
+
+        def get_experiment_by_name(self, name):
+            seen.append(("experiment", locked(db) if self.uri.startswith("sqlite") else None))
+
+        def create_experiment(self, name, artifact_location=None):
+            return "1"
+
+        def create_run(self, exp_id, run_name, tags):
+            return SimpleNamespace(info=SimpleNamespace(run_id="r"))
+
+        def log_batch(self, *a, **k):
+            pass
+
+    monkeypatch.setattr(mlflow.tracking, "MlflowClient", Client)
+    db = tmp_path / "outputs" / "mlflow.db"
+    for uri, run in ((f"sqlite:///{db}", "a"), ("http://localhost:5000", "b")):
+        (tmp_path / run).mkdir()
+        MlflowTracker(SimpleNamespace(tracking_uri=uri, experiment=None, artifacts=False),
+                      Context(tmp_path / run, {"seed": 0}, {}, resumed=False, step=0, sweep=None))
+    assert seen == [("open", True), ("experiment", True), ("open", None), ("experiment", None)]
+    assert not locked(db)  # released once the run is registered

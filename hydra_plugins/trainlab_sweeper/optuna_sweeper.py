@@ -71,12 +71,11 @@ class OptunaSweeper(Sweeper):
         column = name if objective.from_csv or objective.name.startswith(("best.", "final.")) else None
         # with replicates, the lead (first) replicate reports and the others follow its fate
         prune = self.pruner != "none"
-        # a continued study: a fresh seed, or the sampler would draw its first trials' values again
-        study.sampler = make_sampler(self.sampler, self.seed + len(study.trials))
+        make_sampler(self.sampler, self.seed)  # a bad sampler name is refused before any trial runs
         returns = self._finish_trials(study, space, replicates, sweep_dir) if self.resume else []
         done = trials_counted(study, sweep_dir)
         while done < self.n_trials:
-            batch = [study.ask(space) for _ in range(min(self.parallel_trials, self.n_trials - done))]
+            batch = [self._ask(study, space) for _ in range(min(self.parallel_trials, self.n_trials - done))]
             jobs, entries = [], {}
             for trial in batch:
                 for r, replicate in enumerate(replicates):
@@ -99,6 +98,14 @@ class OptunaSweeper(Sweeper):
                 log.info(f"trial {trial.number}: {state}{'' if value is None else f' {value:.4f}'} {trial.params}")
             done += len(batch)
         return returns
+
+    def _ask(self, study, space: dict):
+        """The next trial, from a sampler seeded for its number (optuna_search.trial_seed): a resumed
+        or continued search asks what the uninterrupted one would."""
+        from trainlab.sweep.optuna_search import make_sampler, trial_seed
+
+        study.sampler = make_sampler(self.sampler, trial_seed(self.seed, len(study.trials)))
+        return study.ask(space)
 
     def _finish_trials(self, study, space: dict, replicates: list[list[str]], sweep_dir: Path) -> list:
         """resume-sweep: run again the jobs without a result of this folder's RUNNING and FAIL

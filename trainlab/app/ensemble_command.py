@@ -3,7 +3,9 @@
 Members are the best checkpoints of run folders (or every job of a sweep
 folder), or with `--top K --by val_acc` of the K completed jobs with the best
 validation metric; in a cross-validation sweep those K come from K different
-folds (a CV ensemble). `--snapshots` adds each run's snapshot checkpoints
+folds (a CV ensemble). `--per-row` makes one ensemble per row of the sweep's
+table (the jobs that differ only in seed or CV fold) and prints them as a table.
+A checkpoint or job named twice is one member. `--snapshots` adds each run's snapshot checkpoints
 (saved with trainer.snapshots=true): every epoch counts once, so best.pt is
 left out when a snapshot of its epoch is there. All members must come from the
 same dataset and test split, so they are scored on the same test examples.
@@ -46,6 +48,8 @@ def member_checkpoints(paths: list[str], snapshots: bool) -> list[Path]:
             if best.is_file() and not (shots and _best_epoch(run) in {_snapshot_epoch(s) for s in shots}):
                 found.append(best)
             found += shots
+    # a folder named twice, or a sweep and one of its jobs: each checkpoint is one member
+    found = list({path.resolve(): path for path in found}.values())
     if not found:
         raise ConfigError("PATH", " ".join(paths), "folders with checkpoints/best.pt (were checkpoints saved?)")
     return found
@@ -65,6 +69,8 @@ def ensemble_main(argv: list[str]) -> int:
                         "(one per fold in a cross-validation sweep)")
     parser.add_argument("--by", default="val_acc", choices=tuple(RANK_BY), help="the validation metric of each job's "
                         "best checkpoint that --top ranks by (default: val_acc)")
+    parser.add_argument("--per-row", action="store_true", help="one ensemble per row of the sweep's table "
+                        "(the jobs that differ only in seed or CV fold), printed as a table")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", help="write the result as JSON here")
     try:
@@ -74,6 +80,12 @@ def ensemble_main(argv: list[str]) -> int:
             return 0
         raise
     paths, picks = args.paths, None
+    if args.per_row:
+        from trainlab.engine.ensemble_rows import per_row_main
+
+        if args.top is not None:
+            raise ConfigError("--top", args.top, "either --top or --per-row (an ensemble of every row's jobs)")
+        return per_row_main(args.paths, args.snapshots, args.device, args.out)
     if args.top is not None:
         picks = top_runs(args.paths, args.top, args.by)
         for pick in picks:
@@ -81,11 +93,7 @@ def ensemble_main(argv: list[str]) -> int:
             print(f"selected {pick.run}  {args.by} {pick.value:.4f}{fold}")
         paths = [str(pick.run) for pick in picks]
     checkpoints = member_checkpoints(paths, args.snapshots)
-    if args.out:
-        if Path(args.out).is_dir():
-            raise ConfigError("--out", args.out, "a file to write the JSON result to (it is a folder)")
-        check_writable("--out", str(Path(args.out).absolute().parent))
-    check_device("--device", args.device)
+    check_out_and_device(args.out, args.device)
     from trainlab.engine.ensemble import ensemble
 
     result = ensemble(checkpoints, args.device)
@@ -97,12 +105,24 @@ def ensemble_main(argv: list[str]) -> int:
     mean = sum(m["test_acc"] for m in result["members"]) / result["n"]
     print(f"{'ensemble of ' + str(result['n']):<{width}}  test acc {100 * result['ensemble_test_acc']:6.2f}%"
           f"   (members' mean {100 * mean:.2f}%)")
-    if args.out:
-        try:
-            Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-        except OSError as err:
-            raise ConfigError("--out", args.out, f"a file this process can write ({err.strerror})") from None
+    write_json(args.out, result)
     return 0
+
+
+def check_out_and_device(out: str | None, device: str) -> None:
+    if out:
+        if Path(out).is_dir():
+            raise ConfigError("--out", out, "a file to write the JSON result to (it is a folder)")
+        check_writable("--out", str(Path(out).absolute().parent))
+    check_device("--device", device)
+
+
+def write_json(out: str | None, result: dict) -> None:
+    if out:
+        try:
+            Path(out).write_text(json.dumps(result, indent=2) + "\n")
+        except OSError as err:
+            raise ConfigError("--out", out, f"a file this process can write ({err.strerror})") from None
 
 
 def _snapshot_epoch(path: Path) -> int | None:
@@ -143,7 +163,8 @@ def top_runs(paths: list[str], k: int, by: str) -> list[Pick]:
     if any(Path(raw).is_file() for raw in paths):
         raise ConfigError("--top", k, "run or sweep folders to rank, not checkpoint files")
     candidates = []
-    for run in (r for raw in paths for r in _run_dirs(raw)):
+    runs = {run.resolve(): run for raw in paths for run in _run_dirs(raw)}  # a job named twice is ranked once
+    for run in runs.values():
         record = load_job(run)
         value = record.summary_value(f"best.{by}")
         if record.status == "completed" and value is not None and (run / "checkpoints" / "best.pt").is_file():

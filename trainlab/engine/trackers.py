@@ -180,28 +180,32 @@ class MlflowTracker:
     def __init__(self, cfg, ctx: Context):
         from mlflow.tracking import MlflowClient
 
+        from trainlab.engine.mlflow_store import store_lock
+
         self.cfg, self.ctx = cfg, ctx
         uri = cfg.tracking_uri
-        artifacts = None
+        artifacts = db = None
         if uri.startswith("sqlite:///"):  # a file store: create its folder, keep artifacts beside it
             db = Path(uri[len("sqlite:///"):]).absolute()
             db.parent.mkdir(parents=True, exist_ok=True)
             uri, artifacts = f"sqlite:///{db}", (db.parent / "mlartifacts").as_uri()
-        self.client = MlflowClient(tracking_uri=uri)
-        known = ctx.run_dir / RUN_FILE
-        previous = json.loads(known.read_text()) if known.is_file() else None
-        if previous and previous.get("tracking_uri") == uri:
-            self.run_id = previous["run_id"]   # a resumed run continues its own MLflow run
-            self.client.update_run(self.run_id, status="RUNNING")
-            logged = self.client.get_run(self.run_id).data.params
-        else:
-            name = cfg.experiment or ctx.sweep or "trainlab"
-            experiment = self.client.get_experiment_by_name(name)
-            exp_id = experiment.experiment_id if experiment else self.client.create_experiment(name, artifact_location=artifacts)
-            self.run_id = self.client.create_run(exp_id, run_name=ctx.run_dir.name,
-                                                 tags={"trainlab.run_dir": str(ctx.run_dir.absolute())}).info.run_id
-            known.write_text(json.dumps({"tracking_uri": uri, "run_id": self.run_id}) + "\n")
-            logged = {}
+        with store_lock(db):  # one process at a time creates a new store's schema and an experiment
+            self.client = MlflowClient(tracking_uri=uri)
+            known = ctx.run_dir / RUN_FILE
+            previous = json.loads(known.read_text()) if known.is_file() else None
+            if previous and previous.get("tracking_uri") == uri:
+                self.run_id = previous["run_id"]   # a resumed run continues its own MLflow run
+                self.client.update_run(self.run_id, status="RUNNING")
+                logged = self.client.get_run(self.run_id).data.params
+            else:
+                name = cfg.experiment or ctx.sweep or "trainlab"
+                experiment = self.client.get_experiment_by_name(name)
+                exp_id = experiment.experiment_id if experiment else \
+                    self.client.create_experiment(name, artifact_location=artifacts)
+                self.run_id = self.client.create_run(exp_id, run_name=ctx.run_dir.name,
+                                                     tags={"trainlab.run_dir": str(ctx.run_dir.absolute())}).info.run_id
+                known.write_text(json.dumps({"tracking_uri": uri, "run_id": self.run_id}) + "\n")
+                logged = {}
         from mlflow.entities import Param
 
         # params are immutable in MLflow: a resumed run adds the keys it did not log before

@@ -283,8 +283,8 @@ def edge_warnings(
     """
     m = Metric(metric)
     scored = [(m.value(r), r) for r in records if r.status == "completed"]
-    # a job that never reached an epochs_to/steps_to threshold has no number to rank
-    scored = [(v, r) for v, r in scored if v is not None and v != NOT_REACHED and not math.isnan(v)]
+    # numbers only: epochs_to/steps_to give NOT_REACHED (a string) for a job that never got there
+    scored = [(v, r) for v, r in scored if isinstance(v, (int, float)) and not math.isnan(v)]
     if not scored:
         return []
     pick = max if m.higher_is_better else min

@@ -6,25 +6,29 @@
 
 The table goes to stdout in the chosen format (so `--format csv > t.csv`
 works), warnings go to stderr, and table.md, table.csv and curves.png are
-written into the first sweep folder (or --out), and table.tex with --format latex. The CLI calls
-`write_sweep_report` at the end of every multirun to write the same files.
-A sweep may carry its own columns and baseline (`hydra.sweeper.table`, set by
-experiment presets); they are the defaults for that folder.
+written into the sweep folder (or --out), and table.tex with --format latex. A table of
+several sweep folders is only printed unless --out says where to write it: each sweep
+folder keeps its own table.md. A job named twice (`S S`, sweeps sharing job folders)
+counts once. The CLI calls `write_sweep_report` at the end of every multirun to write the
+same files. A sweep may carry its own columns and baseline (`hydra.sweeper.table`, set by
+experiment presets); they are the defaults for that folder. When an override narrowed the
+sweep so that the preset's baseline row is not in it, the first row is the baseline, with a note.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 import yaml
 
 from trainlab.errors import ConfigError
-from trainlab.sweep.aggregate import Table, build_table, edge_warnings
+from trainlab.sweep.aggregate import Table, build_table, edge_warnings, swept_keys
 from trainlab.sweep.derived import SYNTAX
 from trainlab.sweep.metric import DEFAULT_METRICS
 from trainlab.sweep.render import FORMATS, print_terminal, render, render_csv, render_markdown
-from trainlab.sweep.runs import RunRecord, load_sweep
+from trainlab.sweep.runs import RunRecord, load_sweep, load_sweeps
 from trainlab.sweep.search import read_search_file
 
 
@@ -63,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--format", choices=FORMATS, default="terminal", help="how to print the table (default: terminal)")
     parser.add_argument("--out", metavar="DIR", help="write table.md, table.csv and curves.png (and table.tex with "
-                        "--format latex) here instead of the first sweep folder")
+                        "--format latex) here instead of the sweep folder; a table of several sweep folders "
+                        "is written only here (without --out it is printed only)")
     parser.add_argument("--no-figure", action="store_true", help="do not draw curves.png")
     return parser
 
@@ -71,13 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
 def table_main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
-        records = [r for d in args.sweep_dirs for r in load_sweep(d)]
+        records = load_sweeps(args.sweep_dirs)
+        folders = list(dict.fromkeys(Path(d).resolve() for d in args.sweep_dirs))
         own = table_settings(Path(args.sweep_dirs[0]))
         metrics = _split(args.metric) or own.get("metrics") or None
-        baseline = args.baseline or (own.get("baseline") if not args.by else None)
-        table = build_table(records, metrics, _split(args.by), baseline, args.sort)
-        out = Path(args.out) if args.out else Path(args.sweep_dirs[0])
-        if out.exists() and not out.is_dir():
+        if args.baseline or args.by:
+            table, notes = build_table(records, metrics, _split(args.by), args.baseline, args.sort), []
+        else:
+            table, notes = table_with_preset_baseline(records, metrics, own.get("baseline"), args.sort)
+        # several sweeps' table is written only where asked: each folder keeps its own table.md
+        out = Path(args.out) if args.out else (Path(args.sweep_dirs[0]) if len(folders) == 1 else None)
+        if out is not None and out.exists() and not out.is_dir():
             raise ConfigError("--out", str(out), "it is a file; pass a folder (created if missing)")
     except (ConfigError, _UsageError) as err:
         print(f"trainlab table: {err}", file=sys.stderr)
@@ -85,7 +94,7 @@ def table_main(argv: list[str]) -> int:
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
 
-    warnings = table.warnings + edge_warnings(records, _searched(args.sweep_dirs), metric=table.metrics[0].spec)
+    warnings = notes + table.warnings + edge_warnings(records, _searched(args.sweep_dirs), metric=table.metrics[0].spec)
     if args.format == "terminal":
         print_terminal(table)
     else:
@@ -93,7 +102,11 @@ def table_main(argv: list[str]) -> int:
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
-    title = ", ".join(Path(d).name for d in args.sweep_dirs)
+    if out is None:
+        print(f"printed only: a table of {len(folders)} sweep folders is written where --out DIR says "
+              "(each sweep folder keeps its own table.md)", file=sys.stderr)
+        return 0
+    title = ", ".join(p.name for p in folders)
     try:
         written = write_report(table, warnings, out, figure=not args.no_figure, title=title,
                                latex=args.format == "latex")
@@ -169,8 +182,8 @@ def write_sweep_report(
     metrics = settings.get("metrics") or None
     # a random search's rows are unrelated samples: best first reads better than sampling order
     sort = (metrics or DEFAULT_METRICS)[0] if recorded is not None else None
-    table = build_table(records, metrics, baseline=settings.get("baseline"), sort=sort)
-    warnings = table.warnings + edge_warnings(records, searched if searched is not None else recorded)
+    table, notes = table_with_preset_baseline(records, metrics, settings.get("baseline"), sort)
+    warnings = notes + table.warnings + edge_warnings(records, searched if searched is not None else recorded)
     write_report(table, warnings, sweep_dir, figure=figure, title=sweep_dir.name, tables=tables)
     return sweep_dir / "table.md"
 
@@ -184,3 +197,47 @@ def table_settings(sweep_dir: Path) -> dict:
     except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
         return {}
     return settings if isinstance(settings, dict) else {}
+
+
+def table_with_preset_baseline(records: list[RunRecord], metrics: list[str] | None, baseline: str | None,
+                               sort: str | None) -> tuple[Table, list[str]]:
+    """The table with the baseline a sweep's preset names, and notes. An override may have narrowed
+    the sweep (`experiment=batchnorm_lr optimizer.lr=2.0`): a baseline key that no longer varies is
+    dropped when every job has the preset's value for it, and when the preset's row is not in the
+    sweep at all the first row (in sweep order) is the baseline instead, with a note saying so."""
+    if not baseline:
+        return build_table(records, metrics, sort=sort), []
+    try:
+        return build_table(records, metrics, baseline=_narrowed(baseline, records), sort=sort), []
+    except ConfigError as err:
+        if err.key != "--baseline":
+            raise
+    first = build_table(records, metrics).rows[0]
+    note = f"the preset's baseline {baseline} does not pick one row of this sweep (an override changed its factors)"
+    if first.values and None not in first.values.values():
+        try:
+            text = ",".join(f"{k}={v}" for k, v in first.values.items())
+            return build_table(records, metrics, baseline=text, sort=sort), \
+                [f"{note}: the differences are to the first row, {first.label}"]
+        except ConfigError:
+            pass
+    return build_table(records, metrics, sort=sort), [f"{note}: no differences are shown"]
+
+
+def _narrowed(baseline: str, records: list[RunRecord]) -> str:
+    """The baseline without the keys that are not row keys and that every job already has at the
+    baseline's value (the sweep was narrowed to the baseline's value of that key)."""
+    keys = swept_keys(records)
+    pairs = [pair.partition("=") for pair in re.split(r",(?=[\w.+/@-]+=)", baseline)]
+    kept = [f"{k}={v}" for k, _, v in pairs
+            if k.strip() in keys or not all(_equal(r.lookup(k.strip()), v.strip()) for r in records)]
+    return ",".join(kept) if kept and len(kept) < len(pairs) else baseline
+
+
+def _equal(value: str | None, wanted: str) -> bool:
+    if value == wanted:
+        return True
+    try:
+        return value is not None and float(value) == float(wanted)
+    except ValueError:
+        return False

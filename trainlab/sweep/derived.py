@@ -20,7 +20,10 @@ from dataclasses import dataclass
 NOT_REACHED = "not reached"  # the value of epochs_to/steps_to for a job that never got there
 
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
-_REACH = re.compile(r"^(epochs_to|steps_to)\(\s*([\w/.\-]+)\s*(>=|<=|>|<)\s*([0-9.eE+\-]+)\s*(%?)\s*\)$")
+# the threshold is matched loosely (anything up to the closing parenthesis) and then checked as a number by
+# _NUMBER, so `epochs_to(val_acc>=1..2)` is refused as a bad threshold instead of reaching float()
+_REACH = re.compile(r"^(epochs_to|steps_to)\(\s*([\w/.\-]+)\s*(>=|<=|>|<)\s*([^()%]*?)\s*(%?)\s*\)$")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _OF_COLUMN = re.compile(r"^(auc|best|final)\(\s*([\w/.\-]+)\s*\)$")
 SYNTAX = ("gap, epochs_to(<column>>=X), steps_to(<column>>=X) (also <=, >, <), auc(<column>), "
           "best(<column>), final(<column>)")
@@ -94,7 +97,7 @@ def parse(name: str) -> Derived | None:
     if name == "gap":
         return Derived("gap", "val_acc")
     match = _REACH.match(name)
-    if match:
+    if match and _NUMBER.match(match.group(4)):
         func, column, op, number, percent = match.groups()
         threshold = float(number)
         if is_percent_column(column) and (percent or threshold > 1):
@@ -102,6 +105,12 @@ def parse(name: str) -> Derived | None:
         return Derived(func, column, op, threshold)
     match = _OF_COLUMN.match(name)
     return Derived(match.group(1), match.group(2)) if match else None
+
+
+def bad_threshold(name: str) -> str | None:
+    """The threshold text of a reach metric that is not a number (`1..2`, `-`, `1e`), else None."""
+    match = _REACH.match(name)
+    return match.group(4) if match and not _NUMBER.match(match.group(4)) else None
 
 
 def looks_derived(name: str) -> bool:

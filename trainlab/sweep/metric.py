@@ -139,6 +139,9 @@ def parse_metrics(specs: list[str] | None, records: list[RunRecord], arg: str = 
             missing = [] if parsed is None else [c for c in parsed.columns if c not in columns]
             if parsed is None or (missing and columns):
                 problem = f"no metrics.csv column {', '.join(missing)} in this sweep; " if parsed else ""
+                threshold = derived.bad_threshold(metric.spec)
+                if threshold is not None:
+                    problem = f"its threshold {threshold!r} is not a number (write e.g. 0.9, 90, 90% or 1e-3); "
                 raise ConfigError(arg, metric.spec, f"{problem}derived metrics are {derived.SYNTAX} "
                                                     f"with a metrics.csv column ({', '.join(sorted(columns)) or 'none found'})")
             continue

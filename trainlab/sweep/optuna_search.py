@@ -21,6 +21,9 @@ RUNNING (its sweep was stopped) or FAIL (a job raised) has its jobs without a re
 (pruned counts as one) run again under their old numbers; a RUNNING trial is then told its
 outcome; a FAIL one cannot change state in Optuna, so its outcome enters the study as a new
 trial with the same values and user attribute `retry_of` (not counted again in n_trials).
+Each trial is asked from a sampler seeded for its number (`trial_seed`), so a search stopped or
+killed and resumed asks the trials the uninterrupted search would. An `epochs_to`/`steps_to`
+objective that a job never reaches counts as one past the job's budget (`objective_value`).
 Optuna is imported only by this module, and only for an optuna sweep.
 """
 from __future__ import annotations
@@ -88,6 +91,21 @@ def make_sampler(name: str, seed: int):
     return samplers[name](seed=seed)
 
 
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler's seed for trial `number` of a search seeded `seed`.
+
+    The sampler is made afresh with this seed before each trial is asked, so a trial's values
+    depend only on (seed, trial number, the finished trials before it): a search stopped or
+    killed and resumed asks exactly the trials the uninterrupted search would. (Optuna keeps a
+    sampler's random state in memory only; re-seeding once per session with seed + trials done
+    gave a resumed search other draws.) numpy's SeedSequence mixes the pair, so search seed 1's
+    trial 0 does not repeat search seed 0's trial 1, as seed + number would.
+    """
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
 def make_pruner(name: str, warmup: int):
     import optuna
 
@@ -128,9 +146,28 @@ def trial_value(run_dirs: list[Path], objective: str) -> tuple[str, float | None
         return "pruned", None
     if any(r.status in ("interrupted", "missing") for r in records):
         return "open", None
-    values = [Metric(objective).value(r) for r in records if r.status == "completed"]
+    values = [objective_value(Metric(objective), r) for r in records if r.status == "completed"]
     values = [v for v in values if v is not None and math.isfinite(v)]
     return ("complete", sum(values) / len(values)) if values else ("fail", None)
+
+
+def objective_value(metric, record) -> float | None:
+    """A completed job's objective. An `epochs_to`/`steps_to` threshold the job never reached
+    counts as one past its budget: trainer.epochs + 1 epochs, or the steps of trainer.epochs
+    epochs + 1. It is thus worse than any job that got there within the same budget, and the
+    sampler learns that the region is bad (a FAIL trial would teach it nothing)."""
+    from trainlab.sweep.derived import NOT_REACHED
+
+    value = metric.value(record)
+    if value != NOT_REACHED:
+        return value
+    last_epoch, last_step = record.last("epoch") or 0.0, record.last("step") or 0.0
+    configured = (record.config.get("trainer") or {}).get("epochs")
+    epochs = max(float(configured) if isinstance(configured, (int, float)) else 0.0, last_epoch)
+    if metric.derived.func == "epochs_to":
+        return epochs + 1
+    steps_per_epoch = last_step / last_epoch if last_epoch else last_step
+    return round(steps_per_epoch * epochs) + 1
 
 
 def trials_to_finish(study, sweep_dir: Path) -> list[tuple[object, list[int]]]:

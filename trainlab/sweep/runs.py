@@ -155,6 +155,19 @@ def load_sweep(sweep_dir: str | Path) -> list[RunRecord]:
     return records
 
 
+def load_sweeps(sweep_dirs: list[str | Path]) -> list[RunRecord]:
+    """Every job of several sweep folders, each job once: a folder named twice (`S S`, `S S/`),
+    or sweeps that share job folders (links), would otherwise count a job twice, doubling n and
+    shrinking the spread. Jobs are the same when their folders resolve to the same path."""
+    records, seen = [], set()
+    for sweep_dir in sweep_dirs:
+        for record in load_sweep(sweep_dir):
+            if (where := record.path.resolve()) not in seen:
+                seen.add(where)
+                records.append(record)
+    return records
+
+
 def load_job(job_dir: Path) -> RunRecord:
     problems: list[str] = []
     hydra_dir = job_dir / ".hydra"
