@@ -81,7 +81,7 @@ def ensemble_main(argv: list[str]) -> int:
         raise
     paths, picks = args.paths, None
     if args.per_row:
-        from trainlab.engine.ensemble_rows import per_row_main
+        from trainlab.app.ensemble_rows import per_row_main
 
         if args.top is not None:
             raise ConfigError("--top", args.top, "either --top or --per-row (an ensemble of every row's jobs)")
