@@ -5,8 +5,9 @@
         [--format terminal|markdown|csv|latex] [--out DIR] [--no-figure]
 
 The table goes to stdout in the chosen format (so `--format csv > t.csv`
-works), warnings go to stderr, and table.md, table.csv and curves.png are
-written into the first sweep folder (or --out), and table.tex with --format latex. The CLI calls
+works), warnings go to stderr, and table.md, table.csv, curves.png and table.png
+(trainlab.sweep.table_figure) are written into the first sweep folder (or --out),
+and table.tex with --format latex. The CLI calls
 `write_sweep_report` at the end of every multirun to write the same files.
 A sweep may carry its own columns and baseline (`hydra.sweeper.table`, set by
 experiment presets); they are the defaults for that folder.
@@ -62,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="order rows best first on this metric: descending for accuracies, ascending for everything else (losses, time)",
     )
     parser.add_argument("--format", choices=FORMATS, default="terminal", help="how to print the table (default: terminal)")
-    parser.add_argument("--out", metavar="DIR", help="write table.md, table.csv and curves.png (and table.tex with "
+    parser.add_argument("--out", metavar="DIR", help="write table.md, table.csv, curves.png and table.png (and table.tex with "
                         "--format latex) here instead of the first sweep folder")
-    parser.add_argument("--no-figure", action="store_true", help="do not draw curves.png")
+    parser.add_argument("--no-figure", action="store_true", help="do not draw curves.png and table.png")
     return parser
 
 
@@ -75,7 +76,9 @@ def table_main(argv: list[str]) -> int:
         own = table_settings(Path(args.sweep_dirs[0]))
         metrics = _split(args.metric) or own.get("metrics") or None
         baseline = args.baseline or (own.get("baseline") if not args.by else None)
-        table = build_table(records, metrics, _split(args.by), baseline, args.sort)
+        searched = _searched(args.sweep_dirs)
+        table = build_table(records, metrics, _split(args.by), baseline, args.sort, search=searched is not None)
+        table.footer += study_lines(Path(args.sweep_dirs[0]))
         out = Path(args.out) if args.out else Path(args.sweep_dirs[0])
         if out.exists() and not out.is_dir():
             raise ConfigError("--out", str(out), "it is a file; pass a folder (created if missing)")
@@ -85,7 +88,7 @@ def table_main(argv: list[str]) -> int:
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
 
-    warnings = table.warnings + edge_warnings(records, _searched(args.sweep_dirs), metric=table.metrics[0].spec)
+    warnings = table.warnings + edge_warnings(records, searched, metric=table.metrics[0].spec)
     if args.format == "terminal":
         print_terminal(table)
     else:
@@ -96,7 +99,7 @@ def table_main(argv: list[str]) -> int:
     title = ", ".join(Path(d).name for d in args.sweep_dirs)
     try:
         written = write_report(table, warnings, out, figure=not args.no_figure, title=title,
-                               latex=args.format == "latex")
+                               latex=args.format == "latex", ranges=searched)
     except OSError as err:
         print(f"trainlab table: could not write the report into {out}: {err}", file=sys.stderr)
         return 1
@@ -124,9 +127,10 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 
 def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool = True, title: str = "",
-                 latex: bool = False, tables: bool = True) -> list[Path]:
-    """Write table.md (with the warnings under it), table.csv, curves.png and, with `latex`, table.tex
-    (`tables=False`: curves.png only)."""
+                 latex: bool = False, tables: bool = True,
+                 ranges: dict[str, tuple[float, float, bool]] | None = None) -> list[Path]:
+    """Write table.md (with the warnings under it), table.csv, curves.png, table.png and, with `latex`,
+    table.tex (`tables=False`: the figures only). `ranges`: a search's ranges, for table.png's log axes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if tables:
@@ -142,10 +146,12 @@ def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool 
     if figure:
         # imported here: matplotlib takes a sweep ~0.6 s to import, and the CLI draws in the background
         from trainlab.sweep.figure import plot_curves
+        from trainlab.sweep.table_figure import plot_table
 
-        png = plot_curves(table, out_dir / "curves.png", title=title)
-        if png is not None:
-            written.append(png)
+        for png in (plot_curves(table, out_dir / "curves.png", title=title),
+                    plot_table(table, out_dir / "table.png", title=title, ranges=ranges)):
+            if png is not None:
+                written.append(png)
     return written
 
 
@@ -169,10 +175,23 @@ def write_sweep_report(
     metrics = settings.get("metrics") or None
     # a random search's rows are unrelated samples: best first reads better than sampling order
     sort = (metrics or DEFAULT_METRICS)[0] if recorded is not None else None
-    table = build_table(records, metrics, baseline=settings.get("baseline"), sort=sort)
-    warnings = table.warnings + edge_warnings(records, searched if searched is not None else recorded)
-    write_report(table, warnings, sweep_dir, figure=figure, title=sweep_dir.name, tables=tables)
+    table = build_table(records, metrics, baseline=settings.get("baseline"), sort=sort, search=recorded is not None)
+    table.footer += study_lines(sweep_dir)
+    ranges = searched if searched is not None else recorded
+    warnings = table.warnings + edge_warnings(records, ranges)
+    write_report(table, warnings, sweep_dir, figure=figure, title=sweep_dir.name, tables=tables, ranges=ranges)
     return sweep_dir / "table.md"
+
+
+def study_lines(sweep_dir: Path) -> list[str]:
+    """An Optuna sweep's closing lines (importances, best trial); [] for any other sweep folder."""
+    from trainlab.sweep.optuna_search import TRIALS_FILE
+
+    if not (sweep_dir / TRIALS_FILE).is_file():
+        return []
+    from trainlab.sweep.optuna_search import study_summary
+
+    return study_summary(sweep_dir)
 
 
 def table_settings(sweep_dir: Path) -> dict:

@@ -75,3 +75,18 @@ def edge_warnings(
             f"the search range is probably wrong; extend it beyond its {side} end"
         )
     return warnings
+
+
+BEST_CURVES = 5  # a search's curves.png shows this many trials: one line per trial is a tangle
+
+
+def best_trials(table, count: int = BEST_CURVES):
+    """The table (a `trainlab.sweep.aggregate.Table`) cut to its best `count` rows on its first
+    column, best first; rows without a value are dropped."""
+    import dataclasses
+
+    metric = table.metrics[0]
+    scored = [r for r in table.rows if r.cells[metric.spec].mean is not None
+              and math.isfinite(r.cells[metric.spec].mean)]
+    scored.sort(key=lambda r: r.cells[metric.spec].mean, reverse=metric.higher_is_better)
+    return dataclasses.replace(table, rows=scored[:count])
