@@ -248,7 +248,7 @@ def study_summary(sweep_dir: Path) -> list[str]:
         return ["importances: no completed trial"]
     lines = []
     # Optuna 5's default evaluator, named so that the line says which one (Optuna 4's default was fANOVA)
-    kind = getattr(optuna.importance, "PedAnovaImportanceEvaluator", optuna.importance.FanovaImportanceEvaluator)
+    kind = getattr(optuna.importance, "PedAnovaImportanceEvaluator", None) or optuna.importance.FanovaImportanceEvaluator
     name = kind.__name__
     try:
         with warnings.catch_warnings():

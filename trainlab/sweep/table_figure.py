@@ -158,6 +158,10 @@ def _search(table: Table, ranges) -> tuple[Figure, dict]:
                 points.append({"row": row.label, "x": x, "y": value, "status": "pruned"})
         if log:
             ax.set_xscale("log")
+        if numeric and key in known and known[key][1] > known[key][0]:
+            low, high = known[key][:2]  # the whole searched range, so a crowded edge shows
+            pad = (high / low) ** 0.03 if log and low > 0 else None
+            ax.set_xlim(*((low / pad, high * pad) if pad else (low - 0.03 * (high - low), high + 0.03 * (high - low))))
         if not numeric:
             ax.set_xticks(range(len(categories)), categories)
         ax.set_xlabel(key + (" (log scale)" if log else ""))
@@ -170,7 +174,7 @@ def _search(table: Table, ranges) -> tuple[Figure, dict]:
                Line2D([], [], marker="*", color="C2", markersize=12, linestyle="none", label="best trial")]
     if any(p["status"] == "pruned" for panel in panels for p in panel["points"]):
         handles.append(Line2D([], [], marker="x", color="C3", linestyle="none", label="pruned (value when stopped)"))
-    axes[0].legend(handles=handles, fontsize=7, loc="best")
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=3, frameon=False)
     return fig, {"kind": "search", "metric": metric.spec, "scale": scale, "panels": panels}
 
 
