@@ -248,7 +248,8 @@ def test_every_format_renders(grid_sweep):
     latex = render(table, "latex")
     assert "\\begin{tabular}{llrrrl}" in latex and "\\end{tabular}" in latex
     assert "92.00 $\\pm$ 2.00 [87.03, 96.97]" in latex and "best val acc (\\%)" in latex
-    assert "\\multicolumn{6}{l}{\\footnotesize best on best val acc (\\%)" in latex
+    assert "\\multicolumn{6}{p{\\linewidth}}{\\footnotesize best on best val acc (\\%)" in latex
+    assert "(none when n $<$ 2)" in latex
     terminal = render(table, "terminal")
     assert "best val acc (%)" in terminal and "96.00 ± 1.00" in terminal
 

@@ -176,7 +176,8 @@ def write_sweep_report(
     # a random search's rows are unrelated samples: best first reads better than sampling order
     sort = (metrics or DEFAULT_METRICS)[0] if recorded is not None else None
     table = build_table(records, metrics, baseline=settings.get("baseline"), sort=sort, search=recorded is not None)
-    table.footer += study_lines(sweep_dir)
+    if tables:  # the figure drawer needs no importances (Optuna's evaluator imports scikit-learn: seconds)
+        table.footer += study_lines(sweep_dir)
     ranges = searched if searched is not None else recorded
     warnings = table.warnings + edge_warnings(records, ranges)
     write_report(table, warnings, sweep_dir, figure=figure, title=sweep_dir.name, tables=tables, ranges=ranges)

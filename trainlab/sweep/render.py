@@ -201,7 +201,7 @@ def render_latex(table: Table) -> str:
         "\\midrule",
         *(_tex_line(r) for r in text_rows(table)),
         "\\bottomrule",
-        *(_tex_line([f"\\multicolumn{{{len(names)}}}{{l}}{{\\footnotesize {_tex(line)}}}"], escape=False)
+        *(_tex_line([f"\\multicolumn{{{len(names)}}}{{p{{\\linewidth}}}}{{\\footnotesize {_tex(line)}}}"], escape=False)
           for line in table.footer),
         "\\end{tabular}",
     ]
@@ -212,6 +212,7 @@ _TEX_ESCAPES = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
     "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "±": r"$\pm$", "Δ": r"$\Delta$", "—": "--", "≈": r"$\approx$", "≥": r"$\geq$", "α": r"$\alpha$",
+    "<": r"$<$", ">": r"$>$",  # text-mode < and > print as ¡ and ¿ in LaTeX's default font encoding
 }
 
 
