@@ -5,7 +5,9 @@ default those are the swept factors, the override keys whose values differ
 across jobs, minus the replicate keys (seed, CV fold); everything else that
 differs inside a row (seeds, folds, or factors left out of `--by`) is
 collapsed. Spreads are sample standard deviations (ddof=1), undefined for a
-single job.
+single job. Each value keeps its replicate (seed, fold), so that the table's
+statistics (trainlab.sweep.significance: intervals, Δ to the baseline with its
+paired or Welch test, Holm, the best row) can pair rows that ran the same seeds.
 
 Only completed jobs enter the means. The others are counted, not hidden: a row
 whose jobs all failed shows e.g. "failed 2/2" in its cells, a partly failed row
