@@ -8,10 +8,11 @@ import pytest
 import yaml
 
 from trainlab.errors import ConfigError
-from trainlab.sweep.aggregate import build_table, edge_warnings, infer_ranges
+from trainlab.sweep.aggregate import build_table
 from trainlab.sweep.cli import table_main, write_sweep_report
 from trainlab.sweep.render import render
 from trainlab.sweep.runs import load_sweep
+from trainlab.sweep.search_table import edge_warnings, infer_ranges
 
 
 def summary(val_acc=0.9, test_acc=0.88, train_loss=0.1, epochs=10, wall=5.0, status="completed"):

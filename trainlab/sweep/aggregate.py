@@ -25,7 +25,6 @@ from trainlab.errors import ConfigError
 from trainlab.sweep.derived import NOT_REACHED
 from trainlab.sweep.metric import Metric, parse_metrics
 from trainlab.sweep.runs import REPLICATE_KEYS, STATUSES, RunRecord
-from trainlab.sweep.search_table import edge_warnings, infer_ranges  # noqa: F401 (their old home)
 from trainlab.sweep.significance import add_statistics
 from trainlab.sweep.stats import Comparison
 

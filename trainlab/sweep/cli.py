@@ -21,12 +21,13 @@ from pathlib import Path
 import yaml
 
 from trainlab.errors import ConfigError
-from trainlab.sweep.aggregate import Table, build_table, edge_warnings
+from trainlab.sweep.aggregate import Table, build_table
 from trainlab.sweep.derived import SYNTAX
 from trainlab.sweep.metric import DEFAULT_METRICS
 from trainlab.sweep.render import FORMATS, print_terminal, render, render_csv, render_markdown
 from trainlab.sweep.runs import RunRecord, load_sweep
 from trainlab.sweep.search import read_search_file
+from trainlab.sweep.search_table import edge_warnings
 
 
 class _UsageError(Exception):

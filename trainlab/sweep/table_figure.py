@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 from trainlab.sweep.aggregate import Row, Table
 from trainlab.sweep.metric import Metric
 from trainlab.sweep.search_table import infer_ranges
+from trainlab.sweep.significance import NOT_DISTINGUISHABLE
 
 METADATA_KEY = "trainlab"
 SMALL_PANELS = 3  # lead columns drawn beside the first one
@@ -94,7 +95,8 @@ def _forest(table: Table, ranges) -> tuple[Figure, dict]:
         if metric is not first:
             ax.set_title("mean, 95% CI (no test)", fontsize=8)
         panels.append({"metric": metric.spec, "scale": scale, "rows": drawn})
-    axes[0].set_yticks(ys, [f"{row.label} (n={row.n})" for row in rows])
+    marks = {"not distinguishable": f"{NOT_DISTINGUISHABLE} ", "best": "best: "}  # as the table marks them
+    axes[0].set_yticks(ys, [f"{marks.get(style(table, row), '')}{row.label} (n={row.n})" for row in rows])
     axes[0].set_ylim(-0.7, len(rows) - 0.3)
     fig.legend(handles=_legend(table), fontsize=8, loc="outside lower center", ncols=3, frameon=False)
     return fig, {"kind": "forest", "panels": panels}
