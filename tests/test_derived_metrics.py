@@ -61,7 +61,7 @@ def test_gap_reach_auc_best_final(sweep):
     never = cell(table, "epochs_to(val_loss<=0.1)", "regularizer=none")
     assert never.values == [] and never.not_reached == 3
     text = render(table, "markdown")
-    assert "3 ± 0 (1/3 not reached)" in text and "not reached 3/3" in text
+    assert "3 ± 0 [3, 3] (1/3 not reached)" in text and "not reached 3/3" in text
     assert "gap train−val (pp)" in text and "epochs to val_acc>=90%" in text
     csv_text = render(table, "csv")
     assert "epochs_to(val_acc>=90)_not_reached" in csv_text.splitlines()[0]

@@ -1,4 +1,5 @@
 """Random search: seeded sampling of log-uniform, uniform, integer and choice ranges, and its table."""
+import csv
 import json
 import math
 import subprocess
@@ -121,6 +122,15 @@ def test_random_search_runs_end_to_end(tmp_path, cli_env):
         "low": 8.0, "high": 32.0, "log": False}
     header = (sweep / "table.md").read_text().splitlines()[0]
     assert header.startswith("| optimizer.lr | arch.width | best val acc (%) |")
+    # table.png: the objective against each searched parameter, from table.csv's numbers
+    from trainlab.sweep.table_figure import read_plotted
+
+    rows = list(csv.DictReader((sweep / "table.csv").open()))
+    plotted = {p["param"]: p for p in read_plotted(sweep / "table.png")["panels"]}
+    assert plotted["optimizer.lr"]["log"] is True and plotted["arch.width"]["log"] is False
+    for key, panel in plotted.items():
+        assert [(p["x"], p["y"]) for p in panel["points"]] == \
+            [(float(r[key]), float(r["best.val_acc_mean"])) for r in rows]
 
 
 def test_table_of_a_coarse_and_a_fine_search_judges_edges_on_the_widest_range(tmp_path, capsys):

@@ -86,6 +86,7 @@ def test_failed_and_interrupted_jobs_are_resumed_and_finished_jobs_kept(tmp_path
     table = (sweep / "table.md").read_text()
     assert "| flaky | 1 | failed 1/1 |" in table and "| mlp | 2 | interrupted 1/1 |" in table
     assert (sweep / "table.csv").is_file() and (sweep / "curves.png").is_file()
+    assert (sweep / "table.png").is_file()  # drawn at the end of every sweep, failed rows included
 
     kept = files_and_mtimes(jobs[0])
     (tmp_path / "marker").unlink()  # the cause of the failures is fixed

@@ -8,10 +8,11 @@ import pytest
 import yaml
 
 from trainlab.errors import ConfigError
-from trainlab.sweep.aggregate import build_table, edge_warnings, infer_ranges
+from trainlab.sweep.aggregate import build_table
 from trainlab.sweep.cli import table_main, write_sweep_report
 from trainlab.sweep.render import render
 from trainlab.sweep.runs import load_sweep
+from trainlab.sweep.search_table import edge_warnings, infer_ranges
 
 
 def summary(val_acc=0.9, test_acc=0.88, train_loss=0.1, epochs=10, wall=5.0, status="completed"):
@@ -101,7 +102,9 @@ def test_two_factors_three_seeds_give_mean_and_sample_std(grid_sweep):
     assert cells(table, "wall_time_s")["activation=tanh, norm=batchnorm"].mean == pytest.approx(11.0)
     assert all(row.n == 3 for row in table.rows)
     markdown = render(table, "markdown")
-    assert "| relu | none | 92.00 ± 2.00 | 91.00 ± 2.00 | 0.1500 ± 0.0500 | 10 ± 0 | 11.0 ± 1.0 | 3 |" in markdown
+    # result columns get their 95% interval; costs (epochs, wall time) keep mean ± std
+    assert ("| relu | none | 92.00 ± 2.00 [87.03, 96.97] | 91.00 ± 2.00 [86.03, 95.97] | 0.1500 ± 0.0500 "
+            "[0.0258, 0.2742] | 10 ± 0 | 11.0 ± 1.0 | 3 |") in markdown
     assert "84.00 ± 4.58" in markdown
 
 
@@ -159,7 +162,7 @@ def test_single_configuration_and_damaged_files(tmp_path):
     assert table.rows[0].note() == "(1 missing)"
     (damaged,) = table.warnings  # three completed seeds: no spread warning
     assert "3_seed=3: summary.json has no status" in damaged and "hydra.yaml unreadable" in damaged
-    assert render(table, "markdown").splitlines()[2].startswith("| all jobs | 92.00 ± 2.65 |")
+    assert render(table, "markdown").splitlines()[2].startswith("| all jobs | 92.00 ± 2.65 [85.43, 98.57] |")
 
 
 def test_seeds_and_cv_folds_are_collapsed(tmp_path):
@@ -204,7 +207,8 @@ def test_baseline_difference(tmp_path, grid_sweep):
     assert deltas["activation=tanh, norm=none"] == pytest.approx(-0.08)
     markdown = render(table, "markdown")
     assert "Δ best val acc vs baseline (pp)" in markdown.splitlines()[0]
-    assert "| +4.00 |" in markdown and "| -8.00 |" in markdown and "| baseline |" in markdown
+    assert "| +4.00 [+1.52, +6.48] |" in markdown and "| -8.00 [-14.57, -1.43] |" in markdown
+    assert "| baseline |" in markdown
     rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
     assert float(rows[2]["delta_best.val_acc"]) == pytest.approx(-0.08)
     listed = tmp_path / "listed"
@@ -236,6 +240,7 @@ def test_every_format_renders(grid_sweep):
     table = build_table(load_sweep(grid_sweep), metrics=["best.val_acc", "final.train_loss"])
     markdown = render(table, "markdown").splitlines()
     assert markdown[0] == "| activation | norm | best val acc (%) | final train loss | n | notes |"
+    assert markdown[8].startswith("- best on best val acc (%): activation=relu, norm=batchnorm (96.00 ± 1.00)")
     assert markdown[1] == "| :-- | :-- | --: | --: | --: | :-- |"
     rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
     assert float(rows[2]["best.val_acc_mean"]) == pytest.approx(0.84, abs=1e-12)
@@ -243,7 +248,9 @@ def test_every_format_renders(grid_sweep):
     assert rows[0]["activation"] == "relu" and rows[0]["n"] == "3"
     latex = render(table, "latex")
     assert "\\begin{tabular}{llrrrl}" in latex and "\\end{tabular}" in latex
-    assert "92.00 $\\pm$ 2.00" in latex and "best val acc (\\%)" in latex
+    assert "92.00 $\\pm$ 2.00 [87.03, 96.97]" in latex and "best val acc (\\%)" in latex
+    assert "\\multicolumn{6}{p{\\linewidth}}{\\footnotesize best on best val acc (\\%)" in latex
+    assert "(none when n $<$ 2)" in latex
     terminal = render(table, "terminal")
     assert "best val acc (%)" in terminal and "96.00 ± 1.00" in terminal
 
@@ -275,7 +282,9 @@ def test_few_seeds_and_overlap_warnings(tmp_path, grid_sweep):
         make_job(close, num, [f"activation={act}", f"seed={num % 3}"], summary(val_acc=acc))
     warnings = build_table(load_sweep(close)).warnings
     assert len(warnings) == 1
-    assert "best row (activation=relu: 92.00 ± 2.00) overlaps the runner-up (activation=tanh: 91.00 ± 2.00)" in warnings[0]
+    # the paired differences are all +1 pp (no spread, the paired t is undefined): Welch's test decides
+    assert ("best row (activation=relu: 92.00 ± 2.00) is not distinguishable from the runner-up "
+            "(activation=tanh: 91.00 ± 2.00): Δ +1.00 pp [-3.53, +5.53], Welch's t-test, p = 0.57") in warnings[0]
 
 
 def random_search(sweep, lrs, best_lr):
@@ -336,7 +345,7 @@ def test_two_sweep_folders_fill_missing_factors_from_the_config(tmp_path, capsys
     table = build_table(load_sweep(first) + load_sweep(second))
     assert [r.label for r in table.rows] == ["norm=batchnorm", "norm=none"]
     assert table_main([str(first), str(second), "--format", "markdown", "--no-figure"]) == 0
-    assert "| none | 80.00 ± 0.00 |" in capsys.readouterr().out
+    assert "| none | 80.00 ± 0.00 [80.00, 80.00] |" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args, names", [

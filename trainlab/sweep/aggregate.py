@@ -5,7 +5,9 @@ default those are the swept factors, the override keys whose values differ
 across jobs, minus the replicate keys (seed, CV fold); everything else that
 differs inside a row (seeds, folds, or factors left out of `--by`) is
 collapsed. Spreads are sample standard deviations (ddof=1), undefined for a
-single job.
+single job. Each value keeps its replicate (seed, fold), so that the table's
+statistics (trainlab.sweep.significance: intervals, Δ to the baseline with its
+paired or Welch test, Holm, the best row) can pair rows that ran the same seeds.
 
 Only completed jobs enter the means. The others are counted, not hidden: a row
 whose jobs all failed shows e.g. "failed 2/2" in its cells, a partly failed row
@@ -22,16 +24,18 @@ from dataclasses import dataclass, field
 from trainlab.errors import ConfigError
 from trainlab.sweep.derived import NOT_REACHED
 from trainlab.sweep.metric import Metric, parse_metrics
-from trainlab.sweep.runs import STATUSES, RunRecord
+from trainlab.sweep.runs import REPLICATE_KEYS, STATUSES, RunRecord
+from trainlab.sweep.significance import add_statistics
+from trainlab.sweep.stats import Comparison
 
 MIN_SEEDS = 3  # below this a standard deviation says little about the spread
-EDGE = 0.1  # outer fraction of a search range that flags a badly placed range
 
 
 @dataclass
 class Cell:
     values: list[float]
     not_reached: int = 0  # jobs whose curve never reached an epochs_to/steps_to threshold (not in the mean)
+    ids: list = field(default_factory=list)  # each value's replicate (seed, fold): pairs rows for the paired test
 
     @property
     def n(self) -> int:
@@ -45,6 +49,13 @@ class Cell:
     def std(self) -> float | None:
         return statistics.stdev(self.values) if self.n >= 2 else None
 
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% Student-t interval of the mean; None below 2 values."""
+        from trainlab.sweep.stats import mean_interval
+
+        return mean_interval(self.values) if all(math.isfinite(v) for v in self.values) else None
+
 
 @dataclass
 class Row:
@@ -52,6 +63,8 @@ class Row:
     records: list[RunRecord]
     cells: dict[str, Cell] = field(default_factory=dict)  # metric spec -> cell
     delta: float | None = None  # first metric's mean minus the baseline row's
+    comparison: Comparison | None = None  # that Δ's interval and test (trainlab.sweep.significance)
+    best: bool = False  # best on the first metric AND distinguishable from the runner-up
 
     @property
     def done(self) -> list[RunRecord]:
@@ -100,6 +113,8 @@ class Table:
     rows: list[Row]
     baseline: Row | None = None
     warnings: list[str] = field(default_factory=list)
+    footer: list[str] = field(default_factory=list)  # how to read the statistics, printed under the table
+    search: bool = False  # a random or Optuna search: rows are trials, ranked rather than tested
 
 
 def swept_keys(records: list[RunRecord]) -> list[str]:
@@ -116,6 +131,7 @@ def build_table(
     by: list[str] | None = None,
     baseline: str | None = None,
     sort: str | None = None,
+    search: bool = False,
 ) -> Table:
     """The ablation table of a sweep; bad arguments raise a one-line ConfigError."""
     parsed = parse_metrics(metrics, records, swept=swept_keys(records))
@@ -130,12 +146,13 @@ def build_table(
     for record in records:  # records come in job order, so rows keep the sweep's order
         values = {k: record.lookup(k) for k in keys}
         rows.setdefault(tuple(values.values()), Row(values, [])).records.append(record)
-    table = Table(keys, parsed, list(rows.values()))
+    table = Table(keys, parsed, list(rows.values()), search=search)
     for row in table.rows:
         for metric in parsed:
-            found = [metric.value(r) for r in row.done]
-            row.cells[metric.spec] = Cell([v for v in found if isinstance(v, float | int)],
-                                          not_reached=found.count(NOT_REACHED))
+            found = [(metric.value(r), replicate_id(r)) for r in row.done]
+            kept = [(v, i) for v, i in found if isinstance(v, float | int)]
+            row.cells[metric.spec] = Cell([v for v, _ in kept], ids=[i for _, i in kept],
+                                          not_reached=[v for v, _ in found].count(NOT_REACHED))
 
     if baseline:
         table.baseline = _find_baseline(baseline, table)
@@ -146,7 +163,14 @@ def build_table(
     if sort_metric:
         _sort_rows(table.rows, sort_metric)
     table.warnings = read_warnings(records) + spread_warnings(table)
+    add_statistics(table)
     return table
+
+
+def replicate_id(record: RunRecord) -> tuple | None:
+    """Which replicate a job is (its seed and CV fold); None when its seed is unknown."""
+    found = tuple(record.lookup(k) for k in REPLICATE_KEYS)
+    return None if found[0] is None else found
 
 
 def _check_keys(by: list[str], records: list[RunRecord]) -> list[str]:
@@ -214,26 +238,11 @@ def spread_warnings(table: Table) -> list[str]:
     """Warnings about how far the table's means can be trusted."""
     warnings = []
     few = [f"{r.label} (n={r.n})" for r in table.rows if 0 < r.n < MIN_SEEDS]
-    if few:
+    if few and not table.search:  # a search's trials run one seed each on purpose
         warnings.append(f"fewer than {MIN_SEEDS} seeds: spreads are unreliable for {_first_few(few)}")
     empty = [f"{r.label} ({r.status_text()})" for r in table.rows if r.n == 0]
     if empty:
         warnings.append(f"no completed job for {_first_few(empty)}")
-
-    # Is the winner distinguishable from the runner-up on the first metric?
-    metric = table.metrics[0]
-    ranked = [r for r in table.rows if _has_mean(r.cells[metric.spec])]
-    _sort_rows(ranked, metric)
-    if len(ranked) >= 2:
-        best, second = (r.cells[metric.spec] for r in ranked[:2])
-        # a single job has no spread; treat it as a point
-        if best.mean - (best.std or 0) <= second.mean + (second.std or 0) and \
-                second.mean - (second.std or 0) <= best.mean + (best.std or 0):
-            warnings.append(
-                f"on {metric.label} the best row ({ranked[0].label}: {_pm(metric, best)}) overlaps "
-                f"the runner-up ({ranked[1].label}: {_pm(metric, second)}) within one standard "
-                "deviation: the ranking may be noise; run more seeds"
-            )
     return warnings
 
 
@@ -241,72 +250,6 @@ def _has_mean(cell: Cell) -> bool:
     return cell.mean is not None and not math.isnan(cell.mean)
 
 
-def _pm(metric: Metric, cell: Cell) -> str:
-    text = metric.format(cell.mean)
-    return text if cell.std is None else f"{text} ± {metric.format(cell.std)}"
-
-
 def _first_few(items: list[str], limit: int = 5) -> str:
     more = f" and {len(items) - limit} more" if len(items) > limit else ""
     return "; ".join(items[:limit]) + more
-
-
-def infer_ranges(records: list[RunRecord]) -> dict[str, tuple[float, float, bool]]:
-    """Search ranges guessed from the values seen, for numeric override keys
-    with more than 5 distinct values (a grid of a few points is not a search).
-
-    The scale is logarithmic when all values are positive and span at least
-    two decades, as learning rates and weight decays do.
-    """
-    ranges = {}
-    keys = {k for r in records for k in r.factors}
-    for key in sorted(keys):
-        values = [_as_float(r.lookup(key)) for r in records]
-        if None in values or len(set(values)) <= 5:
-            continue
-        low, high = min(values), max(values)
-        ranges[key] = (low, high, low > 0 and high / low >= 100)
-    return ranges
-
-
-def edge_warnings(
-    records: list[RunRecord],
-    searched: dict[str, tuple[float, float, bool]] | None = None,
-    metric: str = "best.val_acc",
-) -> list[str]:
-    """Warn when the best job's value of a searched parameter lies in the outer
-    10% of its range (measured on the log scale for log ranges): the optimum
-    is probably outside the range that was searched.
-
-    `searched` maps an override key to (low, high, log); when None the ranges
-    are inferred from the values seen (see `infer_ranges`).
-    """
-    m = Metric(metric)
-    scored = [(m.value(r), r) for r in records if r.status == "completed"]
-    # numbers only: epochs_to/steps_to give NOT_REACHED (a string) for a job that never got there
-    scored = [(v, r) for v, r in scored if isinstance(v, (int, float)) and not math.isnan(v)]
-    if not scored:
-        return []
-    pick = max if m.higher_is_better else min
-    score, best = pick(scored, key=lambda pair: pair[0])
-    ranges = infer_ranges(records) if searched is None else searched
-
-    warnings = []
-    for key, (low, high, log) in ranges.items():
-        value = _as_float(best.lookup(key))
-        if value is None or high <= low:
-            continue
-        if log and low > 0 and value > 0:
-            position = (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
-        else:
-            position = (value - low) / (high - low)
-        if EDGE <= position <= 1 - EDGE:
-            continue
-        side = "lower" if position < EDGE else "upper"
-        scale = " (log scale)" if log else ""
-        warnings.append(
-            f"{key}: the best job ({best.name}, {m.label} {m.format(score)}) has {key}={value:g}, "
-            f"in the {side} {EDGE:.0%} of the searched range [{low:g}, {high:g}]{scale}: "
-            f"the search range is probably wrong; extend it beyond its {side} end"
-        )
-    return warnings

@@ -5,14 +5,14 @@
         [--format terminal|markdown|csv|latex] [--out DIR] [--no-figure]
 
 The table goes to stdout in the chosen format (so `--format csv > t.csv`
-works), warnings go to stderr, and table.md, table.csv and curves.png are
-written into the sweep folder (or --out), and table.tex with --format latex. A table of
-several sweep folders is only printed unless --out says where to write it: each sweep
-folder keeps its own table.md. A job named twice (`S S`, sweeps sharing job folders)
-counts once. The CLI calls `write_sweep_report` at the end of every multirun to write the
+works), warnings go to stderr, and table.md, table.csv, curves.png and table.png
+(trainlab.sweep.table_figure) are written into the sweep folder (or --out), and table.tex with
+--format latex. A table of several sweep folders is only printed unless --out says where to write
+it: each sweep folder keeps its own table.md. A job named twice (`S S`, sweeps sharing job
+folders) counts once. The CLI calls `write_sweep_report` at the end of every multirun to write the
 same files. A sweep may carry its own columns and baseline (`hydra.sweeper.table`, set by
-experiment presets); they are the defaults for that folder. When an override narrowed the
-sweep so that the preset's baseline row is not in it, the first row is the baseline, with a note.
+experiment presets); they are the defaults for that folder. When an override narrowed the sweep
+so that the preset's baseline row is not in it, the first row is the baseline, with a note.
 """
 from __future__ import annotations
 
@@ -24,12 +24,13 @@ from pathlib import Path
 import yaml
 
 from trainlab.errors import ConfigError
-from trainlab.sweep.aggregate import Table, build_table, edge_warnings, swept_keys
+from trainlab.sweep.aggregate import Table, build_table, swept_keys
 from trainlab.sweep.derived import SYNTAX
 from trainlab.sweep.metric import DEFAULT_METRICS
 from trainlab.sweep.render import FORMATS, print_terminal, render, render_csv, render_markdown
 from trainlab.sweep.runs import RunRecord, load_sweep, load_sweeps
 from trainlab.sweep.search import read_search_file
+from trainlab.sweep.search_table import edge_warnings
 
 
 class _UsageError(Exception):
@@ -66,10 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="order rows best first on this metric: descending for accuracies, ascending for everything else (losses, time)",
     )
     parser.add_argument("--format", choices=FORMATS, default="terminal", help="how to print the table (default: terminal)")
-    parser.add_argument("--out", metavar="DIR", help="write table.md, table.csv and curves.png (and table.tex with "
-                        "--format latex) here instead of the sweep folder; a table of several sweep folders "
-                        "is written only here (without --out it is printed only)")
-    parser.add_argument("--no-figure", action="store_true", help="do not draw curves.png")
+    parser.add_argument("--out", metavar="DIR", help="write table.md, table.csv, curves.png and table.png (and "
+                        "table.tex with --format latex) here instead of the sweep folder; a table of several "
+                        "sweep folders is written only here (without --out it is printed only)")
+    parser.add_argument("--no-figure", action="store_true", help="do not draw curves.png and table.png")
     return parser
 
 
@@ -80,10 +81,13 @@ def table_main(argv: list[str]) -> int:
         folders = list(dict.fromkeys(Path(d).resolve() for d in args.sweep_dirs))
         own = table_settings(Path(args.sweep_dirs[0]))
         metrics = _split(args.metric) or own.get("metrics") or None
+        searched = _searched(args.sweep_dirs)
+        search = searched is not None
         if args.baseline or args.by:
-            table, notes = build_table(records, metrics, _split(args.by), args.baseline, args.sort), []
+            table, notes = build_table(records, metrics, _split(args.by), args.baseline, args.sort, search=search), []
         else:
-            table, notes = table_with_preset_baseline(records, metrics, own.get("baseline"), args.sort)
+            table, notes = table_with_preset_baseline(records, metrics, own.get("baseline"), args.sort, search=search)
+        table.footer += study_lines(Path(args.sweep_dirs[0]))
         # several sweeps' table is written only where asked: each folder keeps its own table.md
         out = Path(args.out) if args.out else (Path(args.sweep_dirs[0]) if len(folders) == 1 else None)
         if out is not None and out.exists() and not out.is_dir():
@@ -94,7 +98,7 @@ def table_main(argv: list[str]) -> int:
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
 
-    warnings = notes + table.warnings + edge_warnings(records, _searched(args.sweep_dirs), metric=table.metrics[0].spec)
+    warnings = notes + table.warnings + edge_warnings(records, searched, metric=table.metrics[0].spec)
     if args.format == "terminal":
         print_terminal(table)
     else:
@@ -109,7 +113,7 @@ def table_main(argv: list[str]) -> int:
     title = ", ".join(p.name for p in folders)
     try:
         written = write_report(table, warnings, out, figure=not args.no_figure, title=title,
-                               latex=args.format == "latex")
+                               latex=args.format == "latex", ranges=searched)
     except OSError as err:
         print(f"trainlab table: could not write the report into {out}: {err}", file=sys.stderr)
         return 1
@@ -137,9 +141,10 @@ def _split(values: list[str] | None) -> list[str] | None:
 
 
 def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool = True, title: str = "",
-                 latex: bool = False, tables: bool = True) -> list[Path]:
-    """Write table.md (with the warnings under it), table.csv, curves.png and, with `latex`, table.tex
-    (`tables=False`: curves.png only)."""
+                 latex: bool = False, tables: bool = True,
+                 ranges: dict[str, tuple[float, float, bool]] | None = None) -> list[Path]:
+    """Write table.md (with the warnings under it), table.csv, curves.png, table.png and, with `latex`,
+    table.tex (`tables=False`: the figures only). `ranges`: a search's ranges, for table.png's log axes."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if tables:
@@ -155,10 +160,12 @@ def write_report(table: Table, warnings: list[str], out_dir: Path, figure: bool 
     if figure:
         # imported here: matplotlib takes a sweep ~0.6 s to import, and the CLI draws in the background
         from trainlab.sweep.figure import plot_curves
+        from trainlab.sweep.table_figure import plot_table
 
-        png = plot_curves(table, out_dir / "curves.png", title=title)
-        if png is not None:
-            written.append(png)
+        for png in (plot_curves(table, out_dir / "curves.png", title=title),
+                    plot_table(table, out_dir / "table.png", title=title, ranges=ranges)):
+            if png is not None:
+                written.append(png)
     return written
 
 
@@ -182,10 +189,24 @@ def write_sweep_report(
     metrics = settings.get("metrics") or None
     # a random search's rows are unrelated samples: best first reads better than sampling order
     sort = (metrics or DEFAULT_METRICS)[0] if recorded is not None else None
-    table, notes = table_with_preset_baseline(records, metrics, settings.get("baseline"), sort)
-    warnings = notes + table.warnings + edge_warnings(records, searched if searched is not None else recorded)
-    write_report(table, warnings, sweep_dir, figure=figure, title=sweep_dir.name, tables=tables)
+    table, notes = table_with_preset_baseline(records, metrics, settings.get("baseline"), sort, search=recorded is not None)
+    if tables:  # the figure drawer needs no importances (Optuna's evaluator imports scikit-learn: seconds)
+        table.footer += study_lines(sweep_dir)
+    ranges = searched if searched is not None else recorded
+    warnings = notes + table.warnings + edge_warnings(records, ranges)
+    write_report(table, warnings, sweep_dir, figure=figure, title=sweep_dir.name, tables=tables, ranges=ranges)
     return sweep_dir / "table.md"
+
+
+def study_lines(sweep_dir: Path) -> list[str]:
+    """An Optuna sweep's closing lines (importances, best trial); [] for any other sweep folder."""
+    from trainlab.sweep.optuna_search import TRIALS_FILE
+
+    if not (sweep_dir / TRIALS_FILE).is_file():
+        return []
+    from trainlab.sweep.optuna_search import study_summary
+
+    return study_summary(sweep_dir)
 
 
 def table_settings(sweep_dir: Path) -> dict:
@@ -200,15 +221,15 @@ def table_settings(sweep_dir: Path) -> dict:
 
 
 def table_with_preset_baseline(records: list[RunRecord], metrics: list[str] | None, baseline: str | None,
-                               sort: str | None) -> tuple[Table, list[str]]:
+                               sort: str | None, search: bool = False) -> tuple[Table, list[str]]:
     """The table with the baseline a sweep's preset names, and notes. An override may have narrowed
     the sweep (`experiment=batchnorm_lr optimizer.lr=2.0`): a baseline key that no longer varies is
     dropped when every job has the preset's value for it, and when the preset's row is not in the
     sweep at all the first row (in sweep order) is the baseline instead, with a note saying so."""
     if not baseline:
-        return build_table(records, metrics, sort=sort), []
+        return build_table(records, metrics, sort=sort, search=search), []
     try:
-        return build_table(records, metrics, baseline=_narrowed(baseline, records), sort=sort), []
+        return build_table(records, metrics, baseline=_narrowed(baseline, records), sort=sort, search=search), []
     except ConfigError as err:
         if err.key != "--baseline":
             raise
@@ -217,11 +238,11 @@ def table_with_preset_baseline(records: list[RunRecord], metrics: list[str] | No
     if first.values and None not in first.values.values():
         try:
             text = ",".join(f"{k}={v}" for k, v in first.values.items())
-            return build_table(records, metrics, baseline=text, sort=sort), \
+            return build_table(records, metrics, baseline=text, sort=sort, search=search), \
                 [f"{note}: the differences are to the first row, {first.label}"]
         except ConfigError:
             pass
-    return build_table(records, metrics, sort=sort), [f"{note}: no differences are shown"]
+    return build_table(records, metrics, sort=sort, search=search), [f"{note}: no differences are shown"]
 
 
 def _narrowed(baseline: str, records: list[RunRecord]) -> str:

@@ -1,4 +1,4 @@
-"""The sweep figure: each row's validation curves, mean over replicates ± std.
+"""The sweep figure: each row's validation curves, mean over replicates ± std (a search: its best trials).
 
 Drawn on a bare `Figure` with the Agg canvas instead of through pyplot, so it
 neither switches the global backend of the process that calls it (the engine
@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from trainlab.sweep.aggregate import Row, Table
+from trainlab.sweep.search_table import BEST_CURVES, best_trials
 
 PANELS = (("val_acc", "validation accuracy (%)", 100.0), ("val_loss", "validation loss", 1.0))
 # drawn dashed beside each panel's val curve, in the row's colour, when the jobs log them
@@ -41,7 +42,12 @@ def mean_curve(row: Row, column: str) -> tuple[list[float], list[float], list[fl
 
 
 def plot_curves(table: Table, path: str | Path, title: str = "") -> Path | None:
-    """Write the two-panel PNG; None (and no file) when no row has a curve."""
+    """Write the two-panel PNG; None (and no file) when no row has a curve. A search's figure
+    shows only its best few trials."""
+    if table.search and len(table.rows) > BEST_CURVES:
+        trials = len(table.rows)
+        table = best_trials(table)
+        title = f"{title}: the best {len(table.rows)} of {trials} trials on {table.metrics[0].label}".lstrip(": ")
     curves = {col: [(row, mean_curve(row, col)) for row in table.rows] for col, _, _ in PANELS}
     beside = {col: [mean_curve(row, BESIDE[col])[:2] for row in table.rows] for col, _, _ in PANELS}
     if not any(xs for pairs in curves.values() for _, (xs, _, _) in pairs):

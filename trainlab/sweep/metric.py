@@ -92,6 +92,13 @@ class Metric:
         return self.kind == "percent"
 
     @property
+    def lead(self) -> bool:
+        """A result (accuracy, loss, gap, arrival time) rather than a cost (wall time, epochs run):
+        the columns that get intervals in the table and a panel in table.png."""
+        return self.spec not in ("epochs_run", "best.epoch", "best.step", "final.epoch", "final.step") \
+            and self.kind != "seconds"
+
+    @property
     def label(self) -> str:
         if self.spec in LABELS:
             return LABELS[self.spec]

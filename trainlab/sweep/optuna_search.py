@@ -261,3 +261,41 @@ def trial_reporter(monitor: str) -> TrialReporter | None:
     if not entry or not entry.get("prune"):
         return None
     return TrialReporter(entry, entry.get("column") or monitor)
+
+
+def study_summary(sweep_dir: Path) -> list[str]:
+    """The lines an Optuna sweep's table ends with: the hyperparameter importances by Optuna's own
+    (default) evaluator over the completed trials, and the best trial's parameters."""
+    entries = list(read_trials(sweep_dir).values())
+    if not entries:
+        return []
+    try:
+        import optuna
+    except ImportError:
+        return ["importances: not available (optuna is not installed: pip install 'trainlab[search]')"]
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=entries[0]["study"], storage=entries[0]["storage"])
+    except Exception as err:  # a moved folder, a database that is gone: the table still stands
+        return [f"importances: the study could not be opened ({type(err).__name__}: {err})"]
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    if not done:
+        return ["importances: no completed trial"]
+    lines = []
+    # Optuna 5's default evaluator, named so that the line says which one (Optuna 4's default was fANOVA)
+    kind = getattr(optuna.importance, "PedAnovaImportanceEvaluator", None) or optuna.importance.FanovaImportanceEvaluator
+    name = kind.__name__
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an experimental-feature warning would end up in the table
+            found = optuna.importance.get_param_importances(study, evaluator=kind())
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in found.items())
+        lines.append(f"hyperparameter importances (Optuna's {name}, over {len(done)} completed trials): {shown}")
+    except Exception as err:  # too few trials, a parameter that never varied
+        lines.append(f"hyperparameter importances: not available ({type(err).__name__}: {err})")
+    best = study.best_trial
+    params = ", ".join(f"{k}={format_float(v) if isinstance(v, float) else v}" for k, v in best.params.items())
+    lines.append(f"best trial: #{best.number}, objective {best.value:.4g}, {params}")
+    return lines

@@ -1,10 +1,12 @@
 """Print an ablation table: rich terminal table, Markdown, CSV or LaTeX.
 
 Markdown, terminal and LaTeX show what a reader wants (accuracies as
-percentages, "mean ± std", status words for failed rows). CSV is for
+percentages, "mean ± std [95% CI]", Δ to the baseline with its interval, ≈ for
+a row noise cannot tell from the baseline, status words for failed rows) and,
+under the table, the lines that say how to read the statistics. CSV is for
 programs: raw numbers in the units of summary.json (accuracies as fractions),
-mean and std in separate columns and one column per job status, so it parses
-back without string surgery.
+mean, std and interval ends in separate columns at full precision and one column
+per job status, so it parses back without string surgery.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from rich.text import Text
 from trainlab.sweep.aggregate import Row, Table
 from trainlab.sweep.metric import Metric
 from trainlab.sweep.runs import STATUSES
+from trainlab.sweep.significance import NOT_DISTINGUISHABLE, interval_text, p_text
 
 FORMATS = ("terminal", "markdown", "csv", "latex")
 
@@ -39,7 +42,7 @@ def header(table: Table) -> list[str]:
     names = list(table.keys) or ["configuration"]
     names += [m.label for m in table.metrics]
     if table.baseline is not None:
-        names.append(delta_label(table.metrics[0]))
+        names += [delta_label(table.metrics[0]), "p (Holm)"]
     return names + ["n", "notes"]
 
 
@@ -59,12 +62,24 @@ def _text_row(table: Table, row: Row) -> list[str]:
     for metric in table.metrics:
         cells.append(cell_text(row, metric))
     if table.baseline is not None:
-        first = table.metrics[0]
-        if row is table.baseline:
-            cells.append("baseline")
-        else:
-            cells.append("—" if row.delta is None else first.format(row.delta, signed=True))
-    return cells + [str(row.n), row.note()]
+        cells += _delta_cells(table, row)
+    note = "; ".join(t for t in ("best" if row.best else "", row.note()) if t)
+    return cells + [str(row.n), note]
+
+
+def _delta_cells(table: Table, row: Row) -> list[str]:
+    """"+4.00 [+1.52, +6.48]" and its Holm p; "≈ …" when noise cannot tell it from the baseline."""
+    if row is table.baseline:
+        return ["baseline", ""]
+    if row.delta is None:
+        return ["—", ""]
+    first, c = table.metrics[0], row.comparison
+    text = first.format(row.delta, signed=True)
+    if c is None:
+        return [text, ""]
+    text = f"{text} {interval_text(first, c.low, c.high, signed=True)}".rstrip()
+    mark = "" if c.distinguishable else f"{NOT_DISTINGUISHABLE} "
+    return [mark + text, p_text(c.p_holm)]
 
 
 def cell_text(row: Row, metric: Metric) -> str:
@@ -76,6 +91,9 @@ def cell_text(row: Row, metric: Metric) -> str:
         return f"not reached {cell.not_reached}/{row.n}" if cell.not_reached else "—"
     text = metric.format(cell.mean)
     text = text if cell.std is None else f"{text} ± {metric.format(cell.std)}"
+    interval = cell.interval if metric.lead else None
+    if interval is not None:
+        text += " " + interval_text(metric, *interval)
     # the mean is over the jobs that got there: say how many did not
     return f"{text} ({cell.not_reached}/{row.n} not reached)" if cell.not_reached else text
 
@@ -103,6 +121,8 @@ def print_terminal(table: Table, console: Console | None = None) -> None:
         needed = Measurement.get(console, console.options.update_width(10_000), rich_table).maximum
         console.width = max(console.width, needed)
     console.print(rich_table)
+    for line in table.footer:
+        console.print(Text(line, style="dim"))
 
 
 def render_terminal(table: Table) -> str:
@@ -116,6 +136,8 @@ def render_markdown(table: Table) -> str:
     names = header(table)
     align = [":--"] * n_keys + ["--:"] * (len(names) - n_keys - 1) + [":--"]
     lines = [_md_line(names), _md_line(align)] + [_md_line(r) for r in text_rows(table)]
+    if table.footer:
+        lines += [""] + [f"- {line}" for line in table.footer]
     return "\n".join(lines) + "\n"
 
 
@@ -128,11 +150,14 @@ def render_csv(table: Table) -> str:
     statuses = [s for s in STATUSES if s != "completed"] + sorted(found - set(STATUSES))
     names = (list(table.keys) or ["configuration"]) + ["n", "jobs"] + statuses
     for metric in table.metrics:
-        names += [f"{metric.spec}_mean", f"{metric.spec}_std"]
+        names += [f"{metric.spec}_{part}" for part in ("mean", "std", "ci_low", "ci_high")]
         if _reach(metric):
             names.append(f"{metric.spec}_not_reached")
     if table.baseline is not None:
-        names.append(f"delta_{table.metrics[0].spec}")
+        delta = f"delta_{table.metrics[0].spec}"
+        names += [delta, f"{delta}_ci_low", f"{delta}_ci_high", f"{delta}_test", f"{delta}_p", f"{delta}_p_holm",
+                  f"{delta}_distinguishable"]
+    names.append("best")
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -143,9 +168,15 @@ def render_csv(table: Table) -> str:
         line += [row.n, len(row.records)] + [counts.get(s, 0) for s in statuses]
         for metric in table.metrics:
             cell = row.cells[metric.spec]
-            line += [_number(cell.mean), _number(cell.std)] + ([cell.not_reached] if _reach(metric) else [])
+            low, high = cell.interval or (None, None)
+            line += [_number(cell.mean), _number(cell.std), _number(low), _number(high)]
+            line += [cell.not_reached] if _reach(metric) else []
         if table.baseline is not None:
+            c = row.comparison
             line.append(_number(row.delta))
+            line += ["", "", "", "", "", ""] if c is None else [
+                _number(c.low), _number(c.high), c.test, _number(c.p), _number(c.p_holm), int(c.distinguishable)]
+        line.append(int(row.best))
         writer.writerow(line)
     return buf.getvalue()
 
@@ -170,6 +201,8 @@ def render_latex(table: Table) -> str:
         "\\midrule",
         *(_tex_line(r) for r in text_rows(table)),
         "\\bottomrule",
+        *(_tex_line([f"\\multicolumn{{{len(names)}}}{{p{{\\linewidth}}}}{{\\footnotesize {_tex(line)}}}"], escape=False)
+          for line in table.footer),
         "\\end{tabular}",
     ]
     return "\n".join(lines) + "\n"
@@ -178,9 +211,14 @@ def render_latex(table: Table) -> str:
 _TEX_ESCAPES = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
     "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "±": r"$\pm$", "Δ": r"$\Delta$", "—": "--",
+    "±": r"$\pm$", "Δ": r"$\Delta$", "—": "--", "≈": r"$\approx$", "≥": r"$\geq$", "α": r"$\alpha$",
+    "<": r"$<$", ">": r"$>$",  # text-mode < and > print as ¡ and ¿ in LaTeX's default font encoding
 }
 
 
-def _tex_line(cells: list[str]) -> str:
-    return " & ".join("".join(_TEX_ESCAPES.get(ch, ch) for ch in c) for c in cells) + r" \\"
+def _tex(text: str) -> str:
+    return "".join(_TEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def _tex_line(cells: list[str], escape: bool = True) -> str:
+    return " & ".join(_tex(c) if escape else c for c in cells) + r" \\"
