@@ -7,7 +7,6 @@ the value and what is valid. Nothing is trained and nothing is written.
 """
 import importlib.util
 import itertools
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
