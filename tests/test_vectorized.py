@@ -9,6 +9,11 @@ import pytest
 import torch
 
 from tests.conftest import train_in
+from trainlab.config import validate
+
+
+def _with_spec(cfg):
+    return cfg, validate(cfg)
 from trainlab.engine import checkpoint as ckpt
 
 TINY = ["dataset.subset=120", "trainer.batch_size=32", "trainer.progress=off", "trainer.threads=1",
@@ -86,7 +91,7 @@ def test_each_replicate_draws_its_own_dropout_masks(tmp_path, dropout):
     overrides = [*TINY, "trainer.epochs=1", *(["regularizer=dropout"] if dropout else [])]
     reps = []
     for i in range(2):
-        reps.append(set_up_replicate(compose_cfg(overrides), tmp_path / str(i), overrides, None, _no_figures, None, tmp_path / f"{i}.log"))
+        reps.append(set_up_replicate(*_with_spec(compose_cfg(overrides)), tmp_path / str(i), overrides, None, _no_figures, None, tmp_path / f"{i}.log"))
     train_group(reps)
     assert [r.summary['status'] for r in reps] == ["completed", "completed"]
     weights = [last(tmp_path / str(i))["model"]["1.weight"] for i in range(2)]
@@ -155,7 +160,7 @@ def test_a_diverged_replicate_stops_alone(tmp_path):
         reps = []
         for i, name in enumerate(names):
             overrides = [*TINY, f"seed={i}"]
-            reps.append(set_up_replicate(compose_cfg(overrides), tmp_path / name, overrides, None, _no_figures, None, tmp_path / f"{name}.log"))
+            reps.append(set_up_replicate(*_with_spec(compose_cfg(overrides)), tmp_path / name, overrides, None, _no_figures, None, tmp_path / f"{name}.log"))
         if poison is not None:
             with torch.no_grad():
                 reps[poison].c.model[1].weight.fill_(float("nan"))
@@ -165,7 +170,6 @@ def test_a_diverged_replicate_stops_alone(tmp_path):
     reps = group(["a0", "a1"], poison=1)
     assert [r.summary['status'] for r in reps] == ["completed", "diverged"]
     assert last(tmp_path / "a1")["counters"]["epoch"] == 1 and last(tmp_path / "a0")["counters"]["epoch"] == 2
-    alone = group(["b0"])
     for name, tensor in last(tmp_path / "b0")["model"].items():
         torch.testing.assert_close(last(tmp_path / "a0")["model"][name], tensor, atol=ATOL, rtol=0)
 
@@ -229,7 +233,7 @@ def test_a_group_signalled_mid_epoch_resumes_bit_identically(tmp_path, monkeypat
             folder = tmp_path / f"{prefix}{i}"
             state = ckpt.load(folder / "checkpoints" / "last.pt") if resume else None
             cfg = compose_cfg([*overrides, f"seed={i}", *(["resume=true"] if resume else [])])
-            reps.append(set_up_replicate(cfg, folder, overrides, state, _no_figures, None, tmp_path / f"{prefix}{i}.log"))
+            reps.append(set_up_replicate(*_with_spec(cfg), folder, overrides, state, _no_figures, None, tmp_path / f"{prefix}{i}.log"))
         train_group(reps)
         return reps
 
@@ -268,7 +272,7 @@ def test_other_stackable_options_match_their_twins(tmp_path, options):
     reps = []
     for i in range(2):
         overrides = [*TINY, *options, f"seed={i}"]
-        reps.append(set_up_replicate(compose_cfg(overrides), tmp_path / f"v{i}", overrides, None, _no_figures, None, tmp_path / f"v{i}.log"))
+        reps.append(set_up_replicate(*_with_spec(compose_cfg(overrides)), tmp_path / f"v{i}", overrides, None, _no_figures, None, tmp_path / f"v{i}.log"))
     train_group(reps)
     for i in range(2):
         assert run_tiny(tmp_path / f"s{i}", [*TINY, *options, f"seed={i}"])["status"] == reps[i].status == "completed"
@@ -284,7 +288,7 @@ def test_early_stopping_ends_replicates_as_their_runs_would(tmp_path):
     overrides = [*TINY, "trainer.epochs=4", "trainer.early_stop.patience=1", "trainer.early_stop.min_delta=10"]
     reps = []
     for i in range(2):
-        reps.append(set_up_replicate(compose_cfg([*overrides, f"seed={i}"]), tmp_path / str(i), overrides, None, _no_figures, None, tmp_path / f"{i}.log"))
+        reps.append(set_up_replicate(*_with_spec(compose_cfg([*overrides, f"seed={i}"])), tmp_path / str(i), overrides, None, _no_figures, None, tmp_path / f"{i}.log"))
     train_group(reps)
     for i, rep in enumerate(reps):
         assert rep.summary["status"] == "completed"
@@ -322,7 +326,7 @@ def test_a_group_trains_on_the_gpu_close_to_its_twins(tmp_path, options):
     overrides = [*TINY, *options, "trainer.device=cuda"]
     reps = []
     for i in range(2):
-        reps.append(set_up_replicate(compose_cfg([*overrides, f"seed={i}"]), tmp_path / f"v{i}", overrides, None, _no_figures, None, tmp_path / f"v{i}.log"))
+        reps.append(set_up_replicate(*_with_spec(compose_cfg([*overrides, f"seed={i}"])), tmp_path / f"v{i}", overrides, None, _no_figures, None, tmp_path / f"v{i}.log"))
     train_group(reps)
     for i in range(2):
         assert reps[i].status == "completed" and reps[i].summary["device"].startswith("cuda")

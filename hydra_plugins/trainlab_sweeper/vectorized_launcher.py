@@ -98,12 +98,13 @@ class _SetUp:
 
     def _set_up(self, cfg: DictConfig, hc, run_dir: Path, multirun: bool):
         from trainlab.app.hooks import run_hooks
+        from trainlab.config import validate
         from trainlab.engine.training import set_up_replicate
 
         decision, lock = self.job.start(cfg, hc, run_dir, multirun)
         state, decision.resume_state = decision.resume_state, None
         try:
-            run = set_up_replicate(cfg, run_dir, list(hc.overrides.task), state, self.job.drawer(cfg),
+            run = set_up_replicate(cfg, validate(cfg), run_dir, list(hc.overrides.task), state, self.job.drawer(cfg),
                                    run_hooks(cfg, main=True, single_process=True), run_dir / f"{hc.job.name}.log")
         except BaseException:
             if lock is not None:

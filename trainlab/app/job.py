@@ -81,8 +81,8 @@ class TrainJob:
         decision, lock = self.start(cfg, hc, run_dir, multirun)
         discard = not multirun and not OmegaConf.select(cfg, "trainer.keep_folder", default=True)
         try:
-            summary = run_training(cfg, run_dir, list(hc.overrides.task),
-                                   *job_parts(cfg, decision, None if discard else self.drawer(cfg)))
+            spec, *rest = job_parts(cfg, decision, None if discard else self.drawer(cfg))
+            summary = run_training(cfg, spec, run_dir, list(hc.overrides.task), *rest)
         finally:
             if lock is not None:
                 lock.release()
@@ -148,11 +148,15 @@ def run_job(cfg: DictConfig, run_dir: Path, overrides: list[str], decision: Deci
 
     if decision is None:
         decision = decide(Path(run_dir), bool(cfg.get("resume")), OmegaConf.to_container(cfg, resolve=True))
-    return run_training(cfg, run_dir, overrides, *job_parts(cfg, decision, draw_figures))
+    spec, *rest = job_parts(cfg, decision, draw_figures)
+    return run_training(cfg, spec, run_dir, overrides, *rest)
 
 
 def job_parts(cfg: DictConfig, decision: Decision, draw_figures) -> tuple:
-    """What the shell hands the core for one job: last.pt's content (or None), the figure drawer, the hooks."""
+    """What the shell hands the core for one job: its validated spec, last.pt's content (or None), the
+    figure drawer, the hooks."""
+    from trainlab.config import validate
+
     from trainlab.app.hooks import run_hooks
     from trainlab.engine import distributed
 
@@ -163,7 +167,7 @@ def job_parts(cfg: DictConfig, decision: Decision, draw_figures) -> tuple:
     ranks = distributed.current()
     hooks = run_hooks(cfg, ranks.is_main, ranks.world == 1)
     state, decision.resume_state = decision.resume_state, None  # the run lets it go once restored
-    return state, draw_figures, hooks
+    return validate(cfg), state, draw_figures, hooks
 
 
 class ReleaseJobConfig(Callback):

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from trainlab.config import validate
+from trainlab.config import RunSpec
 from trainlab.engine import checkpoint as ckpt
 from trainlab.engine import distributed
 from trainlab.engine.assemble import Components, assemble, resolve_device
@@ -34,15 +34,15 @@ log = logging.getLogger("trainlab")
 
 
 class Run:
-    def __init__(self, cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
+    def __init__(self, cfg: DictConfig, spec: RunSpec, run_dir: Path, overrides: list[str] | None = None,
                  resume_state: dict | None = None, draw_figures: FigureDrawer | None = None, hooks: Hooks | None = None,
                  log_file: Path | None = None):
-        self.cfg, self.run_dir, self.overrides = cfg, Path(run_dir), list(overrides or [])
+        self.cfg, self.run_dir, self.overrides = cfg, Path(run_dir), list(overrides or [])  # cfg: as composed
         self.draw_figures = draw_figures      # run folder -> its figure files (the caller's), or None
         self.hooks = hooks or Hooks()
         self.log_file = log_file              # a group replicate's own train.log (None: Hydra's handler)
         self.resume_state = resume_state      # last.pt's content when the run continues
-        self.spec = validate(cfg)
+        self.spec = spec                      # the config validated by the shell (trainlab.config.validate)
         self.trainer = self.spec.trainer
         self.metrics = MetricsFile(self.run_dir / "metrics.csv")
         self.ckpt_dir = self.run_dir / "checkpoints"

@@ -1,8 +1,8 @@
 """The two ways into the training core: one run, or a stacked group of seed replicates. Both set
 their runs up, hand them to core.train with their stepper, and record a failure in the folders.
 
-The caller (the command shell, trainlab.app) has decided whether each run starts or continues in its
-folder and passes last.pt's content in; it also builds each run's hooks and figure drawer.
+The caller (the command shell, trainlab.app) has validated each run's config (the spec), decided
+whether it starts or continues in its folder (last.pt's content), and built its hooks and figure drawer.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from trainlab.config import RunSpec
 from trainlab.engine import checkpoint as ckpt
 from trainlab.engine import core
 from trainlab.engine.finish import record_failure
@@ -22,7 +23,7 @@ from trainlab.engine.steppers import SingleStepper, StackedStepper
 from trainlab.errors import ConfigError
 
 
-def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None,
+def run_training(cfg: DictConfig, spec: RunSpec, run_dir: Path, overrides: list[str] | None = None,
                  resume_state: dict | None = None, draw_figures: FigureDrawer | None = None, hooks: Hooks | None = None) -> dict:
     """Train one run in `run_dir` to its end and return its summary. On any exception a failed (or
     interrupted) summary.json is written and the traceback logged, then the exception propagates;
@@ -30,7 +31,7 @@ def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = N
     run_dir, started, run = Path(run_dir), time.time(), None
     existing = resume_state is not None
     try:
-        run = Run(cfg, run_dir, overrides, resume_state, draw_figures, hooks)
+        run = Run(cfg, spec, run_dir, overrides, resume_state, draw_figures, hooks)
         resume_state = None  # the run holds the state now (and lets it go once restored)
         run.setup()
         core.train([run], SingleStepper(run))
@@ -44,13 +45,13 @@ def run_training(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = N
     return run.summary
 
 
-def set_up_replicate(cfg: DictConfig, run_dir: Path, overrides: list[str], resume_state: dict | None,
+def set_up_replicate(cfg: DictConfig, spec: RunSpec, run_dir: Path, overrides: list[str], resume_state: dict | None,
                      draw_figures: FigureDrawer | None, hooks: Hooks | None, log_file: Path) -> Run:
     """One replicate of a group, set up (its failure recorded in its folder, then raised)."""
     started, run = time.time(), None
     existing = resume_state is not None
     try:
-        run = Run(cfg, run_dir, overrides, resume_state, draw_figures, hooks, log_file=log_file)
+        run = Run(cfg, spec, run_dir, overrides, resume_state, draw_figures, hooks, log_file=log_file)
         run.setup()
         return run
     except BaseException as err:
