@@ -92,7 +92,7 @@ def load_spec(overrides: list[str]):
     """The validated RunSpec of one configuration, or one-line ConfigErrors like `trainlab train`."""
     from trainlab.app.compose import compose_job
     from trainlab.config import validate
-    from trainlab.app.precheck import expand
+    from trainlab.app.sweep_overrides import expand
 
     bad = [o for o in overrides if o.startswith("-") or "=" not in o and not o.startswith("~")]
     if bad:

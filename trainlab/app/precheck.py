@@ -6,7 +6,6 @@ validated up front, and the first problem becomes one line naming the key,
 the value and what is valid. Nothing is trained and nothing is written.
 """
 import importlib.util
-import itertools
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,95 +15,12 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from trainlab.app.compose import compose_job, group_options, groups, hydra_session
+from trainlab.app.compose import compose_job, groups, hydra_session
 from trainlab.devices import check_device
 from trainlab.errors import ConfigError
-from trainlab.app.override_errors import check_flags, parse_error
+from trainlab.app.override_errors import check_flags
 from trainlab.app.run_folder import check_run_dir, holds_run
-
-# Flags Hydra takes with a value after them.
-FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
-                    "--config-dir", "-cd", "--experimental-rerun"}
-MAX_COMBINATIONS = 2000
-
-
-def split_args(args: list[str]) -> tuple[list[str], list[str]]:
-    """(hydra flags, overrides)."""
-    flags, overrides, skip = [], [], False
-    for arg in args:
-        if skip:
-            flags.append(arg)
-            skip = False
-        elif arg.startswith("-"):
-            flags.append(arg)
-            skip = arg in FLAGS_WITH_VALUE
-        else:
-            overrides.append(arg)
-    return flags, overrides
-
-
-def _values(override) -> list:
-    """Every value a (possibly sweep) override takes, or None when it is a search range."""
-    if override.is_sweep_override():
-        try:
-            return list(override.sweep_string_iterator())
-        except Exception:
-            return None
-    return [override.get_value_element_as_str()]
-
-
-def expand(overrides: list[str]) -> list[list[str]]:
-    """The override lists of every job a basic sweep would launch (search ranges keep one placeholder)."""
-    parser = OverridesParser.create()
-    try:
-        parsed = parser.parse_overrides(overrides)
-    except Exception as err:
-        raise parse_error(overrides, err) from None
-    axes = []
-    for raw, ov in zip(overrides, parsed):
-        if not ov.key_or_group:
-            raise ConfigError("override", raw, "key=value (the key before '=' is missing)")
-        if ov.key_or_group.startswith("hydra"):
-            continue
-        values = _values(ov)
-        if values is None:  # interval()/tag ranges belong to a search sweeper: validated per job
-            continue
-        prefix = {None: "", "+": "+", "++": "++", "~": "~"}.get(_type_prefix(raw), "")
-        key = ov.key_or_group + (f"@{ov.package}" if ov.package else "")
-        axes.append([f"{prefix}{key}={v}" for v in values])
-        _check_group_choice(ov.key_or_group, values)
-    combos = list(itertools.islice(itertools.product(*axes), MAX_COMBINATIONS))
-    return [list(c) for c in combos]
-
-
-def _type_prefix(raw: str) -> str | None:
-    for p in ("++", "+", "~"):
-        if raw.startswith(p):
-            return p
-    return None
-
-
-def _check_group_choice(key: str, values: list[str]) -> None:
-    if key not in groups():
-        return
-    valid = group_options(key)
-    for value in values:
-        for option in _as_options(value):
-            if option not in valid and option != "null":
-                raise ConfigError(key, option, "choose one of " + ", ".join(valid))
-
-
-def _as_options(value: str) -> list[str]:
-    value = value.strip()
-    if value.startswith("[") and value.endswith("]"):
-        return [v.strip() for v in value[1:-1].split(",") if v.strip()]
-    return [value]
-
-
-def compose_checked(overrides: list[str]):
-    """One job's config (trainlab.app.compose.compose_job): Hydra's errors are one-line ConfigErrors."""
-    return compose_job(overrides)
-
+from trainlab.app.sweep_overrides import MAX_COMBINATIONS, check_group_choice, type_prefix, expand, split_args
 
 INFO_FLAGS = {"--help", "-h", "--hydra-help", "--info", "-i", "--shell-completion", "-sc"}
 SWEEPER = "hydra_plugins.trainlab_sweeper.trainlab_sweeper.TrainlabSweeper"
@@ -209,7 +125,7 @@ def validate_jobs(jobs: list[list[str]], check=None) -> set[str]:
     composed: dict[tuple, DictConfig] = {}
     devices = set()
     for job in jobs:
-        seeds = [o for o in job if _key(o) == "seed" and _type_prefix(o) is None]
+        seeds = [o for o in job if _key(o) == "seed" and type_prefix(o) is None]
         rest = tuple(o for o in job if o not in seeds)
         if len(seeds) != 1:
             spec = validate(compose_job(job))
@@ -291,7 +207,7 @@ def _hydra_config(task: list[str], hydra: list[str]) -> tuple:
     except ConfigError as first_error:
         groups_here = set(groups())
         forced = {raw: f"++{raw}" for raw, ov in zip(task, parsed) if not ov.is_sweep_override()
-                  and _type_prefix(raw) is None and "." in ov.key_or_group and ov.key_or_group not in groups_here}
+                  and type_prefix(raw) is None and "." in ov.key_or_group and ov.key_or_group not in groups_here}
         if not forced:
             raise first_error
         try:
@@ -339,7 +255,7 @@ def _planned_jobs(hydra_cfg, task: list[str], grid: list[list[str]], user_dir: b
     jobs = plan_sweep(parsed, sweeper.n_trials, sweeper.seed).jobs
     for job in jobs[:MAX_COMBINATIONS]:
         for override in job:
-            _check_group_choice(_key(override), [override.partition("=")[2]])
+            check_group_choice(_key(override), [override.partition("=")[2]])
     sweep_dir = Path(str(hydra_cfg.sweep.dir))
     if not sweeper.resume:
         if user_dir and sweep_dir.is_dir() and find_job_dirs(sweep_dir):
