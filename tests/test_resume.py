@@ -72,3 +72,23 @@ def test_resume_without_checkpoint_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="checkpoints/last.pt"):
         run_tiny(tmp_path / "empty", ["resume=true"])
+
+
+def test_a_sweep_job_killed_before_its_first_checkpoint_starts_over_without_its_old_rows(tmp_path, monkeypatch):
+    """A job SIGKILLed after its step-0 (and epoch-1) rows but before its first last.pt left metrics.csv
+    and no summary: `resume-sweep` starts it over from scratch, and its rows are not there twice
+    (they were: the folder counted as holding no run, so the new rows were appended to the old)."""
+    import shutil
+
+    from trainlab.app.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["-m", "seed=0,1", "trainer.epochs=2", "dataset.subset=120", "trainer.progress=off", "hydra.sweep.dir=s"]
+    assert main(["train", *args]) == 0
+    job = sorted(p for p in (tmp_path / "s").iterdir() if p.name.startswith("1_"))[0]
+    whole = metrics_without_time(job)
+    (job / "summary.json").unlink()  # what a kill before the first checkpoint leaves: rows, no summary, no last.pt
+    shutil.rmtree(job / "checkpoints")
+    assert main(["resume-sweep", "s"]) == 0
+    rows = metrics_without_time(job)
+    assert [r["step"] for r in rows] == [r["step"] for r in whole] and rows == whole

@@ -24,7 +24,9 @@ FIXED_ON_RESUME = ["seed", "dataset.name", "dataset.val_split", "dataset.subset"
 
 
 def holds_run(folder: Path) -> bool:
-    return (folder / "summary.json").exists() or (folder / "checkpoints" / "last.pt").exists()
+    """A run was here: its result, its checkpoint, or the metrics rows of one killed before either
+    (a job SIGKILLed before its first last.pt; starting over there must not append to its rows)."""
+    return any((folder / name).exists() for name in ("summary.json", "checkpoints/last.pt", "metrics.csv"))
 
 
 def stopped_before_checkpoint(folder: Path) -> bool:
