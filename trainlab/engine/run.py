@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainlab.config import validate
 from trainlab.engine import checkpoint as ckpt
-from trainlab.engine import distributed
+from trainlab.engine import distributed, slurm_requeue
 from trainlab.engine.assemble import Components, assemble, resolve_device
 from trainlab.engine.console import Progress
 from trainlab.engine.loop import EpochSums, Loop
@@ -370,6 +370,8 @@ class Run:
         than hydra.launcher.max_num_timeout allows) it raises: the run stays `interrupted` for
         `trainlab resume-sweep`. Every rank calls it (submitit's only acts on rank 0), even one the
         signal did not reach, so the job is requeued whichever task was signalled."""
+        if self.status == "interrupted" and signal.SIGTERM in self.agreed:  # SLURM requeues by SIGTERM too
+            slurm_requeue.leave_if_requeued()
         preempt = preemption_signal()
         handler = self.preempt_handler
         if self.status != "interrupted" or preempt not in self.agreed or not callable(handler):

@@ -182,7 +182,9 @@ class TrialReporter:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.storage = optuna.storages.get_storage(entry["storage"])
+        from trainlab.sweep.shared_study import open_storage
+
+        self.storage = open_storage(entry["storage"])  # an RDB URL, or journal:PATH (shared by workers)
         study = optuna.load_study(study_name=entry["study"], storage=self.storage)
         self.trial_id, self.lead = entry["trial_id"], entry.get("lead", True)
         self.trial = optuna.trial.Trial(study, self.trial_id)
