@@ -35,7 +35,8 @@ SLOW_PLUGIN = textwrap.dedent("""
 
     def slowed(self, x, target):
         out = step(self, x, target)
-        if not os.environ.get("SLURM_RESTART_COUNT") and str(HydraConfig.get().job.num) == os.environ.get("SLOW_JOB"):
+        slow = os.environ.get("SLOW_JOB") is not None and not os.environ.get("SLURM_RESTART_COUNT")
+        if slow and str(HydraConfig.get().job.num) == os.environ["SLOW_JOB"]:
             time.sleep(0.2)
         return out
 
@@ -235,7 +236,7 @@ def test_two_workers_share_one_optuna_study_through_a_journal_file(cluster, tmp_
     ids = []
     for w in range(2):
         cmd = " ".join([sys.executable, "-m", "trainlab", "train", *(f"'{a}'" for a in worker),
-                        f"hydra.sweeper.seed={w}", f"hydra.sweep.dir=worker{w}"])
+                        f"hydra.sweeper.seed={1000 * w}", f"hydra.sweep.dir=worker{w}"])
         done = subprocess.run(["sbatch", "--parsable", "--partition=debug", "--cpus-per-task=1", "--mem=1G",
                                f"--output=worker{w}.log", f"--wrap={cmd}"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, check=True)

@@ -82,6 +82,7 @@ class OptunaSweeper(Sweeper):
                 for r, replicate in enumerate(replicates):
                     entries[trial.number * len(replicates) + r] = {"storage": storage, "study": study.study_name,
                                                                    "trial_id": trial._trial_id, "prune": prune,
+                                                                   "pruner": [self.pruner, self.pruner_warmup],
                                                                    "column": column, "lead": r == 0}
                     jobs.append((trial.number * len(replicates) + r,
                                  [*replicate, *trial_overrides(space, trial.params)]))
