@@ -265,7 +265,11 @@ def test_two_workers_share_one_optuna_study_through_a_journal_file(cluster, tmp_
             assert status(folder) == {"COMPLETE": "completed", "PRUNED": "pruned"}[trial.state.name]
     assert by_worker[0] and by_worker[1] and not by_worker[0] & by_worker[1]
     assert by_worker[0] | by_worker[1] == {t._trial_id for t in trials}
+    table = trainlab(["table", "worker0", "worker1"], tmp_path, env)  # one table over the workers' folders
     pruned = [t for t in trials if t.state.name == "PRUNED"]
+    rows = [line for line in table.stdout.splitlines() if line.startswith("│")]
+    assert table.returncode == 0 and len(rows) == n_trials, table.stdout + table.stderr
+    assert sum("pruned 1/1" in row for row in rows) == len(pruned)
     assert pruned, [(t.number, t.state.name, t.value) for t in trials]
     owner = {tid: w for w, tids in by_worker.items() for tid in tids}
     # a trial can only be pruned against trials that reached its epoch first; some were the other worker's
@@ -315,3 +319,39 @@ def test_exactly_n_trials_are_asked_by_workers_sharing_a_journal(tmp_path):
         asked += got
         a.tell(got[0], 0.5)  # one finished, the others still running: both count
     assert len(asked) == 5 and len(b.get_trials()) == 5 and not list(tmp_path.glob("*.lock"))
+
+
+def test_without_accounting_job_states_come_from_squeue():
+    """squeue's lines read as sacct's (arrays and ranges), and a job squeue no longer lists has ended."""
+    pytest.importorskip("submitit")
+    from hydra_plugins.trainlab_sweeper.trainlab_submitit_launcher import squeue_watcher
+
+    watcher = squeue_watcher()(delay_s=60)
+    for job_id in ("7_0", "7_1", "7_2", "7_3", "8_0"):
+        watcher.register_job(job_id)
+    assert watcher._make_command()[:2] == ["squeue", "--noheader"]
+    info = watcher.read_info(b"7_0|COMPLETED|vm\n7_1|CANCELLED|vm\n7_[2-3]|PENDING|\n")
+    assert {k: v["State"] for k, v in info.items()} == {"7_0": "COMPLETED", "7_1": "CANCELLED", "7_2": "PENDING",
+                                                         "7_3": "PENDING", "8_0": "ENDED"}
+    watcher._info_dict.update(info)
+    assert [watcher.is_done(j, mode="cache") for j in ("7_0", "7_1", "7_2", "8_0")] == [True, True, False, True]
+
+
+def test_a_job_without_a_result_is_a_failed_job_not_an_exception(caplog):
+    pytest.importorskip("submitit")
+    from types import SimpleNamespace
+
+    from hydra.core.utils import JobStatus
+    from submitit.core.utils import UncompletedJobError
+
+    from hydra_plugins.trainlab_sweeper.trainlab_submitit_launcher import ResultOrFailure
+
+    def results():
+        raise UncompletedJobError("Job 9_1 (task: 0) with path /x has not produced any output (state: CANCELLED)\nmore")
+
+    job = SimpleNamespace(results=results, job_id="9_1", state="CANCELLED", paths=SimpleNamespace(stderr="/x/9_1.err"))
+    with caplog.at_level("WARNING"):
+        ret, = ResultOrFailure(job, 1).results()
+    assert ret.status == JobStatus.FAILED and isinstance(ret._return_value, UncompletedJobError)
+    assert "job 1 (SLURM job 9_1, state CANCELLED) ended without a result: Job 9_1 (task: 0) with path /x has " \
+           "not produced any output (state: CANCELLED) (its log: /x/9_1.err)" in caplog.text
