@@ -144,6 +144,12 @@ def test_launcher_mistakes_on_this_cluster_are_one_line_before_any_folder(cluste
         res = trainlab(["train", "-m", *SLURM, bad, "seed=0,1", "hydra.sweep.dir=sweep"], tmp_path, env)
         assert res.returncode == 2 and res.stderr.startswith(f"error: {message}"), res.stderr[-2000:]
         assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "sweep").exists()
+    # what only sbatch can judge (a node feature nobody has) is still one error line, no traceback
+    res = trainlab(["train", "-m", *SLURM, "+hydra.launcher.constraint=nothere", "seed=0,1", "hydra.sweep.dir=sweep"],
+                   tmp_path, env)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert "error: hydra/launcher='slurm' is not valid: sbatch refused the jobs: sbatch: error: Batch job " \
+           "submission failed: Invalid feature specification" in res.stderr
 
 
 @slurm

@@ -6,12 +6,15 @@ it lacks (issue 31, first runs on a one-node SLURM cluster):
 - On a cluster without accounting storage sacct fails on every poll (submitit logged a warning
   each time and never learnt that a job without a result had ended). There, job states are read
   from squeue, which knows a job until MinJobAge after it ends; a job gone from it has ended.
+- sbatch refusing the array (a constraint, account or QOS the cluster does not know) is one line,
+  not a traceback.
 - A job that ends without a result (cancelled before Python ran, killed for memory, node failure)
   no longer raises out of the whole sweep: it becomes a failed job with a one-line warning, the
   other jobs' results are kept, and the CLI reports the sweep from its folder as usual.
 """
 import getpass
 import logging
+import sys
 from functools import lru_cache
 from typing import Sequence
 
@@ -37,7 +40,16 @@ class SlurmLauncher(SubmititSlurmLauncher):
         submit = submitit.AutoExecutor.map_array
 
         def map_array(executor, fn, *iterables):
-            return [ResultOrFailure(job, num) for job, num in zip(submit(executor, fn, *iterables), iterables[2])]
+            try:
+                jobs = submit(executor, fn, *iterables)
+            except submitit.core.utils.FailedJobError as err:  # sbatch said no: its own words, in one line
+                from trainlab.errors import ConfigError
+
+                said = next((line for line in str(err).splitlines() if "error" in line.lower()), str(err).strip())
+                print(f"error: {ConfigError('hydra/launcher', 'slurm', f'sbatch refused the jobs: {said}')}",
+                      file=sys.stderr)
+                raise SystemExit(2) from None  # past Hydra's handler, which would print a traceback
+            return [ResultOrFailure(job, num) for job, num in zip(jobs, iterables[2])]
 
         # Hydra's launch() collects `job.results()` of the array in one list: the jobs are handed back
         # wrapped, so one job without a result does not take the others' down with it
