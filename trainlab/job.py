@@ -214,7 +214,8 @@ def _restart_reason(hc, multirun: bool) -> str:
         return f"job {hc.job.num} of a resumed sweep"
     if multirun and os.environ.get("SUBMITIT_EXECUTOR"):
         count = os.environ.get("SLURM_RESTART_COUNT")  # SLURM's own count of this job's restarts
-        return f"job {hc.job.num} started again by submitit (requeued)" + (f", SLURM_RESTART_COUNT={count}" if count else "")
+        return f"job {hc.job.num} started again by submitit (requeued)" + (
+            f", SLURM_RESTART_COUNT={count}" if count else "")
     if not multirun and requeued():
         return f"SLURM_RESTART_COUNT={os.environ['SLURM_RESTART_COUNT']}"
     return ""

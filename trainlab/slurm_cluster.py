@@ -109,7 +109,8 @@ def check_partition_resources(launcher) -> None:
     names = ", ".join(p.name + (" (default)" if p.default else "") for p in known)
     if part is None:
         if name is None:
-            raise ConfigError("hydra.launcher.partition", None, f"a partition: this cluster has no default one ({names})")
+            raise ConfigError("hydra.launcher.partition", None,
+                              f"a partition: this cluster has no default one ({names})")
         raise ConfigError("hydra.launcher.partition", name, f"a partition of this cluster: {names}")
     tasks = int(launcher.get("tasks_per_node") or 1)
     cpus = int(launcher.get("cpus_per_task") or 1)
