@@ -241,10 +241,11 @@ def test_two_workers_share_one_optuna_study_through_a_journal_file(cluster, tmp_
     for w in range(2):
         cmd = " ".join([sys.executable, "-m", "trainlab", "train", *(f"'{a}'" for a in worker),
                         f"hydra.sweeper.seed={1000 * w}", f"hydra.sweep.dir=worker{w}"])
-        done = subprocess.run(["sbatch", "--parsable", "--partition=debug", "--cpus-per-task=1", "--mem=1G",
-                               f"--output=worker{w}.log", f"--wrap={cmd}"], cwd=tmp_path, env=env,
+        done = subprocess.run(["sbatch", "--parsable", "--hold", "--partition=debug", "--cpus-per-task=1",
+                               "--mem=1G", f"--output=worker{w}.log", f"--wrap={cmd}"], cwd=tmp_path, env=env,
                               capture_output=True, text=True, check=True)
         ids.append(done.stdout.strip())
+    subprocess.run(["scontrol", "release", *ids], check=True)  # both start in one scheduling pass
     wait_for(lambda: all(ended(i) for i in ids), 300,
              "both workers")
     for w, job_id in enumerate(ids):
