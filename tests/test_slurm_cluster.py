@@ -216,7 +216,8 @@ def test_a_cancelled_job_is_interrupted_and_resume_sweep_finishes_it(cluster, tm
 @slurm
 def test_two_gloo_ranks_under_srun_in_one_allocation_write_one_run_folder(cluster, tmp_path, env):
     res = subprocess.run(["salloc", "--ntasks=2", "--cpus-per-task=1", "--partition=debug", "srun",
-                          "--kill-on-bad-exit=1", sys.executable, "-m", "trainlab", "train", "trainer.device=cpu", "trainer.epochs=2",
+                          "--kill-on-bad-exit=1", sys.executable, "-m", "trainlab", "train", "trainer.device=cpu",
+                          "trainer.epochs=2",
                           *TINY, "trainer.progress=off", "hydra.run.dir=run"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
