@@ -69,7 +69,9 @@ def test_slurm_config_composes_on_top_of_submitit_slurm():
                       return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
-    assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 1, 120)
+    # gpus_per_node null: one GPU where the partition has some, none on a CPU partition (at launch, from sinfo)
+    assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", None, 120)
+    assert launcher._target_ == "hydra_plugins.trainlab_sweeper.trainlab_submitit_launcher.SlurmLauncher"
     assert launcher.max_num_timeout == 0  # a killed job is finished with `trainlab resume-sweep`
 
 

@@ -73,6 +73,7 @@ def test_ranks_meet_on_the_first_node_at_a_port_of_the_job(slurm_env):
     slurm_env.setenv("MASTER_PORT", "31313")
     assert distributed._rendezvous()["MASTER_PORT"] == "31313"  # the user's choice is kept
     slurm_env.delenv("SUBMITIT_EXECUTOR")  # plain srun: the same rule from SLURM's variables
+    slurm_env.setenv("SLURM_STEP_ID", "0")
     assert distributed._rendezvous() == {"MASTER_ADDR": "gpu017", "MASTER_PORT": "31313"}
 
     joined = {}
@@ -81,6 +82,18 @@ def test_ranks_meet_on_the_first_node_at_a_port_of_the_job(slurm_env):
     assert distributed.init("cpu") == distributed.DistInfo(5, 8, 1)
     assert {k: joined[k] for k in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK")} == {
         "MASTER_ADDR": "gpu017", "MASTER_PORT": "31313", "RANK": "5", "WORLD_SIZE": "8", "LOCAL_RANK": "1"}
+
+
+def test_the_batch_script_of_a_several_task_job_is_one_process(slurm_env):
+    """`sbatch --ntasks=2 --wrap "trainlab train"`: the script runs once (SLURM_NTASKS=2, SLURM_PROCID=0, no
+    step); taking it for rank 0 of 2 left it waiting for a rank 1 that never starts. Inside srun it is one of 2."""
+    for k, v in {"SLURM_JOB_ID": "12", "SLURM_NTASKS": "2", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
+                 "SLURM_JOB_NODELIST": "vm", "SLURM_JOB_NUM_NODES": "1"}.items():
+        slurm_env.setenv(k, v)
+    assert distributed.env_info() == distributed.SINGLE
+    for k, v in {"SLURM_STEP_ID": "0", "SLURM_STEP_NUM_TASKS": "2", "SLURM_PROCID": "1", "SLURM_LOCALID": "1"}.items():
+        slurm_env.setenv(k, v)
+    assert distributed.env_info() == distributed.DistInfo(1, 2, 1)
 
 
 def test_multi_node_srun_without_submitit_is_one_line(slurm_env):

@@ -47,7 +47,8 @@ class OptunaSweeper(Sweeper):
         from trainlab.sweep.metric import Metric
         from trainlab.sweep.optuna_search import (default_storage, make_pruner, make_sampler, record_outcome,
                                                   searched_ranges, split_axes, trial_overrides, trial_value,
-                                                  trials_counted, write_trials)
+                                                  write_trials)
+        from trainlab.sweep.shared_study import ask_trials, normalized, open_storage
         from trainlab.sweep.search import Plan, write_search_file
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -62,8 +63,8 @@ class OptunaSweeper(Sweeper):
                                           searched=searched_ranges(space)))
         objective = Metric(self.objective)
         direction = self.direction or ("maximize" if objective.higher_is_better else "minimize")
-        storage = self.storage or default_storage(sweep_dir)
-        study = optuna.create_study(storage=storage, study_name=self.study_name or sweep_dir.name,
+        storage = normalized(self.storage) if self.storage else default_storage(sweep_dir)
+        study = optuna.create_study(storage=open_storage(storage), study_name=self.study_name or sweep_dir.name,
                                     direction=direction,
                                     pruner=make_pruner(self.pruner, self.pruner_warmup), load_if_exists=True)
         # the metrics.csv column the jobs report for pruning: the objective's, when it has one per evaluation
@@ -73,14 +74,14 @@ class OptunaSweeper(Sweeper):
         prune = self.pruner != "none"
         make_sampler(self.sampler, self.seed)  # a bad sampler name is refused before any trial runs
         returns = self._finish_trials(study, space, replicates, sweep_dir) if self.resume else []
-        done = trials_counted(study, sweep_dir)
-        while done < self.n_trials:
-            batch = [self._ask(study, space) for _ in range(min(self.parallel_trials, self.n_trials - done))]
+        # counted and asked under one lock: workers sharing the study stop at exactly n_trials in all
+        while batch := ask_trials(study, lambda: self._ask(study, space), self.n_trials, self.parallel_trials, storage):
             jobs, entries = [], {}
             for trial in batch:
                 for r, replicate in enumerate(replicates):
                     entries[trial.number * len(replicates) + r] = {"storage": storage, "study": study.study_name,
                                                                    "trial_id": trial._trial_id, "prune": prune,
+                                                                   "pruner": [self.pruner, self.pruner_warmup],
                                                                    "column": column, "lead": r == 0}
                     jobs.append((trial.number * len(replicates) + r,
                                  [*replicate, *trial_overrides(space, trial.params)]))
@@ -96,7 +97,6 @@ class OptunaSweeper(Sweeper):
                 state, value = trial_value(dirs, self.objective)
                 record_outcome(study, study.trials[trial.number], state, value)
                 log.info(f"trial {trial.number}: {state}{'' if value is None else f' {value:.4f}'} {trial.params}")
-            done += len(batch)
         return returns
 
     def _ask(self, study, space: dict):

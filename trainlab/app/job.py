@@ -211,7 +211,9 @@ def _restart_reason(hc, multirun: bool) -> str:
     if multirun and OmegaConf.select(hc, "sweeper.resume", default=False):
         return f"job {hc.job.num} of a resumed sweep"
     if multirun and os.environ.get("SUBMITIT_EXECUTOR"):
-        return f"job {hc.job.num} started again by submitit (requeued)"
+        count = os.environ.get("SLURM_RESTART_COUNT")  # SLURM's own count of this job's restarts
+        return f"job {hc.job.num} started again by submitit (requeued)" + (
+            f", SLURM_RESTART_COUNT={count}" if count else "")
     if not multirun and requeued():
         return f"SLURM_RESTART_COUNT={os.environ['SLURM_RESTART_COUNT']}"
     return ""

@@ -29,8 +29,8 @@ def train_command(args: list[str]) -> int:
     from trainlab.app.precheck import prepare
     from trainlab.app.run_folder import FolderLock, new_folders, refused_before_training, remove_new_folders, requeued
 
-    if several_processes() and int(os.environ.get("WORLD_SIZE") or 1) > 1:
-        from trainlab.engine import distributed  # torchrun: one run folder for every rank, rank 0 writes
+    if several_processes() and max(int(os.environ.get(k) or 1) for k in ("WORLD_SIZE", "SLURM_STEP_NUM_TASKS")) > 1:
+        from trainlab.engine import distributed  # torchrun or srun: one run folder for every rank, rank 0 writes
 
         args = rank_args(args, distributed.init())
     if {"--help", "-h"} & set(args):

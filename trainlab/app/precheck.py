@@ -190,6 +190,8 @@ def _check_submitit_resources(hydra_cfg) -> None:
         choice = OmegaConf.select(hydra_cfg, "runtime.choices.hydra/launcher", default="slurm")
         raise ConfigError("hydra/launcher", choice, "a machine with SLURM (no sbatch here): submit from the "
                           "cluster's login node, or try the same path here with hydra/launcher=submitit_local")
+    if target.endswith("SlurmLauncher"):  # what this cluster's partitions hold (sinfo): trainlab.app.slurm_cluster
+        importlib.import_module("trainlab.app.slurm_cluster").check_partition_resources(launcher)
 
 
 def _hydra_config(task: list[str], hydra: list[str]) -> tuple:

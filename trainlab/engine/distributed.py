@@ -42,16 +42,19 @@ def env_info() -> DistInfo:
     job = job_environment()
     if job is not None and job.num_tasks > 1:
         return DistInfo(job.global_rank, job.num_tasks, job.local_rank)
-    if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:  # srun without submitit installed
-        return DistInfo(int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]), int(env.get("SLURM_LOCALID", 0)))
+    if int(env.get("SLURM_STEP_NUM_TASKS", "1")) > 1 and "SLURM_PROCID" in env:  # srun without submitit installed
+        return DistInfo(int(env["SLURM_PROCID"]), int(env["SLURM_STEP_NUM_TASKS"]), int(env.get("SLURM_LOCALID", 0)))
     return SINGLE
 
 
 def job_environment():
     """submitit's description of the job this process runs in, or None: inside a job that submitit
-    started (SLURM or its local executor; they set SUBMITIT_EXECUTOR), or a task of a plain srun."""
+    started (SLURM or its local executor; they set SUBMITIT_EXECUTOR), or a task of a plain srun.
+    Not the batch script of `sbatch --ntasks=N` itself: it has SLURM_NTASKS=N and SLURM_PROCID=0 but is
+    one process (waiting for N-1 ranks that never come); only an srun step (SLURM_STEP_ID) runs N tasks."""
     env = os.environ
-    if not env.get("SUBMITIT_EXECUTOR") and not ("SLURM_JOB_ID" in env and "SLURM_PROCID" in env):
+    if not env.get("SUBMITIT_EXECUTOR") and not ("SLURM_JOB_ID" in env and "SLURM_PROCID" in env
+                                                 and "SLURM_STEP_ID" in env):
         return None  # the usual case, decided without importing submitit
     try:
         import submitit

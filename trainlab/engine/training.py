@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from trainlab.config import RunSpec
 from trainlab.engine import checkpoint as ckpt
-from trainlab.engine import core
+from trainlab.engine import core, slurm_requeue
 from trainlab.engine.finish import record_failure
 from trainlab.engine.hooks import FigureDrawer, Hooks
 from trainlab.engine.run import Run, log
@@ -93,6 +93,8 @@ def hand_over(run: Run) -> None:
     resumes from last.pt. When it will not requeue (a time limit reached more often than
     hydra.launcher.max_num_timeout allows) it raises: the run stays `interrupted` for
     `trainlab resume-sweep`. Every rank calls it (submitit's only acts on rank 0)."""
+    if run.status == "interrupted" and signal.SIGTERM in run.agreed:  # SLURM requeues by SIGTERM too
+        slurm_requeue.leave_if_requeued()
     preempt = preemption_signal()
     handler = run.preempt_handler
     if run.status != "interrupted" or preempt not in run.agreed or not callable(handler):

@@ -219,8 +219,12 @@ class TrialReporter:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.storage = optuna.storages.get_storage(entry["storage"])
-        study = optuna.load_study(study_name=entry["study"], storage=self.storage)
+        from trainlab.sweep.shared_study import open_storage
+
+        self.storage = open_storage(entry["storage"])  # an RDB URL, or journal:PATH (shared by workers)
+        # the sweep's pruner: a study's pruner is not kept in its storage (load_study's default is median)
+        pruner = make_pruner(*entry["pruner"]) if "pruner" in entry else None
+        study = optuna.load_study(study_name=entry["study"], storage=self.storage, pruner=pruner)
         self.trial_id, self.lead = entry["trial_id"], entry.get("lead", True)
         self.trial = optuna.trial.Trial(study, self.trial_id)
         self.column = column
