@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from trainlab.errors import ConfigError, check
+from trainlab.provenance import check_tags
 from trainlab.schemas import COMBINABLE, SINGLE, registries, single_schema
 from trainlab.schemas.trainer import TrainerSchema
 
@@ -38,6 +39,7 @@ class RunSpec:
     regularizer: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)
     logger: dict = field(default_factory=dict)
+    tags: list = field(default_factory=list)  # the user's labels (trainlab.provenance)
 
 
 def to_schema(schema: type, node, prefix: str):
@@ -142,7 +144,7 @@ def check_seed(seed) -> None:
 
 def _validate(cfg: DictConfig) -> RunSpec:
     regs = registries()
-    known = set(regs) | set(SINGLE) | {"seed", "name", "resume", "hydra"}
+    known = set(regs) | set(SINGLE) | {"seed", "name", "resume", "tags", "hydra"}
     for key in cfg:
         if key not in known:
             raise ConfigError(str(key), cfg[key], "unknown top-level key; valid: " + ", ".join(sorted(known - {"hydra"})))
@@ -161,7 +163,8 @@ def _validate(cfg: DictConfig) -> RunSpec:
         parts[group] = to_schema(single_schema(group), cfg.get(group) or {}, group)
     seed, name = cfg.get("seed", 0), cfg.get("name", "")
     check_seed(seed)
-    spec = RunSpec(seed=seed, name=str(name or ""), resume=bool(cfg.get("resume", False)), **parts)
+    tags = check_tags(OmegaConf.to_container(cfg.tags) if OmegaConf.is_config(cfg.get("tags")) else cfg.get("tags"))
+    spec = RunSpec(seed=seed, name=str(name or ""), resume=bool(cfg.get("resume", False)), tags=tags, **parts)
     check_combination(spec)
     return spec
 

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", metavar="DIR", help="write table.md, table.csv and curves.png (and table.tex with "
                         "--format latex) here instead of the first sweep folder")
     parser.add_argument("--no-figure", action="store_true", help="do not draw curves.png")
+    parser.add_argument("--where", action="append", default=None, metavar="K=V",
+                        help="keep only the jobs with this value (repeatable, all must hold): an override or config "
+                        "key (optimizer=adam, optimizer.lr=0.1), status=completed, or tags=T (jobs tagged T)")
     return parser
 
 
@@ -72,6 +75,10 @@ def table_main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         records = [r for d in args.sweep_dirs for r in load_sweep(d)]
+        if args.where:
+            from trainlab.sweep.where import keep_where
+
+            records = keep_where(records, args.where)
         own = table_settings(Path(args.sweep_dirs[0]))
         metrics = _split(args.metric) or own.get("metrics") or None
         baseline = args.baseline or (own.get("baseline") if not args.by else None)
