@@ -101,3 +101,35 @@ def test_table_where_keeps_the_tagged_jobs(tmp_path, capsys):
     assert "adam" in out and "momentum" not in out
     assert table_main([str(sweep), "--where", "tags=nothing", "--no-figure"]) == 2
     assert "--where='tags=nothing' is not valid: no job of the 3 matches it" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # ~15 s: wandb starts its own service process
+def test_wandb_offline_run_gets_tags_git_results_and_checkpoints(tmp_path):
+    pytest.importorskip("wandb")
+    import wandb
+
+    from tests.test_trackers import _wandb_records
+
+    run_dir = tmp_path / "run"
+    summary = run_tiny(run_dir, ["logger=wandb", "logger.wandb.checkpoints=true", "tags=[baseline]"])
+    wandb.teardown()  # wandb-core flushes the .wandb file from its own process (see test_trackers)
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    run_id = json.loads((run_dir / "wandb_run.json").read_text())["run_id"]
+    records = list(_wandb_records(offline / f"run-{run_id}.wandb"))
+    run = [r.run for r in records if r.HasField("run")][-1]
+    assert list(run.tags)[:2] == ["baseline", "seed=0"] and "optimizer=adam" in run.tags
+    assert run.git.commit == _git("rev-parse", "HEAD")
+    config = {}
+    for r in records:
+        if r.HasField("config") or r.HasField("run"):
+            for u in (r.config.update if r.HasField("config") else r.run.config.update):
+                config[u.key] = json.loads(u.value_json)
+    assert config["git"]["commit"] == summary["git"]["commit"] and config["tags"] == ["baseline"]
+    final = {}
+    for r in records:
+        if r.HasField("summary"):
+            final |= {(u.key or "/".join(u.nested_key)): json.loads(u.value_json) for u in r.summary.update}
+    assert final["test_acc"] == pytest.approx(summary["test"]["acc"]) and "best_val_acc" in final
+    artifacts = [r.artifact for r in records if r.HasField("artifact")]
+    assert any(a.type == "model" and {"best.pt", "last.pt"} <= {m.path for m in a.manifest.contents}
+               for a in artifacts)

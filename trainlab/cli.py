@@ -29,6 +29,8 @@ COMMANDS = {
              "trainlab plot RUN_OR_SWEEP ..."),
     "ensemble": ("trainlab.engine.ensemble_cli", "ensemble_main", "average trained runs' predictions on the test set",
                  "trainlab ensemble PATH ... [--snapshots] [--top K --by val_acc]"),
+    "eval": ("trainlab.eval_command", "eval_command", "score a checkpoint on a split: top-1, top-5, per class, confusion",
+             "trainlab eval RUN_OR_CHECKPOINT [split=test|val|train] [dataset=NAME] [dataset.KEY=VALUE]"),
     "check": ("trainlab.diagnose.entry", "check_command",
               "sanity checks: initial loss, regularization raises it, overfit 20 examples",
               "trainlab check [overrides] [--tolerance T] [--examples N]"),
