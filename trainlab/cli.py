@@ -99,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trainlab {version()}")
         return 0
     if args[0] in COMPLETION_FLAGS:  # bash completion querying the app: it is `trainlab train`'s
+        if any(a.startswith("query=") for a in args[1:]):
+            from trainlab.completion import answer  # subcommands, flags, options and keys without Hydra
+
+            found = answer()
+            if found is not None:
+                print(found)
+                return 0
         args = ["train", *_completion_args(args)]
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
