@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-from trainlab.engine.trackers import Context, final_metrics, flatten, run_tags
+from trainlab.engine.tracker_common import Context, final_metrics, flatten, run_tags
 
 RUN_FILE = "mlflow_run.json"  # in the run folder: which MLflow run a resumed run continues
 
