@@ -52,7 +52,8 @@ def test_summary_and_trackers_get_results_options_tags_and_git(tmp_path):
     tags = run.data.tags
     assert tags["optimizer"] == "sgd" and tags["activation"] == "relu" and tags["tags"] == "baseline,v2"
     assert tags["baseline"] == tags["v2"] == "true"
-    assert tags["mlflow.source.git.commit"] == commit and tags["trainlab.git.dirty"] == str(dirty).lower()
+    assert tags["mlflow.source.git.commit"] == commit and tags["git_dirty"] == str(dirty).lower()
+    assert tags["git_commit"] == commit
     assert tags["mlflow.source.name"] == "trainlab" and tags.get("mlflow.user")
     # MLflow's own layout: mlartifacts/<experiment_id>/<run_id>/artifacts, the checkpoints under checkpoints/
     artifacts = tmp_path / "mlartifacts" / run.info.experiment_id / run.info.run_id / "artifacts"

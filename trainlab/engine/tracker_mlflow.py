@@ -78,10 +78,9 @@ class MlflowTracker:
             tags["mlflow.user"] = getpass.getuser()
         except (KeyError, OSError):  # no user name for this uid (some containers)
             pass
-        if ctx.git:
+        if ctx.git:  # MLflow's own tag (its UI's Source column shows it); git_commit/git_dirty below too
             tags["mlflow.source.git.commit"] = ctx.git["commit"]
-            tags["trainlab.git.dirty"] = str(ctx.git["dirty"]).lower()
-        tags |= {k: str(v) for k, v in run_tags(ctx).items()}
+        tags |= {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in run_tags(ctx).items()}
         tags |= {tag: "true" for tag in ctx.tags}
         return tags
 
