@@ -1,8 +1,10 @@
 """Open trainlab's tracker output the way a user does: `tensorboard --logdir` and `mlflow ui` on
-localhost, looked at in headless Chromium (Debian's `chromium` package). Checks that a run's name
-and a scalar appear, and saves screenshots.
+localhost, looked at in headless Chromium (Debian's `chromium` package). Trains a two-job sweep
+(optimizer=adam,momentum, tags=[browse]) and checks that each job's name and a scalar appear, that
+TensorBoard's HParams view puts the swept key `optimizer` first (the columns it ticks), and that
+MLflow's run page shows the test metric and the tags; saves screenshots.
 
-    python scripts/browse_check.py [--out DIR]     # trains two tiny runs into DIR first
+    python scripts/browse_check.py [--out DIR]     # trains the sweep into DIR/sweep first
 
 Exits 0 when every check passed; prints what it found. Needs .[trackers] and `chromium`;
 the `mlflow ui` part also needs .[ui] (the full mlflow package) and is skipped without it.
@@ -51,15 +53,18 @@ def browse(url: str, shot: Path, budget_ms: int = 15000) -> str:
 
 
 def train(out: Path) -> list[str]:
-    names = []
-    for opt in ["adam", "momentum"]:
-        run = out / "runs" / f"browse_{opt}"
-        names.append(run.name)
-        subprocess.run([sys.executable, "-m", "trainlab", "train", f"optimizer={opt}", "logger=[tensorboard,mlflow]",
-                        f"logger.mlflow.tracking_uri=sqlite:///{out}/mlflow.db", "logger.mlflow.experiment=browse",
-                        "trainer.epochs=4", "trainer.progress=off", f"hydra.run.dir={run}"],
-                       cwd=ROOT, check=True, capture_output=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    return names
+    """A two-job sweep into out/sweep; returns its job folders' names (0_optimizer=adam, ...)."""
+    sweep = out / "sweep"
+    subprocess.run([sys.executable, "-m", "trainlab", "train", "-m", "optimizer=adam,momentum",
+                    "logger=[tensorboard,mlflow]", f"logger.mlflow.tracking_uri=sqlite:///{out}/mlflow.db",
+                    "logger.mlflow.experiment=browse", "tags=[browse]", "trainer.epochs=4", "trainer.progress=off",
+                    f"hydra.sweep.dir={sweep}"],
+                   cwd=ROOT, check=True, capture_output=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    return job_names(out)
+
+
+def job_names(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / "sweep").iterdir() if (p / "summary.json").is_file())
 
 
 def main() -> int:
@@ -69,7 +74,7 @@ def main() -> int:
     args = parser.parse_args()
     out = args.out.absolute()
     if args.no_train:
-        names = sorted(p.name for p in (out / "runs").iterdir())
+        names = job_names(out)
     else:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
@@ -77,12 +82,12 @@ def main() -> int:
     bin_dir = Path(sys.executable).parent
     ok = True
     port = free_port()
-    tb = subprocess.Popen([bin_dir / "tensorboard", "--logdir", out / "runs", "--host", "127.0.0.1", "--port", str(port)],
+    tb = subprocess.Popen([bin_dir / "tensorboard", "--logdir", out / "sweep", "--host", "127.0.0.1", "--port", str(port)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         runs = wait_for(f"http://127.0.0.1:{port}/data/runs", timeout=120)
         print(f"tensorboard: /data/runs = {runs}")
-        dom = browse(f"http://127.0.0.1:{port}/?runFilter=browse#timeseries", out / "tensorboard.png")
+        dom = browse(f"http://127.0.0.1:{port}/?runFilter=optimizer#timeseries", out / "tensorboard.png")
         for name in names:
             found = name in runs and name in dom
             ok &= found
@@ -97,12 +102,13 @@ def main() -> int:
                                          headers={"Content-Type": "application/json", "X-XSRF-Protected": "1"})
         with urllib.request.urlopen(request, timeout=30) as res:
             experiment = json.loads(res.read())
-        hparams = {h["name"] for h in experiment["hparamInfos"]}
+        infos = experiment["hparamInfos"]  # in the order the view lists (and ticks) them: varied ones first
         metrics = {m["name"]["tag"] for m in experiment["metricInfos"]}
-        found = {"optimizer", "seed", "trainer.epochs"} <= hparams and "hparam/test_acc" in metrics
-        ok &= found
-        print(f"tensorboard: HParams: columns optimizer, seed, trainer.epochs and metric hparam/test_acc: "
-              f"{'shown' if found else 'MISSING'}; screenshot {out / 'tensorboard_hparams.png'}")
+        found = infos[0]["name"] == "optimizer" and infos[0].get("differs") and "hparam/test_acc" in metrics
+        ok &= bool(found)
+        print(f"tensorboard: HParams: first column {infos[0]['name']} (differs: {infos[0].get('differs', False)}), "
+              f"then {', '.join(h['name'] for h in infos[1:6])}...; metric hparam/test_acc: "
+              f"{'shown' if 'hparam/test_acc' in metrics else 'MISSING'}; screenshot {out / 'tensorboard_hparams.png'}")
     finally:
         tb.terminate()
         tb.wait()
@@ -148,15 +154,25 @@ def check_mlflow_ui(out: Path, names: list[str]) -> bool:
         first = runs[names[0]]
         val_acc = next(m["value"] for m in first["data"]["metrics"] if m["key"] == "val_acc")
         dom = browse(f"{base}/#/experiments/{exp_id}/runs/{first['info']['run_id']}", out / "mlflow_run.png", 20000)
-        found = f"val_acc {val_acc}" in " ".join(re.sub(r"<[^>]+>", " ", dom).split())
+        text = " ".join(re.sub(r"<[^>]+>", " ", dom).split())
+        found = f"val_acc {val_acc}" in text
         ok &= found
-        print(f"mlflow ui: run {names[0]}: metric val_acc {val_acc}: {'shown' if found else 'MISSING'}; "
-              f"screenshots {out / 'mlflow.png'}, {out / 'mlflow_run.png'}")
+        print(f"mlflow ui: run {names[0]}: metric val_acc {val_acc}: {'shown' if found else 'MISSING'}")
+        test_acc = next(m["value"] for m in first["data"]["metrics"] if m["key"] == "test_acc")
+        found = f"test_acc {test_acc}" in text
+        ok &= found
+        print(f"mlflow ui: run {names[0]}: metric test_acc {test_acc}: {'shown' if found else 'MISSING'}")
+        tags = {t["key"]: t["value"] for t in first["data"]["tags"]}
+        for key in ("tags", "optimizer", "mlflow.source.git.commit"):
+            # the run page lists user tags as `key value`; MLflow's own (mlflow.*) as the run's details
+            shown = key in tags and (f"{key} {tags[key]}" in text or tags[key] in text)
+            ok &= shown
+            print(f"mlflow ui: run {names[0]}: tag {key} = {tags.get(key)}: {'shown' if shown else 'MISSING'}")
+        print(f"mlflow ui: screenshots {out / 'mlflow.png'}, {out / 'mlflow_run.png'}")
     finally:
         os.killpg(ui.pid, signal.SIGTERM)  # the server and its worker
         ui.wait()
     return ok
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

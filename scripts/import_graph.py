@@ -21,14 +21,16 @@ LAYERS = [
     ("app", ["trainlab.app", "trainlab.__main__"]),
     ("engine", ["trainlab.engine"]),
     ("parts", ["trainlab.nn", "trainlab.data", "trainlab.optim", "trainlab.diagnose", "trainlab.sweep"]),
-    ("schemas", ["trainlab.schemas", "trainlab.config", "trainlab.registry", "trainlab.plugins", "trainlab.devices"]),
+    ("schemas", ["trainlab.schemas", "trainlab.config", "trainlab.registry", "trainlab.plugins", "trainlab.devices",
+                 "trainlab.provenance"]),
     ("base", ["trainlab.errors", "trainlab.integrity", "trainlab"]),
 ]
+PACKAGE_ROOT = "trainlab"  # the package's own __init__ only: a new top-level module must be given a layer
 
 
 def layer_of(module: str) -> int:
     for level, (_, prefixes) in enumerate(LAYERS):
-        if any(module == p or module.startswith(p + ".") for p in prefixes):
+        if any(module == p or (p != PACKAGE_ROOT and module.startswith(p + ".")) for p in prefixes):
             return level
     raise KeyError(f"{module} is in no layer of LAYERS")
 

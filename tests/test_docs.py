@@ -124,7 +124,7 @@ def test_readme_is_short_and_its_links_work_here_and_in_the_site(site):
 
 # What each section of the 1,041-line README became: (docs page, a phrase it still holds there).
 MOVED = {
-    "Usage by example": ("reference/commands-by-example.md", "TAB-complete options and keys in bash"),
+    "Usage by example": ("reference/commands-by-example.md", "TAB-complete commands, their flags, options and keys in bash"),
     "Layout": ("reference/layout.md", "python -m trainlab.schemas.yaml_export"),
     "Config groups": ("reference/semantics.md", "is the **drop** probability"),
     "Real datasets offline": ("how-to/datasets.md", "dataset=image_folder dataset.root=DIR"),

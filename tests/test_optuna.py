@@ -48,6 +48,9 @@ def test_optuna_sweep_learns_prunes_and_keeps_its_study(tmp_path, cli_env):
         if (job / "summary.json").is_file():
             statuses[int(job.name.split("_")[0])] = json.loads((job / "summary.json").read_text())["status"]
     assert sorted(statuses) == list(range(8))  # one job per trial, numbered by trial
+    assert study.metric_names == ["best.val_acc"]  # optuna-dashboard's label for the objective
+    assert all(p.name.split("_", 1)[1].startswith("lr=") and len(p.name.split("_", 1)[1]) <= 40
+               for p in sweep.iterdir() if (p / "summary.json").is_file())  # named by the searched key
     for number, status in statuses.items():
         assert status == {"COMPLETE": "completed", "PRUNED": "pruned"}[trials[number].state.name]
     assert "pruned" in statuses.values()  # this seed's TPE draws reach trials the median pruner stops

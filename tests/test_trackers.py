@@ -157,9 +157,11 @@ def test_tensorboard_in_a_headless_browser_shows_the_runs(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "scripts" / "browse_check.py"), "--out", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr[-2000:]
-    assert "run browse_momentum: shown" in res.stdout and (tmp_path / "tensorboard.png").stat().st_size > 10_000
+    assert "run 1_optimizer=momentum: shown" in res.stdout and (tmp_path / "tensorboard.png").stat().st_size > 10_000
+    assert "HParams: first column optimizer (differs: True)" in res.stdout
     if "mlflow ui: skipped" not in res.stdout:  # the full mlflow package (.[ui]) is installed
-        assert "mlflow ui: run browse_momentum: shown" in res.stdout and "metric val_acc" in res.stdout
+        assert "mlflow ui: run 1_optimizer=momentum: shown" in res.stdout and "metric val_acc" in res.stdout
+        assert "MISSING" not in res.stdout and "metric test_acc" in res.stdout and "tag tags = browse: shown" in res.stdout
         assert (tmp_path / "mlflow.png").stat().st_size > 10_000
 
 

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from trainlab.errors import ConfigError, check
+from trainlab.provenance import check_tags
 from trainlab.schemas import COMBINABLE, SINGLE, registries, single_schema
 from trainlab.schemas.trainer import TrainerSchema
 from trainlab.schemas.transfer import TransferSchema
@@ -46,6 +47,7 @@ class RunSpec:
     augment: dict = field(default_factory=dict)
     logger: dict = field(default_factory=dict)
     callbacks: list[str] = field(default_factory=list)  # "module:attribute" user hooks (trainlab.app.callbacks)
+    tags: list[str] = field(default_factory=list)  # the user's labels (trainlab.provenance)
 
 
 def to_schema(schema: type, node, prefix: str):
@@ -163,7 +165,7 @@ def check_seed(seed) -> None:
 
 def _validate(cfg: DictConfig) -> RunSpec:
     regs = registries()
-    known = set(regs) | set(SINGLE) | {"seed", "name", "resume", "callbacks", "hydra"}
+    known = set(regs) | set(SINGLE) | {"seed", "name", "resume", "callbacks", "tags", "hydra"}
     for key in cfg:
         if key not in known:
             raise ConfigError(str(key), cfg[key], "unknown top-level key; valid: " + ", ".join(sorted(known - {"hydra"})))
@@ -182,7 +184,8 @@ def _validate(cfg: DictConfig) -> RunSpec:
         parts[group] = to_schema(single_schema(group), cfg.get(group) or {}, group)
     seed, name = cfg.get("seed", 0), cfg.get("name", "")
     check_seed(seed)
-    spec = RunSpec(seed=seed, name=str(name or ""), resume=bool(cfg.get("resume", False)),
+    tags = check_tags(OmegaConf.to_container(cfg.tags) if OmegaConf.is_config(cfg.get("tags")) else cfg.get("tags"))
+    spec = RunSpec(seed=seed, name=str(name or ""), resume=bool(cfg.get("resume", False)), tags=tags,
                    callbacks=check_callbacks(cfg.get("callbacks")), **parts)
     check_combination(spec)
     return spec

@@ -9,6 +9,7 @@ again on the same folder and study continues where it stopped. With `resume: tru
 without a result run again under their old numbers), then new trials up to n_trials.
 """
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +62,19 @@ class OptunaSweeper(Sweeper):
         # search.yaml as a random search writes it: the table sorts best first and reads the ranges
         write_search_file(sweep_dir, Plan(jobs=[], random=True, n_trials=self.n_trials, seed=self.seed,
                                           searched=searched_ranges(space)))
+        from trainlab.sweep.job_names import swept_keys, write_swept_keys
+
+        # job folders are named by the searched keys and the replicate keys that vary (seed)
+        write_swept_keys(sweep_dir, [*space, *(swept_keys(replicates) if len(replicates) > 1 else [])])
         objective = Metric(self.objective)
         direction = self.direction or ("maximize" if objective.higher_is_better else "minimize")
         storage = normalized(self.storage) if self.storage else default_storage(sweep_dir)
         study = optuna.create_study(storage=open_storage(storage), study_name=self.study_name or sweep_dir.name,
                                     direction=direction,
                                     pruner=make_pruner(self.pruner, self.pruner_warmup), load_if_exists=True)
+        with warnings.catch_warnings():  # set_metric_names is marked experimental in optuna 4-5
+            warnings.simplefilter("ignore")
+            study.set_metric_names([objective.name])  # optuna-dashboard's label, instead of "Objective 0"
         # the metrics.csv column the jobs report for pruning: the objective's, when it has one per evaluation
         name = objective.name.split(".", 1)[-1] if not objective.from_csv else objective.name
         column = name if objective.from_csv or objective.name.startswith(("best.", "final.")) else None

@@ -49,6 +49,7 @@ class TrainlabSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
+        from trainlab.sweep.job_names import swept_keys, write_swept_keys
         from trainlab.sweep.resume import pending_jobs
         from trainlab.sweep.search import plan_sweep, write_search_file
 
@@ -61,6 +62,7 @@ class TrainlabSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         if plan.random:
             write_search_file(sweep_dir, plan)
+        write_swept_keys(sweep_dir, swept_keys(plan.jobs))  # the job folders' names show these
         todo = list(range(len(plan.jobs)))
         if self.resume:
             ignored = set(self.config.hydra.job.config.override_dirname.exclude_keys)

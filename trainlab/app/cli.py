@@ -29,6 +29,8 @@ COMMANDS = {
              "trainlab plot RUN_OR_SWEEP ..."),
     "ensemble": ("trainlab.app.ensemble_command", "ensemble_main", "average trained runs' predictions on the test set",
                  "trainlab ensemble PATH ... [--snapshots] [--top K --by val_acc]"),
+    "eval": ("trainlab.app.eval_command", "eval_command", "score a checkpoint on a split: top-1, top-5, per class, confusion",
+             "trainlab eval RUN_OR_CHECKPOINT [split=test|val|train] [dataset=NAME] [dataset.KEY=VALUE]"),
     "check": ("trainlab.app.diagnose_entry", "check_command",
               "sanity checks: initial loss, regularization raises it, overfit 20 examples",
               "trainlab check [overrides] [--tolerance T] [--examples N]"),
@@ -97,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trainlab {version()}")
         return 0
     if args[0] in COMPLETION_FLAGS:  # bash completion querying the app: it is `trainlab train`'s
+        if any(a.startswith("query=") for a in args[1:]):
+            from trainlab.app.completion import answer  # subcommands, flags, options and keys without Hydra
+
+            found = answer()
+            if found is not None:
+                print(found)
+                return 0
         args = ["train", *_completion_args(args)]
     command, rest = args[0], args[1:]
     if command not in COMMANDS:

@@ -35,6 +35,9 @@ def register_resolvers() -> None:
 
     OmegaConf.register_new_resolver("trainlab_safe", safe, replace=True)
     OmegaConf.register_new_resolver("trainlab_suffix", lambda name: f"_{safe(name)}" if name else "", replace=True)
+    from trainlab.sweep.job_names import register_resolver
+
+    register_resolver()  # trainlab_job_name: a sweep job's folder name
 
 
 @contextlib.contextmanager

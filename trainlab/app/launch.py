@@ -39,6 +39,7 @@ def train_command(args: list[str]) -> int:
     plan = prepare(args)
     if plan.info_only:
         return run_hydra(plan.args, TrainJob())
+    from trainlab.engine.console import sweep_progress
     from trainlab.engine.figures import FigureWorker
 
     figures = FigureWorker()  # figures are drawn aside, after each result is recorded
@@ -46,7 +47,8 @@ def train_command(args: list[str]) -> int:
         job = TrainJob(figures=figures)
         with FolderLock.acquire(plan.sweep_dir, "hydra.sweep.dir"):
             try:
-                code = run_hydra(plan.args, job)
+                with sweep_progress(plan.sweep_dir, plan.jobs):  # jobs done/total, failures, ETA
+                    code = run_hydra(plan.args, job)
                 return max(code, after_jobs(job.outcomes, plan.sweep_dir, figures))
             except KeyboardInterrupt:  # the jobs that finished still get their table
                 write_sweep_report(plan.sweep_dir, figures)

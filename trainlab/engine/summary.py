@@ -4,6 +4,8 @@ import math
 import platform
 from pathlib import Path
 
+from trainlab.provenance import git_state
+
 
 def versions() -> dict:
     """The versions that produced a result. torchvision's is read from its metadata: a run that
@@ -98,6 +100,8 @@ def run_summary(run, rows: list[dict], test: dict | None, device) -> dict:
         "signal": signal.Signals(run.stop_signal).name if run.stop_signal else None,
         "run_dir": str(run.run_dir),
         "seed": run.spec.seed,
+        "tags": list(run.spec.tags),
+        "git": git_state(),                       # the commit that trained it, and whether files had changed
         "overrides": run.overrides,
         "epochs_run": c.epoch,
         "steps": c.step,
@@ -127,6 +131,15 @@ def failure_summary(run_dir: Path, cfg, overrides, started: float, err: BaseExce
     stopped = isinstance(err, KeyboardInterrupt)
     return {"status": "interrupted" if stopped else "failed", "run_dir": str(run_dir),
             "signal": getattr(err, "signal_name", "SIGINT") if stopped else None,
-            "seed": cfg.get("seed"), "overrides": list(overrides or []), "error": f"{type(err).__name__}: {err}",
+            "seed": cfg.get("seed"), "tags": _tags(cfg), "git": git_state(), "overrides": list(overrides or []), "error": f"{type(err).__name__}: {err}",
             "best": None, "final": None, "test": None, "wall_time_s": round(time.time() - started, 3),
             "diagnosis": [], "versions": versions()}
+
+
+def _tags(cfg) -> list:
+    """The tags of a config that may not have passed validation: whatever list it holds."""
+    tags = cfg.get("tags") if hasattr(cfg, "get") else None
+    try:
+        return [str(t) for t in tags] if tags is not None and not isinstance(tags, str) else ([tags] if tags else [])
+    except TypeError:
+        return []

@@ -10,55 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import secrets
 import struct
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from trainlab.engine.tracker_common import Context, final_metrics, numbers, run_tags
 from trainlab.schemas.logger import LOGGERS
 
 log = logging.getLogger("trainlab")
-
-
-@dataclass
-class Context:
-    run_dir: Path
-    config: dict          # the resolved config (plain containers)
-    choices: dict         # group -> option (combinable groups: "a,b"), plus seed: the run's identity
-    resumed: bool
-    step: int             # the step the run (re)starts from
-    sweep: str | None     # the sweep folder's name when this run is a sweep job
-
-
-def numbers(row: dict) -> dict:
-    """The numeric entries of a metrics row (Polyak's columns are None before its window)."""
-    return {k: float(v) for k, v in row.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("step",)}
-
-
-def flatten(node, prefix: str = "") -> dict:
-    out = {}
-    for key, value in node.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out |= flatten(value, name + ".")
-        else:
-            out[name] = value
-    return out
-
-
-def final_metrics(summary: dict) -> dict:
-    """The run's end result as flat numbers: best, final and test metrics."""
-    out = {}
-    for part in ("best", "final", "test"):
-        for key, value in (summary.get(part) or {}).items():
-            if key in ("epoch", "step", "lr", "train_penalty"):  # counters, not results
-                continue
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                out[f"{part}_{key}"] = float(value)
-    return out
 
 
 class Trackers:
@@ -102,7 +61,12 @@ def open_trackers(run) -> Trackers:
         key, _, value = override.lstrip("+~").partition("=")
         if "." in key and not key.startswith("hydra.") and not key.startswith("logger."):
             choices[key] = _number(value)
-    ctx = Context(run.run_dir, cfg, choices, resumed=run.counters.step > 0, step=run.counters.step, sweep=_sweep_name())
+    from trainlab.provenance import git_state
+
+    sweep = _sweep_dir()
+    ctx = Context(run.run_dir, cfg, choices, resumed=run.counters.step > 0, step=run.counters.step,
+                  sweep=sweep.name if sweep else None, tags=list(run.spec.tags), git=git_state(),
+                  swept=_swept(sweep))
     built = [LOGGERS.builder_of(name)(schema, ctx) for name, schema in run.spec.logger.items()]
     return Trackers(built, seen=len(run.step_losses))
 
@@ -114,13 +78,19 @@ def _number(text: str):
         return text
 
 
-def _sweep_name() -> str | None:
+def _swept(sweep: Path | None) -> list:
+    from trainlab.sweep.job_names import read_swept_keys
+
+    return (read_swept_keys(sweep) or []) if sweep else []
+
+
+def _sweep_dir() -> Path | None:
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-            return Path(HydraConfig.get().sweep.dir).name
+            return Path(HydraConfig.get().sweep.dir)
     except Exception:  # no Hydra context (tests, scripts): a single run
         pass
     return None
@@ -148,9 +118,15 @@ class TensorBoardTracker:
         from torch.utils.tensorboard.summary import hparams
 
         metrics = {f"hparam/{k}": v for k, v in final_metrics(summary).items()}
-        params = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in self.ctx.choices.items()}
+        # torch's hparams writes a bool as the number 1/0: a flag reads better as true/false
+        params = {k: str(v).lower() if isinstance(v, bool) else v if isinstance(v, (int, float, str)) else str(v)
+                  for k, v in run_tags(self.ctx).items()}
         params["status"] = status
-        for part in hparams(params, metrics):  # the HParams view: this run's choices beside its results
+        # the session's start and end only, not the experiment summary `hparams` also makes: with one
+        # from any run, TensorBoard takes that run's column list for every run and ticks its first
+        # five (constants); without, it infers the columns from all runs, those that differ first
+        _, start, end = hparams(params, metrics)
+        for part in (start, end):  # the HParams view: this run's choices beside its results
             self.writer.file_writer.add_summary(part)
         step = int((summary.get("final") or {}).get("step") or 0)
         for key, value in metrics.items():
@@ -168,68 +144,6 @@ def png_summary(tag: str, png: bytes):
     width, height = struct.unpack(">II", png[16:24])
     image = Summary.Image(height=height, width=width, colorspace=4, encoded_image_string=png)
     return Summary(value=[Summary.Value(tag=tag, image=image)])
-
-
-# -- MLflow --------------------------------------------------------------------
-RUN_FILE = "mlflow_run.json"  # in the run folder: which MLflow run a resumed run continues
-
-
-class MlflowTracker:
-    name = "mlflow"
-
-    def __init__(self, cfg, ctx: Context):
-        from mlflow.tracking import MlflowClient
-
-        from trainlab.engine.mlflow_store import store_lock
-
-        self.cfg, self.ctx = cfg, ctx
-        uri = cfg.tracking_uri
-        artifacts = db = None
-        if uri.startswith("sqlite:///"):  # a file store: create its folder, keep artifacts beside it
-            db = Path(uri[len("sqlite:///"):]).absolute()
-            db.parent.mkdir(parents=True, exist_ok=True)
-            uri, artifacts = f"sqlite:///{db}", (db.parent / "mlartifacts").as_uri()
-        with store_lock(db):  # one process at a time creates a new store's schema and an experiment
-            self.client = MlflowClient(tracking_uri=uri)
-            known = ctx.run_dir / RUN_FILE
-            previous = json.loads(known.read_text()) if known.is_file() else None
-            if previous and previous.get("tracking_uri") == uri:
-                self.run_id = previous["run_id"]   # a resumed run continues its own MLflow run
-                self.client.update_run(self.run_id, status="RUNNING")
-                logged = self.client.get_run(self.run_id).data.params
-            else:
-                name = cfg.experiment or ctx.sweep or "trainlab"
-                experiment = self.client.get_experiment_by_name(name)
-                exp_id = experiment.experiment_id if experiment else \
-                    self.client.create_experiment(name, artifact_location=artifacts)
-                self.run_id = self.client.create_run(exp_id, run_name=ctx.run_dir.name,
-                                                     tags={"trainlab.run_dir": str(ctx.run_dir.absolute())}).info.run_id
-                known.write_text(json.dumps({"tracking_uri": uri, "run_id": self.run_id}) + "\n")
-                logged = {}
-        from mlflow.entities import Param
-
-        # params are immutable in MLflow: a resumed run adds the keys it did not log before
-        params = [Param(k, str(v)[:6000]) for k, v in flatten(ctx.config).items() if k not in logged]
-        for i in range(0, len(params), 100):  # MLflow's batch limit
-            self.client.log_batch(self.run_id, params=params[i:i + 100])
-
-    def log(self, step: int, row: dict, step_losses: dict) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v in row.items()]
-        metrics += [Metric("train_step_loss", v, now, s) for s, v in step_losses.items()]
-        for i in range(0, len(metrics), 1000):  # MLflow's batch limit
-            self.client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
-
-    def close(self, status: str, summary: dict, figures: list[Path]) -> None:
-        if self.cfg.artifacts:
-            for path in [self.ctx.run_dir / "summary.json", *figures]:
-                if path.is_file():
-                    self.client.log_artifact(self.run_id, str(path))
-        state = {"completed": "FINISHED", "interrupted": "KILLED"}.get(status, "FAILED")
-        self.client.set_tag(self.run_id, "trainlab.status", status)
-        self.client.set_terminated(self.run_id, status=state)
 
 
 # -- Weights & Biases ------------------------------------------------------------
@@ -252,13 +166,15 @@ class WandbTracker:
         folder = ctx.run_dir / cfg.dir
         folder.mkdir(parents=True, exist_ok=True)
         # console off: the run's own log is train.log; stats and code capture add nothing a run folder lacks
+        git = {"git_commit": ctx.git["commit"], "git_root": ctx.git["repo"]} if ctx.git else {}
         settings = wandb.Settings(console="off", silent=True, x_disable_stats=True, x_save_requirements=False,
-                                  disable_git=True, save_code=False)
+                                  disable_git=not git, save_code=False, **git)
         self.run = wandb.init(mode=cfg.mode, project=cfg.project, entity=cfg.entity or None, dir=str(folder),
                               id=run_id, name=ctx.run_dir.name, group=cfg.group or ctx.sweep,
                               resume="allow" if cfg.mode == "online" else None,  # offline: a new folder, same id
-                              config=ctx.config, settings=settings, reinit="finish_previous")
-        self.run.config.update({"choices": ctx.choices}, allow_val_change=True)
+                              config=ctx.config, settings=settings, reinit="finish_previous",
+                              tags=wandb_tags(ctx))
+        self.run.config.update({"choices": ctx.choices, "tags": ctx.tags, "git": ctx.git}, allow_val_change=True)
         known.write_text(json.dumps({"run_id": run_id, "mode": cfg.mode}) + "\n")
 
     def log(self, step: int, row: dict, step_losses: dict) -> None:
@@ -271,10 +187,20 @@ class WandbTracker:
 
     def close(self, status: str, summary: dict, figures: list[Path]) -> None:
         self.run.summary.update(final_metrics(summary) | {"status": status})
+        if self.cfg.checkpoints and any((self.ctx.run_dir / "checkpoints").glob("*.pt")):
+            artifact = self.wandb.Artifact(f"checkpoints-{self.run.id}", type="model")
+            artifact.add_dir(str(self.ctx.run_dir / "checkpoints"))
+            self.run.log_artifact(artifact)
         if self.cfg.figures and figures:
             step = int((summary.get("final") or {}).get("step") or 0)
             self.run.log({path.stem: self.wandb.Image(str(path)) for path in figures}, step=step)
         self.run.finish(exit_code=0 if status == "completed" else 1)
+
+
+def wandb_tags(ctx: Context) -> list[str]:
+    """W&B's tags: the user's, then `group=option` of the choices (W&B caps a tag at 64 characters)."""
+    choices = [f"{k}={v}" for k, v in ctx.choices.items() if "." not in k]
+    return [t for t in [*ctx.tags, *choices] if len(t) <= 64]
 
 
 @LOGGERS.builder("tensorboard")
@@ -283,7 +209,9 @@ def build_tensorboard(cfg, ctx: Context) -> TensorBoardTracker:
 
 
 @LOGGERS.builder("mlflow")
-def build_mlflow(cfg, ctx: Context) -> MlflowTracker:
+def build_mlflow(cfg, ctx: Context):
+    from trainlab.engine.tracker_mlflow import MlflowTracker
+
     return MlflowTracker(cfg, ctx)
 
 

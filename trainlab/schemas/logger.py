@@ -47,6 +47,7 @@ class MlflowSchema:
     tracking_uri: str = "sqlite:///outputs/mlflow.db"  # any MLflow tracking URI; a relative sqlite path is from the working directory
     experiment: str = ""       # experiment name; empty: the sweep folder's name in a sweep, `trainlab` for a single run
     artifacts: bool = True     # upload summary.json and the figures when the run ends
+    checkpoints: bool = False  # also upload checkpoints/*.pt (under `checkpoints/`) when the run ends
 
     def __post_init__(self):
         check(bool(str(self.tracking_uri).strip()), "tracking_uri", self.tracking_uri, "an MLflow tracking URI")
@@ -64,6 +65,7 @@ class WandbSchema:
     group: str = ""            # run group; empty: the sweep folder's name in a sweep, none for a single run
     dir: str = "."             # where wandb writes its `wandb/` folder, relative to the run folder
     figures: bool = True       # log the run's PNG figures as images when it ends
+    checkpoints: bool = False  # log checkpoints/*.pt as a `model` artifact when the run ends
 
     def __post_init__(self):
         check(self.mode in ("offline", "online", "disabled"), "mode", self.mode, "offline, online or disabled")

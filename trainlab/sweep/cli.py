@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "table.tex with --format latex) here instead of the sweep folder; a table of several "
                         "sweep folders is written only here (without --out it is printed only)")
     parser.add_argument("--no-figure", action="store_true", help="do not draw curves.png and table.png")
+    parser.add_argument("--where", action="append", default=None, metavar="K=V",
+                        help="keep only the jobs with this value (repeatable, all must hold): an override or config "
+                        "key (optimizer=adam, optimizer.lr=0.1), status=completed, or tags=T (jobs tagged T)")
     return parser
 
 
@@ -79,6 +82,10 @@ def table_main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         records = load_sweeps(args.sweep_dirs)
         folders = list(dict.fromkeys(Path(d).resolve() for d in args.sweep_dirs))
+        if args.where:
+            from trainlab.sweep.where import keep_where
+
+            records = keep_where(records, args.where)
         own = table_settings(Path(args.sweep_dirs[0]))
         metrics = _split(args.metric) or own.get("metrics") or None
         searched = _searched(args.sweep_dirs)
