@@ -13,7 +13,7 @@ import import_graph  # noqa: E402
 MAX_LINES = 300
 CORE = ["trainlab.engine.core", "trainlab.engine.run", "trainlab.engine.steppers", "trainlab.engine.training",
         "trainlab.engine.finish"]
-HOOKED = ("trainlab.engine.trackers", "trainlab.sweep.optuna_search", "trainlab.diagnose", "trainlab.engine.figures",
+HOOKED = ("trainlab.engine.trackers", "trainlab.sweep.optuna_search", "trainlab.sweep.trial_reporter", "trainlab.diagnose", "trainlab.engine.figures",
           "trainlab.app")
 
 

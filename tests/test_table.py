@@ -422,7 +422,7 @@ def test_a_table_of_several_sweeps_leaves_their_own_tables_alone(tmp_path, capsy
     capsys.readouterr()
     assert table_main([str(first), str(second), "--format", "markdown"]) == 0
     out = capsys.readouterr()
-    assert "| none | 80.00 ± 0.00 |" in out.out and "printed only" in out.err and "--out" in out.err
+    assert "| none | 80.00 ± 0.00 [80.00, 80.00] |" in out.out and "printed only" in out.err and "--out" in out.err
     assert (first / "table.md").read_text() == own and not (second / "table.md").exists()
     assert sorted(p.name for p in first.iterdir() if p.is_file()) == ["table.csv", "table.md"]
     assert table_main([str(first), str(second), "--no-figure", "--out", str(tmp_path / "both")]) == 0
@@ -448,11 +448,11 @@ def test_a_preset_narrowed_past_its_baseline_falls_back_to_the_first_row(tmp_pat
     sweep = preset_sweep(tmp_path / "bn", "2.0")
     assert write_sweep_report(sweep, figure=False) == sweep / "table.md"  # the end of the sweep
     written = (sweep / "table.md").read_text()
-    assert "| none | 81.00 ± 1.00 | baseline |" in written and "| batchnorm | 91.00 ± 1.00 | +10.00 |" in written
+    assert "| none | 81.00 ± 1.00 [78.52, 83.48] | baseline |" in written and "| batchnorm | 91.00 ± 1.00 [88.52, 93.48] | +10.00 [+7.73, +12.27] |" in written
     assert "norm=none,optimizer.lr=0.05 does not pick one row of this sweep" in written and "first row, norm=none" in written
     assert table_main([str(sweep), "--no-figure", "--format", "markdown"]) == 0
     out = capsys.readouterr()
-    assert "| batchnorm | 91.00 ± 1.00 | +10.00 |" in out.out and "first row, norm=none" in out.err
+    assert "| batchnorm | 91.00 ± 1.00 [88.52, 93.48] | +10.00 [+7.73, +12.27] |" in out.out and "first row, norm=none" in out.err
     # an explicit --baseline that matches no row is still refused
     assert table_main([str(sweep), "--no-figure", "--baseline", "norm=none,optimizer.lr=0.05"]) == 2
 
@@ -461,7 +461,7 @@ def test_a_preset_narrowed_to_its_baseline_value_keeps_its_baseline_row(tmp_path
     sweep = preset_sweep(tmp_path / "bn", "5e-2", baseline="norm=batchnorm,optimizer.lr=0.05")
     assert table_main([str(sweep), "--no-figure", "--format", "markdown"]) == 0
     out = capsys.readouterr()
-    assert "| batchnorm | 91.00 ± 1.00 | baseline |" in out.out and "| none | 81.00 ± 1.00 | -10.00 |" in out.out
+    assert "| batchnorm | 91.00 ± 1.00 [88.52, 93.48] | baseline |" in out.out and "| none | 81.00 ± 1.00 [78.52, 83.48] | -10.00 [-12.27, -7.73] |" in out.out
     assert "does not pick" not in out.err
 
 
@@ -475,5 +475,5 @@ def test_a_preset_with_an_added_factor_takes_the_first_of_its_baseline_rows(tmp_
     (sweep / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"sweeper": {"table": table}}}))
     assert table_main([str(sweep), "--no-figure", "--format", "markdown"]) == 0
     out = capsys.readouterr()
-    assert "| relu | none | 80.00 | baseline |" in out.out and "| tanh | none | 90.00 | +10.00 |" in out.out
+    assert "| relu | none | 80.00 | baseline |" in out.out and "| tanh | none | 90.00 | ≈ +10.00 |" in out.out
     assert "first row, activation=relu, norm=none" in out.err

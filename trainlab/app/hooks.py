@@ -125,7 +125,7 @@ def run_hooks(cfg, main: bool, single_process: bool) -> Hooks:
     if cfg.trainer.get("profile") and main:
         hooks.append(ProfilerHook())
     if main and single_process:
-        from trainlab.sweep.optuna_search import trial_reporter
+        from trainlab.sweep.trial_reporter import trial_reporter
 
         reporter = trial_reporter(cfg.trainer.monitor)
         if reporter is not None:
