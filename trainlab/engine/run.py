@@ -234,6 +234,7 @@ class Run:
         if self.main:
             self.metrics.append(row)
             self.trackers.log(row, self.step_losses)
+        self.counters.evaluations += 1
         if initial:
             log.info(f"epoch   0/{self.trainer.epochs}  before training: train (eval mode) acc "
                      f"{100 * row['train_eval_acc']:5.1f}%  |  val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:5.1f}%")
