@@ -21,9 +21,11 @@ def check_history(run_dir: Path, state: dict) -> None:
     path = Path(run_dir) / "metrics.csv"
     steps = []
     for row in MetricsFile(path).read():
+        if None in row.values() or None in row:  # a torn row (fewer or more fields than the header): lost
+            continue
         try:
             steps.append(int(row.get("step") or ""))
-        except ValueError:  # a torn last row: not an evaluation the file still holds
+        except ValueError:
             continue
     kept = [s for s in steps if s <= step]
     expected = counters.get("evaluations")
