@@ -40,6 +40,7 @@ class Case:
     env: dict = field(default_factory=dict)
     refused: bool = True   # False: the command must work (exit 0, no traceback)
     fast: bool = False     # in the default suite's subset
+    process: bool = False  # run as `python -m trainlab` (plugins are imported once per process)
 
 
 # --- damage helpers: each takes the working folder
@@ -88,7 +89,7 @@ def as_folder(rel: str) -> Callable[[Path], None]:
         path = root / rel
         if path.exists():
             path.unlink()
-        path.mkdir()
+        path.mkdir(parents=True)
     return apply
 
 
@@ -128,7 +129,8 @@ def cases() -> list[Case]:
     out: list[Case] = []
 
     def add(name, args, damage=None, env=None, refused=True, fast=False):
-        out.append(Case(name, args, damage, env or {}, refused, fast))
+        process = bool(env and "TRAINLAB_PLUGINS" in env)
+        out.append(Case(name, args, damage, env or {}, refused, fast, process))
 
     # ---- train: folders, paths, checkpoints to start from, plugins, environment
     add("train resume=true into a new folder", ["train", "resume=true", *TINY], fast=True)
@@ -142,7 +144,7 @@ def cases() -> list[Case]:
     add("train below /dev/null", ["train", *TINY, "hydra.run.dir=/dev/null/run"])
     add("train run dir with a 300-byte name", ["train", *TINY, f"hydra.run.dir=outputs/{LONG}"], fast=True)
     add("train run dir past PATH_MAX", ["train", *TINY, "hydra.run.dir=" + "/".join(["outputs"] + ["d" * 250] * 17)])
-    add("train name of 300 bytes (default folder too long)", ["train", *TINY, f"name={LONG}"])
+    add("train name of 300 bytes (the folder name keeps its start)", ["train", *TINY, f"name={LONG}"], refused=False)
     add("train sweep dir with a 300-byte name", ["train", "-m", "seed=0,1", *TINY, f"hydra.sweep.dir=outputs/{LONG}"])
     add("train sweep dir past PATH_MAX", ["train", "-m", "seed=0,1", *TINY,
                                           "hydra.sweep.dir=" + "/".join(["outputs"] + ["e" * 250] * 17)])
@@ -189,7 +191,7 @@ def cases() -> list[Case]:
         refused=False)
     add("train trainer.device=cuda without CUDA", ["train", *TINY, "trainer.device=cuda"])
     add("train hydra/launcher unknown", ["train", *TINY, "hydra/launcher=rocket"])
-    add("train two values for one key", ["train", *TINY, "seed=1", "seed=2"])
+    add("train two values for one key (the last wins)", ["train", *TINY, "seed=1", "seed=2"], refused=False)
 
     # ---- resume: hand-damaged run folders
     add("resume, metrics.csv truncated", ["resume", RUN, "trainer.epochs=3"], keep_lines(f"{RUN}/metrics.csv", 2), fast=True)
@@ -230,10 +232,11 @@ def cases() -> list[Case]:
     add("resume, record changing the arch", ["resume", RUN], write(f"{RUN}/.trainlab.overrides.yaml", "- arch=linear\n"))
     add("resume, record changing the seed", ["resume", RUN], write(f"{RUN}/.trainlab.overrides.yaml", "- seed=9\n"))
     add("resume, record with a sweep value", ["resume", RUN], write(f"{RUN}/.trainlab.overrides.yaml", "- seed=0,1\n"))
-    add("resume, record with unparsable text", ["resume", RUN], write(f"{RUN}/.trainlab.overrides.yaml", "- 'a=[\n"))
+    add("resume, record not YAML (Hydra's copy read)", ["resume", RUN, "trainer.epochs=3"],
+        write(f"{RUN}/.trainlab.overrides.yaml", "- 'a=[\n"), refused=False)
     add("resume, summary.json binary, nothing else", ["resume", RUN],
         both(write(f"{RUN}/summary.json", BINARY), remove(f"{RUN}/checkpoints")))
-    add("resume with resume=false", ["resume", RUN, "resume=false"])
+    add("resume with resume=false (resume still)", ["resume", RUN, "resume=false", "trainer.epochs=3"], refused=False)
     add("resume with another hydra.run.dir", ["resume", RUN, "hydra.run.dir=outputs/runs/other"])
     add("resume with a changed batch size and lr", ["resume", RUN, "trainer.batch_size=3", "optimizer.lr=0.5"])
     add("resume with a changed dataset", ["resume", RUN, "dataset=spirals"])
@@ -293,7 +296,7 @@ def cases() -> list[Case]:
     add("table with an unknown --by key", ["table", SWEEP, "--by", "nonexistent.key"])
     add("table with an unknown flag", ["table", SWEEP, "--bogus"])
     add("table with a metric column missing", ["table", SWEEP, "--metric", "metrics:nope"])
-    add("table with every job's summary binary", ["table", SWEEP],
+    add("table with every job's summary binary (warned, counted missing)", ["table", SWEEP], refused=False, damage=
         lambda r: [write(str((p / "summary.json").relative_to(r)), BINARY)(r) for p in (r / SWEEP).iterdir() if p.is_dir()])
     add("table with a job's metrics.csv binary", ["table", SWEEP, "--metric", "auc"],
         in_job("metrics.csv", lambda rel: write(rel, BINARY)))
@@ -328,7 +331,7 @@ def cases() -> list[Case]:
     add("ensemble --top -1", ["ensemble", SWEEP, "--top", "-1"])
     add("ensemble --top abc", ["ensemble", SWEEP, "--top", "abc"])
     add("ensemble --by bogus", ["ensemble", SWEEP, "--top", "1", "--by", "bogus"])
-    add("ensemble --snapshots without snapshots", ["ensemble", RUN, "--snapshots"])
+    add("ensemble --snapshots without snapshots (best.pt alone)", ["ensemble", RUN, "--snapshots"], refused=False)
     add("ensemble of an empty folder", ["ensemble", "outputs/runs/empty"], as_folder("outputs/runs/empty"))
     add("ensemble of metrics.csv", ["ensemble", f"{RUN}/metrics.csv"])
     add("ensemble of a 300-byte name", ["ensemble", f"outputs/{LONG}"])
@@ -438,14 +441,23 @@ def run_case(case: Case, template: Path, scratch: Path) -> Result:
     before = tree_digest(root)
     err, code, problems = io.StringIO(), None, []
     quiet = {"HYDRA_FULL_ERROR": "", "TRAINLAB_VERBOSE": ""}
-    with working_dir(root), environment(quiet | case.env), contextlib.redirect_stderr(err), \
-            contextlib.redirect_stdout(io.StringIO()):
-        try:
-            code = main(args)
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        except BaseException:
-            traceback.print_exc()
+    if case.process:
+        import subprocess
+
+        env = {k: v for k, v in os.environ.items() if k not in quiet} | case.env
+        done = subprocess.run([sys.executable, "-m", "trainlab", *args], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=300)
+        code = done.returncode
+        err.write(done.stderr)
+    else:
+        with working_dir(root), environment(quiet | case.env), contextlib.redirect_stderr(err), \
+                contextlib.redirect_stdout(io.StringIO()):
+            try:
+                code = main(args)
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+            except BaseException:
+                traceback.print_exc()
     for module in [m for m in case.env.get("TRAINLAB_PLUGINS", "").split(",") if m.strip()]:
         sys.modules.pop(module.strip(), None)
     text = err.getvalue().strip()
@@ -470,13 +482,15 @@ def campaign(selected: list[Case], out=sys.stdout) -> list[Result]:
     scratch = Path(tempfile.mkdtemp(prefix="edge-campaign-"))
     try:
         template = build_template(scratch / "template")
-        results = [run_case(case, template, scratch) for case in selected]
+        results = []
+        for case in selected:
+            results.append(run_case(case, template, scratch))
+            r = results[-1]
+            if r.problems:
+                print(f"NOT HANDLED  {r.case.name}: {', '.join(r.problems)}\n    {r.err[-600:]}", file=out, flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     handled = [r for r in results if not r.problems]
-    for r in results:
-        if r.problems:
-            print(f"NOT HANDLED  {r.case.name}: {', '.join(r.problems)}\n    {r.err[-400:]}", file=out)
     commands = sorted({r.case.args[0] for r in results})
     print(f"tried {len(results)}, handled {len(handled)} (commands: {', '.join(commands)})", file=out)
     return results

@@ -242,6 +242,9 @@ def claim(run_dir: Path, resume: bool, config: dict, restartable: str, key: str,
     if ranks is None or ranks.is_main:
         try:
             lock = FolderLock.acquire(run_dir, key, record)
+            if resume and lock.created:  # made just now (holding only this claim's record): nothing to resume
+                raise ConfigError("resume", "true", f"a run folder to continue: {run_dir} did not exist "
+                                  "(`trainlab resume RUN_DIR` continues a run)")
             decision = decide(run_dir, resume, config, restartable)
             if record is not None:
                 _keep_record(run_dir, record, key)

@@ -194,6 +194,10 @@ def resume_command(args: list[str]) -> int:
     if sweep:
         raise ConfigError("resume", sweep[0], "key=value overrides: resume continues one run in its folder "
                           "(`trainlab resume-sweep SWEEP_DIR` continues a sweep)")
+    moved = [a for a in args[1:] if a.split("=", 1)[0].lstrip("+~") == "hydra.run.dir"]
+    if moved:
+        raise ConfigError("hydra.run.dir", moved[0].split("=", 1)[-1], "not set on resume: the run continues in "
+                          "RUN_DIR, its own folder")
     run_dir = Path(args[0])
     recorded = recorded_overrides(run_dir)  # the run's own record, or Hydra's .hydra/overrides.yaml
     if recorded is None:

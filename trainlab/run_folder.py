@@ -89,6 +89,7 @@ class FolderLock:
         self.folder, self.fd, self.users = folder, fd, 1
         self.previous: bytes | None = None  # the lock file's content before this process took it
         self.made_lock = False              # this process created the lock file in an existing folder
+        self.created = False                # this process created the folder itself
 
     @classmethod
     def acquire(cls, folder: Path, key: str, record: list[str] | None = None) -> "FolderLock":
@@ -136,6 +137,7 @@ class FolderLock:
                 _undo_creation(created, folder / LOCK_NAME if made_lock else None)
                 raise ConfigError(key, str(folder), f"a folder with room to write in ({err.strerror})") from None
         lock = cls._held[str(folder)] = cls(folder, fd)
+        lock.created = bool(created)
         lock.previous = None if made_lock else previous
         lock.made_lock = made_lock
         return lock
@@ -188,7 +190,7 @@ def decide(run_dir: Path, resume: bool, config: dict, restartable: str = "") -> 
     if not resume and not holds_run(run_dir) and not last.is_file():
         return Decision(None)  # a new run: decided without loading torch
     from trainlab.engine import checkpoint as ckpt
-    from trainlab.engine.history_check import check_history
+    from trainlab.engine.history_check import check_resumable
 
     if resume:
         if not last.is_file() and stopped_before_checkpoint(run_dir):
@@ -204,7 +206,7 @@ def decide(run_dir: Path, resume: bool, config: dict, restartable: str = "") -> 
         if conflicts:
             raise ConfigError("resume", str(run_dir), "the run's own configuration; these keys differ from its "
                               "checkpoint: " + ", ".join(conflicts))
-        check_history(run_dir, state)
+        check_resumable(run_dir, state)
         return Decision(state, "resume=true")
     if not restartable:
         raise ConfigError("hydra.run.dir", str(run_dir), "a new folder: this one holds a run "
@@ -212,7 +214,7 @@ def decide(run_dir: Path, resume: bool, config: dict, restartable: str = "") -> 
     if last.is_file():
         log.info(f"resuming from {last} ({restartable})")
         state = ckpt.load(last)
-        check_history(run_dir, state)
+        check_resumable(run_dir, state)
         return Decision(state, restartable)
     from trainlab.sweep.resume import clear_results
 

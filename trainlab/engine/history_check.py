@@ -12,10 +12,18 @@ from trainlab.engine.metrics import MetricsFile
 from trainlab.errors import FileError
 
 
-def check_history(run_dir: Path, state: dict) -> None:
-    """FileError when metrics.csv holds fewer evaluation rows (up to the checkpoint's step) than
-    last.pt's `counters` record. Checkpoints written before the count was kept are checked for the
-    step-0 row and the best evaluation's row."""
+TRAINING_STATE = ("model", "optimizer", "schedule", "counters", "rng", "data")
+
+
+def check_resumable(run_dir: Path, state: dict) -> None:
+    """FileError when last.pt lacks the training state (a best.pt or snapshot copied over it), or when
+    metrics.csv holds fewer evaluation rows (up to the checkpoint's step) than last.pt's `counters`
+    record. Checkpoints written before the count was kept are checked for the step-0 row and the best
+    evaluation's row."""
+    missing_state = [k for k in TRAINING_STATE if k not in state]
+    if missing_state:
+        raise FileError(Path(run_dir) / "checkpoints" / "last.pt", "holds no training state to resume from "
+                        f"(no {', '.join(missing_state)}: a best.pt or snapshot copied over it?)")
     counters = state.get("counters") or {}
     step = counters.get("step", 0)
     path = Path(run_dir) / "metrics.csv"

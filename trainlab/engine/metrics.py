@@ -30,6 +30,8 @@ class MetricsFile:
                 return list(csv.DictReader(fh))
         except (UnicodeDecodeError, csv.Error) as err:
             raise FileError(self.path, f"not a metrics file of comma-separated text ({type(err).__name__})") from None
+        except OSError as err:  # a folder in its place, no permission
+            raise FileError(self.path, f"cannot be read ({err.strerror})") from None
 
     def header(self) -> list[str] | None:
         if not self.path.exists():
