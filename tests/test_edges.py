@@ -258,3 +258,27 @@ def test_sigkill_at_a_moment_of_start_up_leaves_a_folder_resume_restarts(tmp_pat
         assert main(["resume", str(run)]) == 0, capsys.readouterr().err
         summary = json.loads((run / "summary.json").read_text())
         assert summary["status"] == "completed" and summary["seed"] == 3
+
+
+def test_the_record_keeps_overrides_only():
+    from trainlab.run_record import task_overrides
+
+    args = ["-m", "seed=1", "--cfg", "job", "hydra.run.dir='x'", "~foo", "+hydra.job.chdir=true", "name=a"]
+    assert task_overrides(args) == ["seed=1", "~foo", "name=a"]
+
+
+def test_a_claim_left_by_a_killed_process_is_cleared_by_the_next_one(tmp_path):
+    """The only moment a kill can leave anything but a run folder: inside the claim, before its rename."""
+    from trainlab.run_record import RECORD_NAME, create_claimed, recorded_overrides
+
+    stale = tmp_path / ".old.claiming-abc"
+    stale.mkdir()
+    (stale / ".trainlab.lock").write_text("1\n")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    fresh = tmp_path / ".young.claiming-def"  # a claim in progress in another process: kept
+    fresh.mkdir()
+    fd = create_claimed(tmp_path / "run", ".trainlab.lock", ["seed=3"])
+    os.close(fd)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".young.claiming-def", "run"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".trainlab.lock", RECORD_NAME]
+    assert recorded_overrides(tmp_path / "run") == ["seed=3"]

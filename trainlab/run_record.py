@@ -24,8 +24,10 @@ STALE_CLAIM_S = 60.0      # a claiming folder this old, unlocked, was left by a 
 
 
 def task_overrides(args: list[str]) -> list[str]:
-    """The overrides of a `trainlab train` argument list as Hydra records them (no flags, no hydra keys)."""
-    return [a for a in args if not a.startswith("-") and not a.split("=", 1)[0].lstrip("+~").startswith("hydra")]
+    """The overrides of a `trainlab train` argument list as Hydra records them: no flags nor their values
+    (`--cfg job`, `-cd DIR`), no hydra keys."""
+    return [a for a in args if not a.startswith("-") and ("=" in a or a.startswith("~"))
+            and not a.split("=", 1)[0].lstrip("+~").startswith("hydra")]
 
 
 def recorded_overrides(run_dir: Path) -> list[str] | None:
