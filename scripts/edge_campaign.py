@@ -145,7 +145,9 @@ def campaign(selected: list[Case], out=sys.stdout) -> list[Result]:
             results.append(run_case(case, template, scratch))
             r = results[-1]
             if r.problems:
-                print(f"NOT HANDLED  {r.case.name}: {', '.join(r.problems)}\n    {r.err[-600:]}", file=out, flush=True)
+                known = f" (known: {r.case.known})" if r.case.known else ""
+                print(f"NOT HANDLED  {r.case.name}: {', '.join(r.problems)}{known}\n    {r.err[-600:]}", file=out,
+                      flush=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     handled = [r for r in results if not r.problems]

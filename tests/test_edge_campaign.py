@@ -27,7 +27,8 @@ def test_campaign_subset(case, template, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", [c for c in CASES if not c.fast], ids=lambda c: c.name)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(reason=c.known, strict=True)) if c.known
+                                  else c for c in CASES if not c.fast], ids=lambda c: c.name)
 def test_campaign(case, template, tmp_path):
     _check(case, template, tmp_path)
 
