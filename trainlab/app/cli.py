@@ -127,6 +127,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # the file system refused a path the command was given (too long, a folder, a loop)
+        from trainlab.app.job import verbose
+
+        if verbose():
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as err:
         print(f"interrupted ({getattr(err, 'signal_name', 'SIGINT')})", file=sys.stderr)
         return 128 + getattr(err, "signum", 2)

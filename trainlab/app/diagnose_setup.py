@@ -80,8 +80,8 @@ def positive(kind: type):
 
     def convert(text: str):
         value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"a positive {'integer' if kind is int else 'number'}")
+        if not value > 0 or value == float("inf"):  # nan fails `> 0`; inf is no tolerance or rate to run with
+            raise argparse.ArgumentTypeError("a positive integer" if kind is int else "a positive number (not inf or nan)")
         return value
 
     convert.__name__ = kind.__name__  # argparse names the type in "invalid int value" messages

@@ -226,10 +226,13 @@ def several_processes() -> bool:
     return int(env.get("WORLD_SIZE") or 1) > 1 or int(env.get("SLURM_NTASKS") or 1) > 1 or bool(env.get("SUBMITIT_EXECUTOR"))
 
 
-def claim(run_dir: Path, resume: bool, config: dict, restartable: str, key: str) -> tuple[Decision, "FolderLock | None"]:
+def claim(run_dir: Path, resume: bool, config: dict, restartable: str, key: str,
+          record: list[str] | None = None) -> tuple[Decision, "FolderLock | None"]:
     """Lock `run_dir` and decide whether the run starts or continues there (trainlab.app.run_folder.decide).
     With several ranks, rank 0 locks and decides for all, and each rank then reads last.pt for its own
-    RNG streams; a refusal reaches every rank, so none waits for the others forever."""
+    RNG streams; a refusal reaches every rank, so none waits for the others forever. `record`: a single
+    run's overrides, kept in its folder before Hydra writes anything (trainlab.app.run_record); a refused
+    claim leaves the folder as it found it."""
     ranks = None
     if several_processes():
         from trainlab.engine import distributed
@@ -238,12 +241,17 @@ def claim(run_dir: Path, resume: bool, config: dict, restartable: str, key: str)
     lock, decision, verdict, refusal = None, None, None, None
     if ranks is None or ranks.is_main:
         try:
-            lock = FolderLock.acquire(run_dir, key)
+            lock = FolderLock.acquire(run_dir, key, record)
+            if resume and lock.created:  # made just now (holding only this claim's record): nothing to resume
+                raise ConfigError("resume", "true", f"a run folder to continue: {run_dir} did not exist "
+                                  "(`trainlab resume RUN_DIR` continues a run)")
             decision = decide(run_dir, resume, config, restartable)
+            if record is not None:
+                _keep_record(run_dir, record, key)
             verdict = ("resume" if decision.resume_state is not None else "start",)
         except ConfigError as err:
             if lock is not None:
-                lock.release()
+                lock.release(refused=True)
             verdict, refusal = ("refused", err.key, err.value, err.valid), err
     if ranks is not None and ranks.world > 1:
         from trainlab.engine import distributed
@@ -256,6 +264,15 @@ def claim(run_dir: Path, resume: bool, config: dict, restartable: str, key: str)
 
         decision = Decision(ckpt.load(Path(run_dir) / "checkpoints" / "last.pt") if verdict[0] == "resume" else None)
     return decision, lock
+
+
+def _keep_record(run_dir: Path, record: list[str], key: str) -> None:
+    from trainlab.app.run_record import write_record
+
+    try:
+        write_record(run_dir, record)
+    except OSError as err:
+        raise ConfigError(key, str(run_dir), f"a folder with room to write in ({err.strerror})") from None
 
 
 def _leave_the_log_to_rank_zero() -> None:

@@ -28,6 +28,7 @@ def train_command(args: list[str]) -> int:
     from trainlab.app.job import TrainJob, claim, several_processes
     from trainlab.app.precheck import prepare
     from trainlab.app.run_folder import FolderLock, new_folders, refused_before_training, remove_new_folders, requeued
+    from trainlab.app.run_record import task_overrides
 
     if several_processes() and max(int(os.environ.get(k) or 1) for k in ("WORLD_SIZE", "SLURM_STEP_NUM_TASKS")) > 1:
         from trainlab.engine import distributed  # torchrun or srun: one run folder for every rank, rank 0 writes
@@ -58,12 +59,13 @@ def train_command(args: list[str]) -> int:
     restart = f"SLURM_RESTART_COUNT={os.environ['SLURM_RESTART_COUNT']}" if requeued() else ""
     created, lock = new_folders(plan.run_dir), None
     try:
-        decision, lock = claim(plan.run_dir, plan.resume, plan.config, restart, "hydra.run.dir")
+        decision, lock = claim(plan.run_dir, plan.resume, plan.config, restart, "hydra.run.dir",
+                               task_overrides(plan.args))
         job = TrainJob(decision, figures=figures)
         code = run_hydra(plan.args, job)
         if created and lock is not None and refused_before_training(job.outcomes, plan.run_dir):
             remove_new_folders(created)  # still locked: no other process can be writing there
-    except KeyboardInterrupt:  # a signal while starting up: a folder resume can start from scratch, or none
+    except (KeyboardInterrupt, ConfigError):  # a signal or a refusal while starting up: a folder resume can start from scratch, or none
         if created and not (plan.run_dir / "summary.json").exists():  # this process made it, nothing ran
             remove_new_folders(created)
         raise
@@ -188,9 +190,9 @@ def write_sweep_report(sweep_dir: Path, figures=None) -> None:
 def resume_command(args: list[str]) -> int:
     """`trainlab resume RUN_DIR [overrides]`: the run's own overrides, plus resume=true, in its folder.
     A run stopped or failed before its first checkpoint starts again from scratch there."""
-    import yaml
-
     from trainlab.app.run_folder import stopped_before_checkpoint
+    from trainlab.app.run_record import recorded_overrides
+    from trainlab.sweep.resume import quote
 
     if len(args) > 1 and not args[1].startswith("-") and "=" not in args[1]:
         raise ConfigError("overrides", args[1], "key=value overrides after the one RUN_DIR (got a second folder?)")
@@ -198,17 +200,22 @@ def resume_command(args: list[str]) -> int:
     if sweep:
         raise ConfigError("resume", sweep[0], "key=value overrides: resume continues one run in its folder "
                           "(`trainlab resume-sweep SWEEP_DIR` continues a sweep)")
+    moved = [a for a in args[1:] if a.split("=", 1)[0].lstrip("+~") == "hydra.run.dir"]
+    if moved:
+        raise ConfigError("hydra.run.dir", moved[0].split("=", 1)[-1], "not set on resume: the run continues in "
+                          "RUN_DIR, its own folder")
     run_dir = Path(args[0])
-    recorded = run_dir / ".hydra" / "overrides.yaml"
-    if not recorded.is_file():
+    recorded = recorded_overrides(run_dir)  # the run's own record, or Hydra's .hydra/overrides.yaml
+    if recorded is None:
         raise ConfigError("RUN_DIR", str(run_dir), "a trainlab run folder (one holding .hydra/overrides.yaml)")
     if not (run_dir / "checkpoints" / "last.pt").is_file() and not stopped_before_checkpoint(run_dir):
         raise ConfigError("RUN_DIR", str(run_dir), "a run folder with checkpoints/last.pt (nothing to resume from)")
-    old = [o for o in (yaml.safe_load(recorded.read_text()) or []) if not o.startswith(("resume=", "hydra."))]
+    old = [o for o in recorded if not o.startswith(("resume=", "hydra."))]
     new = args[1:]
     new_keys = {o.split("=", 1)[0].lstrip("+~") for o in new}
     kept = [o for o in old if o.split("=", 1)[0].lstrip("+~") not in new_keys]
-    return train_command([*kept, *new, "resume=true", f"hydra.run.dir={run_dir.resolve()}"])
+    # quoted: a sweep job's folder name holds `=` and `,` (0_activation=relu,seed=0), which Hydra would parse
+    return train_command([*kept, *new, "resume=true", f"hydra.run.dir={quote(str(run_dir.resolve()))}"])
 
 
 def resume_sweep_command(args: list[str]) -> int:

@@ -35,7 +35,9 @@ def stopped_before_checkpoint(folder: Path) -> bool:
     (trainer.save_checkpoints=false) is not: there is nothing left to do."""
     import json
 
-    if not (folder / ".hydra" / "overrides.yaml").is_file() or (folder / "checkpoints" / "last.pt").exists():
+    from trainlab.app.run_record import recorded_overrides
+
+    if recorded_overrides(folder) is None or (folder / "checkpoints" / "last.pt").exists():
         return False
     try:
         status = json.loads((folder / "summary.json").read_text()).get("status")
@@ -53,10 +55,11 @@ def requeued() -> bool:
 
 def check_writable(key: str, folder: str) -> None:
     """The output folder can be created and written: checked before anything tries to."""
+    from trainlab.app.run_record import check_path_fits, existing_ancestor
+
     path = Path(folder).expanduser().absolute()
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
+    probe = existing_ancestor(path)
+    check_path_fits(key, folder, path, probe)
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK) or not _can_create_in(probe):
         raise ConfigError(key, folder, f"a writable folder ({probe} is not a writable directory)")
 
@@ -86,18 +89,32 @@ class FolderLock:
 
     def __init__(self, folder: Path, fd: int | None):
         self.folder, self.fd, self.users = folder, fd, 1
+        self.previous: bytes | None = None  # the lock file's content before this process took it
+        self.made_lock = False              # this process created the lock file in an existing folder
+        self.created = False                # this process created the folder itself
 
     @classmethod
-    def acquire(cls, folder: Path, key: str) -> "FolderLock":
+    def acquire(cls, folder: Path, key: str, record: list[str] | None = None) -> "FolderLock":
+        """Lock `folder`, making it when absent: with `record` (a single run's overrides) it appears
+        whole, lock and record inside (trainlab.app.run_record). A full disk or any other OSError is
+        one ConfigError, with the folders and the lock file this call made removed again."""
         folder = Path(folder).absolute()
         held = cls._held.get(str(folder))
         if held is not None:
             held.users += 1
             return held
+        created, fd, made_lock = new_folders(folder), None, False
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+            if record is not None and created:
+                from trainlab.app.run_record import create_claimed
+
+                fd = create_claimed(folder, LOCK_NAME, record)
+            if fd is None:
+                folder.mkdir(parents=True, exist_ok=True)
+                made_lock = not (folder / LOCK_NAME).exists()
+                fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
+            _undo_creation(created, folder / LOCK_NAME if made_lock else None)
             raise ConfigError(key, str(folder), f"a folder this process can write ({err.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -110,17 +127,39 @@ class FolderLock:
             os.close(fd)
             log.warning(f"cannot lock {folder} ({err.strerror}): a second process writing it would not be refused")
             fd = None
+        previous = None
         if fd is not None:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:
+                previous = os.pread(fd, 64, 0)
+                mine = f"{os.getpid()}\n".encode()
+                os.pwrite(fd, mine, 0)  # written over the old PID, then cut: a full disk fails before any change
+                os.ftruncate(fd, len(mine))
+            except OSError as err:  # ENOSPC: a new lock file's first block
+                os.close(fd)
+                _undo_creation(created, folder / LOCK_NAME if made_lock else None)
+                raise ConfigError(key, str(folder), f"a folder with room to write in ({err.strerror})") from None
         lock = cls._held[str(folder)] = cls(folder, fd)
+        lock.created = bool(created)
+        lock.previous = None if made_lock else previous
+        lock.made_lock = made_lock
         return lock
 
-    def release(self) -> None:
+    def release(self, refused: bool = False) -> None:
+        """`refused`: this process wrote nothing there, so the lock file gets its earlier holder's
+        PID back (a refused `resume` leaves the folder byte for byte as it was)."""
         self.users -= 1
         if self.users > 0:
             return
         self._held.pop(str(self.folder), None)
+        if self.fd is not None and refused and self.previous is not None:
+            try:
+                os.pwrite(self.fd, self.previous, 0)
+                os.ftruncate(self.fd, len(self.previous))
+            except OSError:
+                pass
+        if self.fd is not None and refused and self.made_lock:
+            # unlinked while still locked: a process that opens it now finds the folder as it was
+            (self.folder / LOCK_NAME).unlink(missing_ok=True)
         if self.fd is not None:
             os.close(self.fd)  # closing the descriptor releases the flock
             self.fd = None
@@ -156,6 +195,7 @@ def decide(run_dir: Path, resume: bool, config: dict, restartable: str = "") -> 
     if not resume and not holds_run(run_dir) and not last.is_file():
         return Decision(None)  # a new run: decided without loading torch
     from trainlab.engine import checkpoint as ckpt
+    from trainlab.engine.history_check import check_resumable
 
     if resume:
         if not last.is_file() and stopped_before_checkpoint(run_dir):
@@ -171,13 +211,16 @@ def decide(run_dir: Path, resume: bool, config: dict, restartable: str = "") -> 
         if conflicts:
             raise ConfigError("resume", str(run_dir), "the run's own configuration; these keys differ from its "
                               "checkpoint: " + ", ".join(conflicts))
+        check_resumable(run_dir, state)
         return Decision(state, "resume=true")
     if not restartable:
         raise ConfigError("hydra.run.dir", str(run_dir), "a new folder: this one holds a run "
                           "(use `trainlab resume` to continue it)")
     if last.is_file():
         log.info(f"resuming from {last} ({restartable})")
-        return Decision(ckpt.load(last), restartable)
+        state = ckpt.load(last)
+        check_resumable(run_dir, state)
+        return Decision(state, restartable)
     from trainlab.sweep.resume import clear_results
 
     clear_results(run_dir)
@@ -210,6 +253,19 @@ def new_folders(folder: Path) -> list[Path]:
         out.append(path)
         path = path.parent
     return out
+
+
+def _undo_creation(created: list[Path], lock_file: Path | None) -> None:
+    """What a failed claim made: the lock file it created, then the folders (only while empty)."""
+    if lock_file is not None:
+        lock_file.unlink(missing_ok=True)
+    for path in created:
+        try:
+            path.rmdir()
+        except FileNotFoundError:  # never made (the claim failed before it)
+            continue
+        except OSError:
+            break
 
 
 def refused_before_training(outcomes: list[dict], run_dir: Path) -> bool:

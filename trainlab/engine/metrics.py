@@ -3,6 +3,8 @@ import csv
 import math
 from pathlib import Path
 
+from trainlab.errors import FileError
+
 # train_loss/train_penalty/train_acc: running means over the steps since the last evaluation, in train
 # mode (dropout on, augmented batches), empty in the step-0 row; train_eval_*: a fixed sample of the
 # training split evaluated like val. lr: the rate the last step before the evaluation trained at.
@@ -20,10 +22,16 @@ class MetricsFile:
         self._write_all(rows)
 
     def read(self) -> list[dict]:
+        """The rows as text; a file that is not CSV text (binary, damaged) is a FileError naming it."""
         if not self.path.exists():
             return []
-        with open(self.path, newline="") as fh:
-            return list(csv.DictReader(fh))
+        try:
+            with open(self.path, newline="", encoding="utf-8") as fh:
+                return list(csv.DictReader(fh))
+        except (UnicodeDecodeError, csv.Error) as err:
+            raise FileError(self.path, f"not a metrics file of comma-separated text ({type(err).__name__})") from None
+        except OSError as err:  # a folder in its place, no permission
+            raise FileError(self.path, f"cannot be read ({err.strerror})") from None
 
     def header(self) -> list[str] | None:
         if not self.path.exists():
@@ -65,8 +73,11 @@ def _fmt(value):
 def read_floats(path: Path) -> list[dict]:
     """Rows with numeric values (for plots and diagnosis)."""
     out = []
-    for row in MetricsFile(path).read():
-        out.append({k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()})
+    for number, row in enumerate(MetricsFile(path).read(), start=2):
+        try:
+            out.append({k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()})
+        except (TypeError, ValueError):  # a hand-edited or damaged row (a word, a row longer than the header)
+            raise FileError(path, f"line {number} is not a row of numbers") from None
     return out
 
 
@@ -83,5 +94,8 @@ def write_step_losses(path: Path, losses: list[float]) -> None:
 def read_step_losses(path: Path) -> list[float]:
     if not path.is_file():
         return []
-    lines = path.read_text().splitlines()[1:]
-    return [float(line.partition(",")[2]) for line in lines if line]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()[1:]
+        return [float(line.partition(",")[2]) for line in lines if line]
+    except (UnicodeDecodeError, ValueError):
+        raise FileError(path, "not a step,loss file of numbers (damaged? delete it to draw without it)") from None

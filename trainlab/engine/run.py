@@ -157,6 +157,7 @@ class Run:
         if self.main:
             self.metrics.append(row)
         self.verdict = self.hooks.on_eval(self, row, initial)
+        self.counters.evaluations += 1  # metrics.csv's rows so far: a resume checks the file holds them
         if initial:
             log.info(f"epoch   0/{self.trainer.epochs}  before training: train (eval mode) acc "
                      f"{100 * row['train_eval_acc']:5.1f}%  |  val loss {row['val_loss']:.4f} acc {100 * row['val_acc']:5.1f}%")

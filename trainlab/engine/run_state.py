@@ -29,6 +29,7 @@ class Counters:
     stopped_early: bool = False
     batch_in_epoch: int = 0        # > 0 when stopped mid-epoch (a signal): where the epoch resumes
     skipped_steps: int = 0         # steps skipped for non-finite values (trainer.nonfinite=skip)
+    evaluations: int = 0           # rows written to metrics.csv: a resume checks the file still holds them
 
 
 def _pending(pending) -> dict:

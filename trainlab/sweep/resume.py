@@ -103,7 +103,7 @@ def resume_sweep_args(sweep_dir: Path, extra: list[str]) -> list[str]:
     try:
         overrides = (yaml.safe_load(recorded.read_text()) or {})["hydra"]["overrides"]
         task, hydra = list(overrides["task"] or []), list(overrides["hydra"] or [])
-    except (yaml.YAMLError, KeyError, TypeError) as err:
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as err:  # ValueError: not UTF-8 text
         raise ConfigError("SWEEP_DIR", str(sweep_dir), f"its multirun.yaml is unreadable ({type(err).__name__})")
     # the folder and the resume flag are set below; the run mode comes from -m
     dropped = ("hydra.mode", "hydra.sweep.dir", "hydra.sweeper.resume")
