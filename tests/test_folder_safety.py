@@ -14,7 +14,7 @@ from trainlab.app.cli import main
 HOLD = """
 import sys, time
 from pathlib import Path
-from trainlab.app.run_folder import FolderLock
+from trainlab.app.folder_lock import FolderLock
 lock = FolderLock.acquire(Path(sys.argv[1]), "hydra.run.dir")
 print("locked", flush=True)
 time.sleep(120)

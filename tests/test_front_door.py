@@ -172,7 +172,7 @@ def test_a_second_writer_is_refused_naming_the_holder(tmp_path, cli_env):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from trainlab.app.run_folder import FolderLock
+        from trainlab.app.folder_lock import FolderLock
         FolderLock.acquire(Path({str(run)!r}), "hydra.run.dir")
         print("locked", flush=True)
         time.sleep(120)

@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from trainlab.errors import ConfigError, DiskFull
 from trainlab.app.choices import choices_block, print_config_tree
-from trainlab.app.run_folder import Decision, FolderLock, decide, requeued
+from trainlab.app.folder_lock import FolderLock
+from trainlab.app.run_folder import Decision, decide, requeued
 
 log = logging.getLogger("trainlab")
 

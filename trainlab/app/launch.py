@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 def train_command(args: list[str]) -> int:
     from trainlab.app.job import TrainJob, claim, several_processes
     from trainlab.app.precheck import prepare
-    from trainlab.app.run_folder import FolderLock, new_folders, refused_before_training, remove_new_folders, requeued
+    from trainlab.app.folder_lock import FolderLock, new_folders
+    from trainlab.app.run_folder import refused_before_training, remove_new_folders, requeued
     from trainlab.app.run_record import task_overrides
 
     if several_processes() and max(int(os.environ.get(k) or 1) for k in ("WORLD_SIZE", "SLURM_STEP_NUM_TASKS")) > 1:
