@@ -19,6 +19,7 @@ from omegaconf import OmegaConf, open_dict
 
 from trainlab.compose import compose_job, group_options, groups, hydra_session
 from trainlab.devices import check_device
+from trainlab.edges import JobChecks, check_sweep
 from trainlab.errors import ConfigError
 from trainlab.override_errors import check_flags, parse_error
 from trainlab.run_folder import check_run_dir, holds_run
@@ -173,6 +174,7 @@ def prepare(args: list[str]) -> Plan:
                 return Plan(out, info_only=True, jobs=1)
             check_device("trainer.device", spec.trainer.device)
             check_run_dir("hydra.run.dir", run_dir)
+            JobChecks(run_dir=run_dir)(spec)  # loggers' servers, dataset files (trainlab.edges)
             out = [a for a in out if _key(a) != "hydra.run.dir"] + [f"hydra.run.dir={_quote(str(run_dir))}"]
             return Plan(out, run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True),
                         resume=spec.resume, jobs=1)
@@ -185,6 +187,7 @@ def prepare(args: list[str]) -> Plan:
             raise ConfigError("hydra.sweep.dir", str(sweep_dir), "a sweep's own folder (this one holds a single run)")
         user_dir = any(_key(o) == "hydra.sweep.dir" for o in hydra)
         combos = _planned_jobs(hydra_cfg, task, combos, user_dir)
+        check_sweep(hydra_cfg, task)  # the sweeper's and launcher's own options (trainlab.edges)
         if not combos:
             raise ConfigError("sweep", " ".join(task) or "(no overrides)", "at least one job (an empty range?)")
         out = [a for a in out if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]
@@ -193,7 +196,7 @@ def prepare(args: list[str]) -> Plan:
             from trainlab.vectorize_groups import check_sweeper, check_vectorizable as check
 
             check_sweeper(str(hydra_cfg.sweeper.get("_target_", "")))
-        devices = validate_jobs(combos[:MAX_COMBINATIONS], check)
+        devices = validate_jobs(combos[:MAX_COMBINATIONS], JobChecks(check))
         if "SlurmLauncher" not in str(hydra_cfg.launcher.get("_target_", "")):  # jobs run on this machine
             for device in sorted(devices):
                 check_device("trainer.device", device)
