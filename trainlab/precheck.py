@@ -180,6 +180,7 @@ def prepare(args: list[str]) -> Plan:
                         resume=spec.resume, jobs=1)
         hydra_cfg, handed = _hydra_config(task, hydra)
         out = [a for a in args if a not in overrides] + handed + hydra
+        check_sweep(hydra_cfg, task)  # the sweeper's and launcher's own options (trainlab.edges)
         _check_submitit_resources(hydra_cfg)
         sweep_dir = Path(str(hydra_cfg.sweep.dir)).absolute()
         check_run_dir("hydra.sweep.dir", sweep_dir)  # its own folder, not the working one nor a run's
@@ -187,7 +188,6 @@ def prepare(args: list[str]) -> Plan:
             raise ConfigError("hydra.sweep.dir", str(sweep_dir), "a sweep's own folder (this one holds a single run)")
         user_dir = any(_key(o) == "hydra.sweep.dir" for o in hydra)
         combos = _planned_jobs(hydra_cfg, task, combos, user_dir)
-        check_sweep(hydra_cfg, task)  # the sweeper's and launcher's own options (trainlab.edges)
         if not combos:
             raise ConfigError("sweep", " ".join(task) or "(no overrides)", "at least one job (an empty range?)")
         out = [a for a in out if _key(a) != "hydra.sweep.dir"] + [f"hydra.sweep.dir={_quote(str(sweep_dir))}"]

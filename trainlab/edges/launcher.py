@@ -53,11 +53,18 @@ def _interpolated(value) -> bool:
 def _check_joblib(cfg: dict) -> None:
     """joblib.Parallel's own checks, one keyword at a time (so the key at fault is named), on the values
     as Hydra's joblib launcher hands them over (its process_joblib_cfg turns numeric strings into ints)."""
+    from dataclasses import fields
+
     from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+    from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
     from joblib import Parallel
     from joblib._utils import eval_expr
 
     options = {k: v for k, v in cfg.items() if k != "_target_"}
+    known = sorted(f.name for f in fields(JobLibLauncherConf) if f.name != "_target_")
+    for key in options:  # the launcher takes **kwargs and hands them to joblib.Parallel
+        if key not in known:
+            raise ConfigError(f"hydra.launcher.{key}", options[key], f"a key of the joblib launcher: {', '.join(known)}")
     process_joblib_cfg(options)
     n_jobs = options.get("n_jobs", -1)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:

@@ -34,8 +34,13 @@ def check_sweep(hydra_cfg, task: list[str]) -> None:
 
 
 def _check_optuna(sweeper: dict, hydra_cfg, task: list[str]) -> None:
+    from importlib.util import find_spec
+
     from trainlab.edges.search_space import check_search_space
     from trainlab.sweep.optuna_search import PRUNERS, SAMPLERS
+
+    if find_spec("optuna") is None:
+        raise ConfigError("hydra/sweeper", "optuna", "an installed optuna (pip install 'trainlab[search]')")
 
     def need(ok: bool, key: str, valid: str) -> None:
         if not ok:
