@@ -199,7 +199,8 @@ def no_network(monkeypatch):
 def test_missing_dataset_single_run_is_one_line(clean, capsys, no_network):
     line = refused(clean, capsys, ["train", "dataset=mnist", *TINY])
     assert "dataset.root=" in line and str(clean / "data" / "MNIST" / "raw") in line
-    assert "$TRAINLAB_DATA" in line and "train-images-idx3-ubyte.gz" in line and "dataset.download=true" in line
+    assert "no mnist data there; set dataset.download=true" in line and "train-images-idx3-ubyte.gz" in line
+    assert line.endswith(f"looked in {clean / 'data' / 'MNIST' / 'raw'} ($TRAINLAB_DATA is not set)"), line
     assert no_network == []  # download=false: the files decide, no probe
 
 
@@ -209,7 +210,8 @@ def test_missing_dataset_preset_sweep_decided_once(clean, capsys, monkeypatch, n
     monkeypatch.setenv("TRAINLAB_DATA", str(empty))
     line = refused(clean, capsys, ["train", "-m", "experiment=activations"])
     assert line.startswith(f"error: dataset.root='{empty}'") and "(from $TRAINLAB_DATA)" in line, line
-    assert "cannot be reached" in line and str(empty / "MNIST" / "raw") in line
+    assert "download host ossci-datasets.s3.amazonaws.com cannot be reached" in line
+    assert line.endswith(f"looked in {empty / 'MNIST' / 'raw'} (from $TRAINLAB_DATA)"), line
     assert no_network == ["ossci-datasets.s3.amazonaws.com"]  # once for the 15 jobs
 
 

@@ -59,9 +59,12 @@ def check_dataset_files(schema, reachable=None) -> None:
     source = " (from $TRAINLAB_DATA)" if env and Path(env).expanduser().absolute() == root else \
         " ($TRAINLAB_DATA is not set)" if not env else ""
     archives = ", ".join(Path(a).name for a in layout.archives)
-    fetch = (f"the download host {layout.host} cannot be reached from here" if schema.download else
-             "dataset.download=true fetches them on a machine with a network")
-    raise ConfigError("dataset.root", str(root), f"a folder holding {schema.name}: none in {where}{source}; copy "
-                      f"torchvision's files ({archives}) into {(where / Path(layout.archives[0]).parent).resolve()} "
-                      f"with dataset.download=true to extract them offline, or set dataset.root (or $TRAINLAB_DATA) "
-                      f"to a folder that has them; {fetch}")
+    dest = (where / Path(layout.archives[0]).parent).resolve()
+    elsewhere = "or point dataset.root (or $TRAINLAB_DATA) at a folder that has them"
+    if schema.download:
+        why = (f"no {schema.name} data there and its download host {layout.host} cannot be reached from here; copy "
+               f"torchvision's archives ({archives}) into {dest} (dataset.download=true extracts them offline), {elsewhere}")
+    else:
+        why = (f"no {schema.name} data there; set dataset.download=true to fetch it (needs a network) or to extract "
+               f"torchvision's archives ({archives}) copied into {dest}, {elsewhere}")
+    raise ConfigError("dataset.root", str(root), f"{why}; looked in {where}{source}")
