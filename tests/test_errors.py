@@ -383,7 +383,7 @@ def test_sizes_larger_than_the_data_are_warned_and_train(tmp_path, caplog):
 def test_a_dataset_that_cannot_be_fetched_leaves_no_folder(tmp_path, monkeypatch, capsys):
     """dataset=cifar10 dataset.download=true into an empty root, offline: one line, no run folder (the
     precheck decides it: the download host is unreachable, as the test makes it, without the network)."""
-    monkeypatch.setattr("trainlab.edges.datasets.host_reachable", lambda host: False)
+    monkeypatch.setattr("trainlab.prechecks.datasets.host_reachable", lambda host: False)
     (tmp_path / "empty").mkdir()
     monkeypatch.chdir(tmp_path)
     code = main(["train", "dataset=cifar10", "dataset.download=true", f"dataset.root={tmp_path / 'empty'}",

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 
-from trainlab.edges.env import check_environment
+from trainlab.prechecks.env import check_environment
 from trainlab.errors import ConfigError, Stopped
 
 # name -> (module, function, one-line summary, usage)
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             if text is not None:
                 print(text)
                 return 0
-        check_environment()  # TRAINLAB_FIGURES, TRAINLAB_CONFIG_PATH (trainlab.edges.env)
+        check_environment()  # TRAINLAB_FIGURES, TRAINLAB_CONFIG_PATH (trainlab.prechecks.env)
         return getattr(importlib.import_module(module), function)(rest)
     except ConfigError as err:
         from trainlab.job import verbose

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf, open_dict
 
 from trainlab.compose import compose_job, group_options, groups, hydra_session
 from trainlab.devices import check_device
-from trainlab.edges import JobChecks, check_sweep
+from trainlab.prechecks import JobChecks, check_sweep
 from trainlab.errors import ConfigError
 from trainlab.override_errors import check_flags, parse_error
 from trainlab.run_folder import check_run_dir, holds_run
@@ -174,13 +174,13 @@ def prepare(args: list[str]) -> Plan:
                 return Plan(out, info_only=True, jobs=1)
             check_device("trainer.device", spec.trainer.device)
             check_run_dir("hydra.run.dir", run_dir)
-            JobChecks(run_dir=run_dir)(spec)  # loggers' servers, dataset files (trainlab.edges)
+            JobChecks(run_dir=run_dir)(spec)  # loggers' servers, dataset files (trainlab.prechecks)
             out = [a for a in out if _key(a) != "hydra.run.dir"] + [f"hydra.run.dir={_quote(str(run_dir))}"]
             return Plan(out, run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True),
                         resume=spec.resume, jobs=1)
         hydra_cfg, handed = _hydra_config(task, hydra)
         out = [a for a in args if a not in overrides] + handed + hydra
-        check_sweep(hydra_cfg, task)  # the sweeper's and launcher's own options (trainlab.edges)
+        check_sweep(hydra_cfg, task)  # the sweeper's and launcher's own options (trainlab.prechecks)
         _check_submitit_resources(hydra_cfg)
         sweep_dir = Path(str(hydra_cfg.sweep.dir)).absolute()
         check_run_dir("hydra.sweep.dir", sweep_dir)  # its own folder, not the working one nor a run's

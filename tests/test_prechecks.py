@@ -177,7 +177,7 @@ def test_good_environment_values_pass(clean, monkeypatch):
     monkeypatch.setenv("TRAINLAB_CONFIG_PATH", str(clean / "confs"))
     for mode in ("wait", "inline", ""):
         monkeypatch.setenv("TRAINLAB_FIGURES", mode)
-        from trainlab.edges import check_environment
+        from trainlab.prechecks import check_environment
 
         check_environment()
 
@@ -192,7 +192,7 @@ def no_network(monkeypatch):
         calls.append(host)
         return False
 
-    monkeypatch.setattr("trainlab.edges.datasets.host_reachable", unreachable)
+    monkeypatch.setattr("trainlab.prechecks.datasets.host_reachable", unreachable)
     return calls
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from trainlab.edges.launcher import check_launcher, check_plugin_keys
-from trainlab.edges.metrics import check_metric
+from trainlab.prechecks.launcher import check_launcher, check_plugin_keys
+from trainlab.prechecks.metrics import check_metric
 from trainlab.errors import ConfigError
 
 OPTUNA = "OptunaSweeper"
@@ -36,7 +36,7 @@ def check_sweep(hydra_cfg, task: list[str]) -> None:
 def _check_optuna(sweeper: dict, hydra_cfg, task: list[str]) -> None:
     from importlib.util import find_spec
 
-    from trainlab.edges.search_space import check_search_space
+    from trainlab.prechecks.search_space import check_search_space
     from trainlab.sweep.optuna_search import PRUNERS, SAMPLERS
 
     if find_spec("optuna") is None:
@@ -64,7 +64,7 @@ def _check_optuna(sweeper: dict, hydra_cfg, task: list[str]) -> None:
     check_metric("hydra.sweeper.objective", sweeper["objective"])
     storage = sweeper.get("storage")
     if storage is not None:
-        from trainlab.edges.urls import check_database_url
+        from trainlab.prechecks.urls import check_database_url
 
         need(isinstance(storage, str) and storage.strip() != "", "storage",
              "null (sqlite:///<sweep folder>/optuna.db) or a database URL")

@@ -7,8 +7,8 @@ import os
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
-from trainlab.edges.datasets import check_dataset_files
-from trainlab.edges.loggers import CHECKS
+from trainlab.prechecks.datasets import check_dataset_files
+from trainlab.prechecks.loggers import CHECKS
 
 
 class JobChecks:

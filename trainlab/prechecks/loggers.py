@@ -26,11 +26,11 @@ def check_mlflow(schema) -> None:
         raise ConfigError(key, uri, f"an MLflow tracking URI: {MLFLOW_URIS} (a folder path is MLflow's file "
                                     "store, refused by MLflow unless MLFLOW_ALLOW_FILE_STORE=true)")
     if "sqlalchemy" in getattr(builder, "__name__", ""):
-        from trainlab.edges.urls import check_database_url
+        from trainlab.prechecks.urls import check_database_url
 
         check_database_url(key, uri, creates_folder=True)  # the tracker makes a sqlite file's folder
     elif uri.startswith(("http://", "https://")):
-        from trainlab.edges.urls import check_reachable
+        from trainlab.prechecks.urls import check_reachable
 
         parts = urlsplit(uri)
         try:
