@@ -177,7 +177,7 @@ def test_good_environment_values_pass(clean, monkeypatch):
     monkeypatch.setenv("TRAINLAB_CONFIG_PATH", str(clean / "confs"))
     for mode in ("wait", "inline", ""):
         monkeypatch.setenv("TRAINLAB_FIGURES", mode)
-        from trainlab.prechecks import check_environment
+        from trainlab.prechecks.env import check_environment
 
         check_environment()
 
@@ -198,10 +198,18 @@ def no_network(monkeypatch):
 
 def test_missing_dataset_single_run_is_one_line(clean, capsys, no_network):
     line = refused(clean, capsys, ["train", "dataset=mnist", *TINY])
-    assert "dataset.root=" in line and str(clean / "data" / "MNIST" / "raw") in line
     assert "no mnist data there; set dataset.download=true" in line and "train-images-idx3-ubyte.gz" in line
     assert line.endswith(f"looked in {clean / 'data' / 'MNIST' / 'raw'} ($TRAINLAB_DATA is not set)"), line
     assert no_network == []  # download=false: the files decide, no probe
+
+
+def test_missing_dataset_with_download_and_no_network_is_one_line(clean, capsys, no_network):
+    """Before: the download was tried (and failed) inside the run: a failed run folder, exit 1."""
+    line = refused(clean, capsys, ["train", "dataset=fashion_mnist", "dataset.download=true", *TINY])
+    assert line.startswith(f"error: dataset.root='{clean / 'data'}' is not valid: no fashion_mnist data there and "
+                           "its download host"), line
+    assert f"into {clean / 'data' / 'FashionMNIST' / 'raw'} (dataset.download=true extracts them offline)" in line
+    assert no_network == ["fashion-mnist.s3-website.eu-central-1.amazonaws.com"]
 
 
 def test_missing_dataset_preset_sweep_decided_once(clean, capsys, monkeypatch, no_network):

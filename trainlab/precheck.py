@@ -19,7 +19,8 @@ from omegaconf import OmegaConf, open_dict
 
 from trainlab.compose import compose_job, group_options, groups, hydra_session
 from trainlab.devices import check_device
-from trainlab.prechecks import JobChecks, check_sweep
+from trainlab.prechecks.jobs import JobChecks
+from trainlab.prechecks.sweeper import check_sweep
 from trainlab.errors import ConfigError
 from trainlab.override_errors import check_flags, parse_error
 from trainlab.run_folder import check_run_dir, holds_run

@@ -9,8 +9,3 @@ dataset files. Each mistake is one ConfigError (key, value, what is valid).
     datasets.py  a real-data dataset's files, decided once for the whole sweep
     urls.py      database URLs (Optuna storage, MLflow's SQL store) and server reachability
 """
-from trainlab.prechecks.env import check_environment
-from trainlab.prechecks.jobs import JobChecks
-from trainlab.prechecks.sweeper import check_sweep
-
-__all__ = ["JobChecks", "check_environment", "check_sweep"]

@@ -16,7 +16,10 @@ DIRECTIONS = ("maximize", "minimize")
 
 def check_sweep(hydra_cfg, task: list[str]) -> None:
     """Every hydra.sweeper and hydra.launcher setting of this sweep (`task`: the job overrides)."""
-    sweeper = OmegaConf.to_container(hydra_cfg.sweeper, resolve=True)
+    try:
+        sweeper = OmegaConf.to_container(hydra_cfg.sweeper, resolve=True)
+    except Exception:  # a value interpolating what only a running job knows: checked as written
+        sweeper = OmegaConf.to_container(hydra_cfg.sweeper, resolve=False)
     target = str(sweeper.get("_target_", ""))
     check_plugin_keys("hydra.sweeper", sweeper)
     batch = sweeper.get("max_batch_size")
