@@ -21,6 +21,10 @@ def check_sweep(hydra_cfg, task: list[str]) -> None:
     except Exception:  # a value interpolating what only a running job knows: checked as written
         sweeper = OmegaConf.to_container(hydra_cfg.sweeper, resolve=False)
     target = str(sweeper.get("_target_", ""))
+    if str(hydra_cfg.launcher.get("_target_", "")).endswith("VectorizedLauncher"):
+        from trainlab.vectorize_groups import check_sweeper
+
+        check_sweeper(target)  # which sweepers it can serve at all comes before their options
     check_plugin_keys("hydra.sweeper", sweeper)
     batch = sweeper.get("max_batch_size")
     if batch is not None and not _integer_at_least(batch, 1):
