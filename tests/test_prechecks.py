@@ -2,7 +2,6 @@
 the launcher's, the loggers', the environment, the dataset's files) is refused before any folder
 exists: exit 2, exactly one line on stderr naming the key and the value, the working folder's tree
 byte-identical. Each call is `trainlab ...` in-process (trainlab.cli.main) in a clean folder."""
-import os
 import socket
 from pathlib import Path
 
@@ -263,3 +262,14 @@ def test_valid_settings_still_run(clean, capsys):
     assert code == 0, capsys.readouterr().err
     run = clean / "outputs" / "runs" / "tb"
     assert (run / "summary.json").is_file() and any((run / "tb" / "sub").iterdir())
+
+
+def test_tensorboard_folder_that_is_a_file_in_an_existing_run_folder(clean, capsys):
+    """The run folder exists (here an empty one named by hydra.run.dir; a resumed run's): a tracker's
+    folder there that is a file, or that this user cannot write, is refused before the run starts."""
+    run = clean / "outputs" / "runs" / "given"
+    run.mkdir()
+    (run / "tb").write_text("not a folder\n")
+    line = refused(clean, capsys, ["train", "logger=tensorboard", "logger.tensorboard.dir=tb/events",
+                                   f"hydra.run.dir={run}", *TINY])
+    assert line.startswith("error: logger.tensorboard.dir='tb/events' is not valid: a folder (") and "is a file" in line
