@@ -273,3 +273,44 @@ def test_tensorboard_folder_that_is_a_file_in_an_existing_run_folder(clean, caps
     line = refused(clean, capsys, ["train", "logger=tensorboard", "logger.tensorboard.dir=tb/events",
                                    f"hydra.run.dir={run}", *TINY])
     assert line.startswith("error: logger.tensorboard.dir='tb/events' is not valid: a folder (") and "is a file" in line
+
+
+def _serve(status: int, body: bytes):
+    """A local HTTP server answering every GET with `status` and `body` (no network involved)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_mlflow_uri_of_a_server_that_is_not_mlflow_is_refused(clean, capsys):
+    """A port that accepts connections but is no MLflow server (a proxy, another web server): before,
+    every run of the sweep failed against it; MLflow's own 404 (an unknown experiment) is accepted."""
+    from trainlab.precheck import precheck
+
+    other = _serve(404, b"<html>not found</html>")
+    mlflow_like = _serve(404, b'{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no experiment Default"}')
+    try:
+        uri = f"http://127.0.0.1:{other.server_address[1]}"
+        line = refused(clean, capsys, ["train", "-m", "seed=0,1", "logger=mlflow",
+                                       f"logger.mlflow.tracking_uri='{uri}'", *TINY])
+        assert line.startswith(f"error: logger.mlflow.tracking_uri='{uri}' is not valid: the address of an MLflow "
+                               "tracking server"), line
+        assert "HTTP 404" in line
+        good = f"http://127.0.0.1:{mlflow_like.server_address[1]}"
+        assert precheck(["logger=mlflow", f"logger.mlflow.tracking_uri='{good}'"]) == 1
+    finally:
+        other.shutdown()
+        mlflow_like.shutdown()

@@ -40,6 +40,35 @@ def check_mlflow(schema) -> None:
         if not parts.hostname or port is None:
             raise ConfigError(key, uri, "a tracking server's address, http(s)://host[:port]")
         check_reachable(key, uri, parts.hostname, port)
+        _check_mlflow_answers(key, uri)
+
+
+def _check_mlflow_answers(key: str, uri: str) -> None:
+    """One request to the server's REST API (at most CONNECT_TIMEOUT_S): an MLflow server answers it,
+    with the experiment or with MLflow's JSON error; a port that is something else (a proxy, another
+    web server) answers a bare 404 or HTML, and MLflow would fail every run against it later."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from trainlab.prechecks.urls import CONNECT_TIMEOUT_S
+
+    url = uri.rstrip("/") + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default"
+    try:
+        with urllib.request.urlopen(url, timeout=CONNECT_TIMEOUT_S):
+            return
+    except urllib.error.HTTPError as err:
+        if err.code in (401, 403):  # a server behind authentication: MLflow's credentials are its own business
+            return
+        try:
+            if "error_code" in json.loads(err.read(65536) or b"{}"):
+                return  # MLflow's own error (RESOURCE_DOES_NOT_EXIST): an MLflow server
+        except ValueError:
+            pass
+        why = f"HTTP {err.code} from its REST API ({url.split('?')[0]})"
+    except (urllib.error.URLError, OSError) as err:
+        why = f"no answer to a request within {CONNECT_TIMEOUT_S:g} s ({getattr(err, 'reason', err)})"
+    raise ConfigError(key, uri, f"the address of an MLflow tracking server (`mlflow server`): {why}")
 
 
 def check_wandb(schema) -> None:
