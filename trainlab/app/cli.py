@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 
+from trainlab.app.prechecks.env import check_environment
 from trainlab.errors import ConfigError, Stopped
 
 # name -> (module, function, one-line summary, usage)
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             if text is not None:
                 print(text)
                 return 0
+        check_environment()  # TRAINLAB_FIGURES, TRAINLAB_CONFIG_PATH (trainlab.app.prechecks.env)
         return getattr(importlib.import_module(module), function)(rest)
     except ConfigError as err:
         from trainlab.app.job import verbose

@@ -70,6 +70,11 @@ def compose_job(overrides: list[str], with_hydra: bool = False):
 
 def composition_error(err: Exception, overrides: list[str]) -> ConfigError:
     text = str(err)
+    cause = err.__cause__
+    if type(cause).__name__ == "ValidationError" and getattr(cause, "full_key", None):  # a typed key's value
+        value = next((o.partition("=")[2] for o in overrides if o.lstrip("+~").partition("=")[0] == cause.full_key),
+                     getattr(cause, "value", None))
+        return ConfigError(cause.full_key, value, f"a value of the key's type ({str(cause).splitlines()[0]})")
     for ov in overrides:
         key, _, value = ov.lstrip("+~").partition("=")
         if f"'{key}'" in text or f"Could not override '{key}'" in text:

@@ -17,6 +17,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from trainlab.app.compose import compose_job, groups, hydra_session
 from trainlab.devices import check_device
+from trainlab.app.prechecks.jobs import JobChecks
+from trainlab.app.prechecks.sweeper import check_sweep
 from trainlab.errors import ConfigError
 from trainlab.app.override_errors import check_flags
 from trainlab.app.run_folder import check_run_dir, holds_run
@@ -89,11 +91,13 @@ def prepare(args: list[str]) -> Plan:
             check_device("trainer.device", spec.trainer.device)
             check_user_callbacks(spec)
             check_run_dir("hydra.run.dir", run_dir)
+            JobChecks(run_dir=run_dir)(spec)  # loggers' servers, dataset files (trainlab.app.prechecks)
             out = [a for a in out if _key(a) != "hydra.run.dir"] + [f"hydra.run.dir={_quote(str(run_dir))}"]
             return Plan(out, run_dir=run_dir, config=OmegaConf.to_container(cfg, resolve=True),
                         resume=spec.resume, jobs=1)
         hydra_cfg, handed = _hydra_config(task, hydra)
         out = [a for a in args if a not in overrides] + handed + hydra
+        check_sweep(hydra_cfg, task)  # the sweeper's and launcher's own options (trainlab.app.prechecks)
         _check_submitit_resources(hydra_cfg)
         sweep_dir = Path(str(hydra_cfg.sweep.dir)).absolute()
         check_run_dir("hydra.sweep.dir", sweep_dir)  # its own folder, not the working one nor a run's
@@ -109,7 +113,7 @@ def prepare(args: list[str]) -> Plan:
             from trainlab.app.vectorize_groups import check_sweeper, check_vectorizable as check
 
             check_sweeper(str(hydra_cfg.sweeper.get("_target_", "")))
-        devices = validate_jobs(combos[:MAX_COMBINATIONS], check)
+        devices = validate_jobs(combos[:MAX_COMBINATIONS], JobChecks(check))
         if "SlurmLauncher" not in str(hydra_cfg.launcher.get("_target_", "")):  # jobs run on this machine
             for device in sorted(devices):
                 check_device("trainer.device", device)

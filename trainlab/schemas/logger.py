@@ -26,6 +26,22 @@ def needed_modules(name: str, schema) -> tuple:
         modules += SQL_STORE
     return modules
 EXTRA = "pip install 'trainlab[trackers]'"
+# what trainlab itself writes in a run folder: a tracker's folder must not be (or be inside) one of them
+RUN_FOLDER_OWN = (".hydra", "checkpoints", "train.log", "metrics.csv", "step_losses.csv", "summary.json",
+                  ".trainlab.lock")
+
+
+def check_inside_run_folder(key: str, folder: str) -> None:
+    """`folder` is relative and stays inside the run folder once normalized (`a/../../x` does not),
+    and is none of trainlab's own entries there (`train.log`, `checkpoints/...`)."""
+    import posixpath
+
+    text = str(folder).strip()
+    norm = posixpath.normpath(text.replace("\\", "/")) if text else ""
+    first = norm.split("/", 1)[0]
+    ok = bool(text) and not norm.startswith("/") and first != ".." and first not in RUN_FOLDER_OWN
+    check(ok, key, folder, "a folder inside the run folder, relative to it (not absolute, no way out with "
+                           f"'..', none of trainlab's own {', '.join(RUN_FOLDER_OWN)})")
 
 
 @LOGGERS.option("tensorboard", "TensorBoard event files in the run folder: scalars per evaluation, the run's "
@@ -36,6 +52,9 @@ class TensorBoardSchema:
 
     dir: str = "tensorboard"   # the event folder, inside the run folder
     figures: bool = True       # add the run's PNG figures as images when it ends
+
+    def __post_init__(self):
+        check_inside_run_folder("dir", self.dir)
 
 
 @LOGGERS.option("mlflow", "MLflow tracking: params = the flattened config, metrics per evaluation with their "
@@ -69,4 +88,4 @@ class WandbSchema:
 
     def __post_init__(self):
         check(self.mode in ("offline", "online", "disabled"), "mode", self.mode, "offline, online or disabled")
-        check(not str(self.dir).startswith(("/", "..")), "dir", self.dir, "a folder inside the run folder")
+        check_inside_run_folder("dir", self.dir)

@@ -41,6 +41,8 @@ from trainlab.sweep.search import _grid_values, _interval, _is_replicate, format
 
 TRIALS_FILE = "optuna_trials.json"  # job number -> {storage, study, trial_id, prune, column, lead}
 KEPT_JOBS = ("completed", "diverged", "pruned")  # a resumed trial's jobs that are not run again
+SAMPLERS = ("tpe", "random")                       # hydra.sweeper.sampler (make_sampler)
+PRUNERS = ("median", "successive_halving", "none")  # hydra.sweeper.pruner (make_pruner)
 
 
 def split_axes(overrides: list[Override]) -> tuple[dict, list[list[str]]]:
@@ -86,8 +88,8 @@ def make_sampler(name: str, seed: int):
     import optuna
 
     samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
-    if name not in samplers:
-        raise ConfigError("hydra.sweeper.sampler", name, "one of " + ", ".join(samplers))
+    if name not in SAMPLERS:
+        raise ConfigError("hydra.sweeper.sampler", name, "one of " + ", ".join(SAMPLERS))
     return samplers[name](seed=seed)
 
 
@@ -112,8 +114,8 @@ def make_pruner(name: str, warmup: int):
     pruners = {"median": lambda: optuna.pruners.MedianPruner(n_warmup_steps=warmup),
                "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
                "none": optuna.pruners.NopPruner}
-    if name not in pruners:
-        raise ConfigError("hydra.sweeper.pruner", name, "one of " + ", ".join(pruners))
+    if name not in PRUNERS:
+        raise ConfigError("hydra.sweeper.pruner", name, "one of " + ", ".join(PRUNERS))
     return pruners[name]()
 
 
