@@ -31,9 +31,7 @@ def tool_cases(add) -> list:
         lambda r: [write(str((p / "summary.json").relative_to(r)), BINARY)(r) for p in (r / SWEEP).iterdir() if p.is_dir()])
     add("table with a job's metrics.csv binary", ["table", SWEEP, "--metric", "auc"],
         in_job("metrics.csv", lambda rel: write(rel, BINARY)))
-    add("table --out into /proc", ["table", SWEEP, "--out", "/proc/trainlab/t.md"],
-        known="--out is checked after the table and its warnings are printed (a warning line, then the error): "
-              "trainlab/sweep/cli.py, left to the table work of issue 25")
+    add("table --out into /proc", ["table", SWEEP, "--out", "/proc/trainlab/t.md"])
 
     # ---- plot
     add("plot, metrics.csv binary", ["plot", RUN], write(f"{RUN}/metrics.csv", BINARY), fast=True)

@@ -99,6 +99,11 @@ def table_main(argv: list[str]) -> int:
         out = Path(args.out) if args.out else (Path(args.sweep_dirs[0]) if len(folders) == 1 else None)
         if out is not None and out.exists() and not out.is_dir():
             raise ConfigError("--out", str(out), "it is a file; pass a folder (created if missing)")
+        if out is not None:  # made now: a folder that cannot be is one line before the table and its warnings
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ConfigError("--out", str(out), f"a folder that can be created and written ({err.strerror})")
     except (ConfigError, _UsageError) as err:
         print(f"trainlab table: {err}", file=sys.stderr)
         return 2
