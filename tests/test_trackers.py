@@ -232,14 +232,16 @@ import sys, time
 from pathlib import Path
 from types import SimpleNamespace
 import mlflow.tracking
-from trainlab.engine.trackers import Context, MlflowTracker
+from trainlab.engine.tracker_common import Context
+from trainlab.engine.tracker_mlflow import MlflowTracker
 
 root, name = Path(sys.argv[1]), sys.argv[2]
 (root / name).mkdir()
 (root / f"{name}.ready").touch()
 while not (root / "go").exists():  # every process has imported mlflow: they open the store together
     time.sleep(0.005)
-cfg = SimpleNamespace(tracking_uri=f"sqlite:///{root}/outputs/mlflow.db", experiment=name, artifacts=False)
+cfg = SimpleNamespace(tracking_uri=f"sqlite:///{root}/outputs/mlflow.db", experiment=name, artifacts=False,
+                      checkpoints=False)
 MlflowTracker(cfg, Context(root / name, {"seed": 0}, {}, resumed=False, step=0, sweep=None)).close("completed", {}, [])
 """
 
@@ -276,7 +278,8 @@ def test_the_mlflow_store_is_opened_under_its_lock(tmp_path, monkeypatch):
 
     import mlflow.tracking
 
-    from trainlab.engine.trackers import Context, MlflowTracker
+    from trainlab.engine.tracker_common import Context
+    from trainlab.engine.tracker_mlflow import MlflowTracker
 
     seen = []
 

@@ -18,7 +18,7 @@ FLAGS = {
     "train": ("-m", "--multirun", "--cfg", "--resolve", "--package", "--info", "--help", "--hydra-help"),
     "resume": ("--help",), "resume-sweep": ("--help",), "list": ("--help",), "plot": ("--help",),
     "table": ("--metric", "--by", "--baseline", "--sort", "--format", "--out", "--no-figure", "--where", "--help"),
-    "ensemble": ("--snapshots", "--top", "--by", "--device", "--out", "--help"),
+    "ensemble": ("--snapshots", "--top", "--by", "--per-row", "--device", "--out", "--help"),
     "check": ("--tolerance", "--examples", "--max-steps", "--lr", "--use-optimizer", "--out", "--help"),
     "inspect": ("--gaussian", "--gaussian-width", "--batch", "--out", "--help"),
     "gradcheck": ("--examples", "--entries", "--out", "--help"),
