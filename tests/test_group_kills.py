@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 REPLICATES = 4
 SWEEP = ["-m", f"seed=range({REPLICATES})", "hydra/launcher=vectorized", "regularizer=dropout",
          "trainer.ema.decay=0.9", "augment=noise", "trainer.epochs=4", "trainer.progress=off",
-         "trainer.threads=1", "dataset.subset=600"]
+         "trainer.threads=1", "dataset.subset=400"]
 
 DRIVER = """
 import os, signal, sys
@@ -126,10 +126,10 @@ def test_a_killed_group_resumes_bit_identical_to_the_uninterrupted_one(tmp_path,
     assert code == 0, err[-2000:]
     full_s = time.monotonic() - started
     # 4 replicates x (4 epochs' last.pt + best.pt when better): the writes of one epoch end are 4-8 files
-    moments = [("write", 1), ("write", 2), ("write", 3), ("write", 4), ("write", 6), ("write", 8), ("write", 11),
-               ("write", 17), ("row", 2), ("row", 4), ("row", 6), ("row", 9)]
+    moments = [("write", 1), ("write", 2), ("write", 3), ("write", 6), ("write", 8), ("write", 11),
+               ("row", 2), ("row", 4), ("row", 6), ("row", 9)]
     rng = random.Random(0)  # moments within the run (a loaded machine runs the reference slower than these)
-    moments += [("time", round(rng.uniform(0.3, 0.7) * full_s, 2)) for _ in range(4)]
+    moments += [("time", round(rng.uniform(0.3, 0.7) * full_s, 2)) for _ in range(3)]
     killed, problems = 0, []
     for i, (mode, at) in enumerate(moments):
         sweep = tmp_path / f"kill{i}"
