@@ -51,22 +51,11 @@ def run_one(name: str, out: Path, extra: list[str]) -> str:
              f"{seconds:.0f} s wall, {cpu:.0f} CPU s, load average (1/5/15 min) {before} before, {after} after", ""]
     table = sweep / "table.md"
     lines += [table.read_text().rstrip() if table.exists() else "(no table.md: see the log)", ""]
-    if name == "ema_ensembles" and res.returncode == 0:
-        for row, jobs in seed_groups(sweep).items():
-            ens = subprocess.run([*TRAINLAB, "ensemble", *map(str, jobs)], cwd=out, capture_output=True, text=True)
-            lines += [f"`trainlab ensemble` of the {len(jobs)} seeds of {row}:", "", "```",
-                      (ens.stdout + ens.stderr).strip()[-1500:], "```", ""]
+    if name == "ema_ensembles" and res.returncode == 0:  # one ensemble per row: the seeds of each rate
+        ens = subprocess.run([*TRAINLAB, "ensemble", str(sweep), "--per-row"], cwd=out, capture_output=True, text=True)
+        lines += [f"`trainlab ensemble {name} --per-row`:", "", "```", (ens.stdout + ens.stderr).strip()[-1500:],
+                  "```", ""]
     return "\n".join(lines)
-
-
-def seed_groups(sweep: Path) -> dict[str, list[Path]]:
-    """A sweep's job folders (`<n>_<key=value,...>`) grouped by their overrides other than the seed."""
-    groups: dict[str, list[Path]] = {}
-    for job in sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.split("_", 1)[0].isdigit()):
-        parts = job.name.split("_", 1)[1].split(",")
-        row = ",".join(p for p in parts if not p.startswith(("seed=", "experiment=")))
-        groups.setdefault(row, []).append(job)
-    return groups
 
 
 def main() -> int:

@@ -119,7 +119,7 @@ def test_readme_is_short_and_its_links_work_here_and_in_the_site(site):
     home = (site / "index.html").read_text()
     hrefs = re.findall(r'(?:href|src)="([^"]+)"', home)
     assert not [h for h in hrefs if h.startswith("docs/")], hrefs  # rewritten for the site...
-    assert 'href="get-started/"' in home and 'src="img/first-sweep-curves.png"' in home  # ...and resolved
+    assert 'href="get-started/"' in home and 'src="assets/reading-tables-activations.png"' in home  # ...and resolved
 
 
 # What each section of the 1,041-line README became: (docs page, a phrase it still holds there).
