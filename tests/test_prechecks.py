@@ -42,6 +42,7 @@ INVALID = [
     ([*OPTUNA, "hydra.sweeper.storage=sqlite:///{tmp}/missing/optuna.db", LR_RANGE], "hydra.sweeper.storage", "missing"),
     ([*OPTUNA, "hydra.sweeper.storage='postgresql://u@localhost/db'", LR_RANGE], "hydra.sweeper.storage", "postgresql"),
     ([*OPTUNA, "hydra.sweeper.storage='nosuchdb://u@localhost/db'", LR_RANGE], "hydra.sweeper.storage", "nosuchdb"),
+    ([*OPTUNA, "hydra.sweeper.storage=journal:{tmp}/missing/study.journal", LR_RANGE], "hydra.sweeper.storage", "missing"),
     ([*OPTUNA, "hydra.sweeper.storage='sqlite://'", LR_RANGE], "hydra.sweeper.storage", "sqlite://"),
     # its objective, read by the table's metric parser
     ([*OPTUNA, "hydra.sweeper.objective=nosuch.metric", LR_RANGE], "hydra.sweeper.objective", "nosuch.metric"),

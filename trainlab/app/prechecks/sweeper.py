@@ -74,9 +74,26 @@ def _check_optuna(sweeper: dict, hydra_cfg, task: list[str]) -> None:
         from trainlab.app.prechecks.urls import check_database_url
 
         need(isinstance(storage, str) and storage.strip() != "", "storage",
-             "null (sqlite:///<sweep folder>/optuna.db) or a database URL")
-        check_database_url("hydra.sweeper.storage", storage, creates_folder=False)
+             "null (sqlite:///<sweep folder>/optuna.db), a database URL, or journal:PATH")
+        if storage.startswith("journal:"):  # Optuna's journal file, shared by workers (trainlab.sweep.shared_study)
+            _check_journal(storage)
+        else:
+            check_database_url("hydra.sweeper.storage", storage, creates_folder=False)
     check_search_space(sweeper.get("params") or {}, task)
+
+
+def _check_journal(storage: str) -> None:
+    """journal:PATH: a file whose folder exists (the workers create the file, not the folder)."""
+    from pathlib import Path
+
+    from trainlab.sweep.shared_study import normalized
+
+    path = Path(normalized(storage)[len("journal:"):])
+    if not path.parent.is_dir():
+        raise ConfigError("hydra.sweeper.storage", storage, f"journal:PATH in an existing folder ({path.parent} "
+                          "does not exist)")
+    if path.is_dir():
+        raise ConfigError("hydra.sweeper.storage", storage, "journal:PATH naming a file, not a folder")
 
 
 def _integer_at_least(value, least: int) -> bool:
