@@ -36,6 +36,8 @@ def update(name: str, section: str, out: Path, commit: str) -> bool:
            f"    standard deviation over the seeds with the 95% confidence interval of the mean; Δ is tested against "
            f"the baseline row\n    ([Reading ablation tables](../guide/reading-tables.md) says what each part claims).")
     text = re.sub(r"    Measured on .*?\n(?=\n)", box + "\n", text, count=1, flags=re.S)
+    text = re.sub(r"\(\d+ s of wall time on the 2-core machine below\)",
+                  f"({timing.group(2)} s of wall time on the 2-core machine below)", text, count=1)
     old = re.search(r"(?:^\|.*\n)+", text, re.M)
     new = "\n".join(table) + "\n\n" + "\n".join(legend) + "\n"
     text = text[:old.start()] + new + text[old.end():]

@@ -93,7 +93,9 @@ def test_every_experiment_preset_has_a_lesson_with_table_and_figure(site):
         html = (site / f"lessons/{name}/index.html").read_text()
         assert "<table>" in html and f'src="../img/{name}.png"' in html, name
         assert (site / f"lessons/img/{name}.png").is_file()
-        assert "Measured on 2026-12-02 by <code>scripts/run_presets.py</code>" in html  # where the numbers come from
+        assert re.search(r"Measured on \d{4}-\d\d-\d\d by <code>scripts/run_presets.py</code> \(commit <code>\w+</code>\)",
+                         html), name  # where and when the numbers come from
+        assert f'src="../img/{name}-table.png"' in html and (site / f"lessons/img/{name}-table.png").is_file(), name
 
 
 def test_lesson_figures_are_drawn_from_the_tables_on_their_pages():
