@@ -161,11 +161,12 @@ def _stop_on_sigterm():
 
 
 def stop_unless_importing(signum, frame) -> None:
-    """Raise Stopped, except inside an import: an exception raised while a module executes can be
-    swallowed by whoever imports it (a library's `try: import x`), leaving a half-imported module
-    behind (a SIGTERM during numpy's import once left `numpy.matrix` missing, and the run trained on
-    to fail later). There the signal is sent again a moment later, until it lands outside any import."""
-    if importing(frame):
+    """Raise Stopped, except inside an import or inside the config libraries' own code: an exception
+    raised there can be swallowed or leave them half done (a SIGTERM during numpy's import once left
+    `numpy.matrix` missing and the run trained on to fail later; one inside OmegaConf's node building
+    left a config object broken). There the signal is sent again a moment later, until it lands
+    elsewhere."""
+    if importing(frame) or in_config_library(frame):
         timer = threading.Timer(RESEND_S, os.kill, (os.getpid(), signum))
         timer.daemon = True
         timer.start()
@@ -174,6 +175,7 @@ def stop_unless_importing(signum, frame) -> None:
 
 
 RESEND_S = 0.02  # an import in progress usually ends within this; else the signal comes back again
+CONFIG_LIBRARIES = (f"{os.sep}omegaconf{os.sep}", f"{os.sep}hydra{os.sep}", f"{os.sep}yaml{os.sep}")
 
 
 def importing(frame) -> bool:
@@ -183,6 +185,11 @@ def importing(frame) -> bool:
             return True
         frame = frame.f_back
     return False
+
+
+def in_config_library(frame) -> bool:
+    """Is the innermost frame OmegaConf's, Hydra's or PyYAML's code (building or reading configs)?"""
+    return frame is not None and any(part in frame.f_code.co_filename for part in CONFIG_LIBRARIES)
 
 
 def entry() -> None:
