@@ -84,12 +84,34 @@ def test_multirun_makes_one_folder_per_job(tmp_path, cli_env):
     for job in jobs:
         summary = json.loads((job / "summary.json").read_text())
         assert summary["status"] == "completed"
-        # drawn by the background drawer; TRAINLAB_FIGURES=wait (conftest) makes the command wait for it
-        assert (job / "curves.png").stat().st_size > 10_000 and (job / "diagnostics.png").is_file()
+        assert not (job / "curves.png").exists()  # trainer.figures=auto: a sweep's jobs leave theirs to `plot`
         assert summary["wall_time_s"] < summary["process_s"] and summary["setup_s"] >= 0
     seeds = {json.loads((j / "summary.json").read_text())["seed"] for j in jobs}
     assert seeds == {0, 1}
-    assert (sweeps[0] / "table.md").is_file()
+    assert (sweeps[0] / "table.md").is_file() and (sweeps[0] / "curves.png").is_file()
+    assert f"`trainlab plot {sweeps[0]}` draws them" in res.stdout
+    drawn = trainlab(["plot", str(sweeps[0])], tmp_path, cli_env)
+    assert drawn.returncode == 0, drawn.stderr[-2000:]
+    for job in jobs:
+        assert (job / "curves.png").stat().st_size > 10_000 and (job / "diagnostics.png").is_file()
+
+
+@pytest.mark.parametrize("when, drawn", [("always", True), ("never", False)])
+def test_trainer_figures_says_which_runs_draw_their_own(tmp_path, cli_env, when, drawn):
+    # drawn by the background drawer; TRAINLAB_FIGURES=wait (conftest) makes the command wait for it
+    res = trainlab(["train", "-m", "seed=0", f"trainer.figures={when}", *FAST, "hydra.sweep.dir=s"], tmp_path, cli_env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    job = next(p for p in (tmp_path / "s").iterdir() if p.is_dir())
+    assert (job / "curves.png").is_file() == drawn and (job / "diagnostics.png").is_file() == drawn
+    assert ("`trainlab plot" in res.stdout) != drawn
+    single = trainlab(["train", f"trainer.figures={when}", *FAST, "hydra.run.dir=r"], tmp_path, cli_env)
+    assert single.returncode == 0 and (tmp_path / "r" / "curves.png").is_file() == drawn
+
+
+def test_a_bad_trainer_figures_is_refused_in_one_line(tmp_path, cli_env):
+    res = trainlab(["train", "trainer.figures=sometimes"], tmp_path, cli_env)
+    assert res.returncode == 2 and not (tmp_path / "outputs").exists()
+    assert "trainer.figures" in res.stderr and "sometimes" in res.stderr and "always" in res.stderr
 
 
 def test_multirun_with_a_failing_job_finishes_the_others_and_exits_nonzero(tmp_path, cli_env):

@@ -45,7 +45,7 @@ def test_replicates_match_their_sequential_twins(tmp_path):
     assert len(vec) == len(seq) == 4  # two groups (adam, momentum) of two replicates
     for key in vec:
         names = {p.name for p in vec[key].iterdir()}
-        assert names >= {"metrics.csv", "summary.json", "train.log", "curves.png", "checkpoints"}, names
+        assert names >= {"metrics.csv", "summary.json", "train.log", "checkpoints"}, names  # figures: `plot`
         assert names == {p.name for p in seq[key].iterdir()}
         a, b = last(vec[key]), last(seq[key])
         for part in ("model",):

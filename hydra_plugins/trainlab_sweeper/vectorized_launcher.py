@@ -104,7 +104,7 @@ class _SetUp:
         decision, lock = self.job.start(cfg, hc, run_dir, multirun)
         state, decision.resume_state = decision.resume_state, None
         try:
-            run = set_up_replicate(cfg, validate(cfg), run_dir, list(hc.overrides.task), state, self.job.drawer(cfg),
+            run = set_up_replicate(cfg, validate(cfg), run_dir, list(hc.overrides.task), state, self.job.drawer(cfg, True),
                                    run_hooks(cfg, main=True, single_process=True), run_dir / f"{hc.job.name}.log")
         except BaseException:
             if lock is not None:

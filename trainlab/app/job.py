@@ -32,6 +32,7 @@ class TrainJob:
         self.claimed = claimed
         self.outcomes: list[dict] = []
         self.figures = figures  # the command's trainlab.engine.figures.FigureWorker: figures drawn aside
+        self.figures_left = False  # a job's figures were left to `trainlab plot` (trainer.figures)
 
     def __getstate__(self):
         # A launcher that runs jobs in other processes (joblib, submitit) pickles the task: there
@@ -82,7 +83,7 @@ class TrainJob:
         decision, lock = self.start(cfg, hc, run_dir, multirun)
         discard = not multirun and not OmegaConf.select(cfg, "trainer.keep_folder", default=True)
         try:
-            spec, *rest = job_parts(cfg, decision, None if discard else self.drawer(cfg))
+            spec, *rest = job_parts(cfg, decision, None if discard else self.drawer(cfg, multirun))
             summary = run_training(cfg, spec, run_dir, list(hc.overrides.task), *rest)
         finally:
             if lock is not None:
@@ -95,11 +96,16 @@ class TrainJob:
                      f"{100 * (summary.get('test') or {}).get('acc', float('nan')):.2f}%")
         return summary
 
-    def drawer(self, cfg: DictConfig):
-        """What draws a finished run's figures: the sweep's background worker, or in line (also when
-        trackers are on: they take the figures when the run ends)."""
+    def drawer(self, cfg: DictConfig, multirun: bool):
+        """What draws a finished run's figures (trainer.figures): the command's background worker, in line
+        (a job in another process), or nobody. A sweep's jobs leave theirs to `trainlab plot` by default:
+        drawing them costs more CPU than a small job's training; the sweep's own figure overlays them."""
         from trainlab.engine.figures import draw_run_figures
 
+        when = OmegaConf.select(cfg, "trainer.figures", default="auto")
+        if when == "never" or (when == "auto" and multirun and not OmegaConf.select(cfg, "logger")):
+            self.figures_left = True
+            return None
         return draw_run_figures if self.figures is None else self.figures.submit
 
     def start(self, cfg: DictConfig, hc, run_dir: Path, multirun: bool) -> tuple[Decision, "FolderLock | None"]:
@@ -161,7 +167,7 @@ def job_parts(cfg: DictConfig, decision: Decision, draw_figures) -> tuple:
     from trainlab.app.hooks import run_hooks
     from trainlab.engine import distributed
 
-    if OmegaConf.select(cfg, "logger"):  # in line: the trackers take the figures when the run ends
+    if draw_figures is not None and OmegaConf.select(cfg, "logger"):  # in line: the trackers take them at the end
         from trainlab.engine.figures import draw_run_figures
 
         draw_figures = draw_run_figures

@@ -51,7 +51,11 @@ def train_command(args: list[str]) -> int:
             try:
                 with sweep_progress(plan.sweep_dir, plan.jobs):  # jobs done/total, failures, ETA
                     code = run_hydra(plan.args, job)
-                return max(code, after_jobs(job.outcomes, plan.sweep_dir, figures))
+                code = max(code, after_jobs(job.outcomes, plan.sweep_dir, figures))
+                if job.figures_left:
+                    print(f"the jobs' own curves.png and diagnostics.png: `trainlab plot {plan.sweep_dir}` draws "
+                          f"them (trainer.figures=always draws each as its job ends)")
+                return code
             except KeyboardInterrupt:  # the jobs that finished still get their table
                 write_sweep_report(plan.sweep_dir, figures)
                 raise

@@ -31,7 +31,7 @@ def plot_diagnostics(rows: list[dict], path, labels: dict[str, str] | None = Non
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(4.4 * len(panels), 3.6), layout="constrained")
+    fig = Figure(figsize=(4.4 * len(panels), 3.6))
     axes = fig.subplots(1, len(panels), squeeze=False).ravel()
     steps = [r.get("step", i) for i, r in enumerate(rows)]
     for ax, (what, title, log) in zip(axes, panels):
@@ -45,6 +45,9 @@ def plot_diagnostics(rows: list[dict], path, labels: dict[str, str] | None = Non
         ax.set(title=title, xlabel="step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=1 + len(series[what]) // 8)
+    # Fixed margins, not the constrained layout: it measured every tick label twice, half of the
+    # figure's drawing time (trainlab.engine.figures draws one per run).
+    fig.subplots_adjust(left=0.06 / len(panels) * 2.5, right=0.99, bottom=0.13, top=0.91, wspace=0.3)
     fig.savefig(path, dpi=100)
     return path
 

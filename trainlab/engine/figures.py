@@ -76,7 +76,9 @@ def plot_curves(rows: list[dict], path: Path, title: str = "", step_losses: list
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    # Fixed margins, not tight_layout: measuring every tick label to place the axes took a third of
+    # the figure's drawing time, and a job's figures cost more CPU than a small job's training.
+    fig.subplots_adjust(left=0.05, right=0.985, bottom=0.13, top=0.84 if title else 0.9, wspace=0.22)
     fig.savefig(path, dpi=100)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from trainlab.errors import check
 
 EVAL_METRICS = ("auto", "top5", "per_class", "confusion")  # trainer.metrics (trainlab.engine.eval_metrics)
+FIGURES = ("auto", "always", "never")  # trainer.figures: who draws a run's curves.png and diagnostics.png
 
 
 @dataclass
@@ -116,6 +117,8 @@ class TrainerSchema:
     profile: bool = False          # torch.profiler over the first epoch's steps: a trace TensorBoard opens
                                    # (profile/ in the run folder) and the top operators in train.log
     keep_folder: bool = True       # false: the run folder is removed once the run completed (trainer=fast_dev_run)
+    figures: str = "auto"          # a run's curves.png and diagnostics.png: auto (a single run draws them; a sweep's
+                                   # jobs leave them to `trainlab plot`, the sweep draws its own), always, never
 
     def __post_init__(self):
         check(self.threads == "auto" or (isinstance(self.threads, int) and not isinstance(self.threads, bool)
@@ -132,6 +135,7 @@ class TrainerSchema:
               self.checkpoint_every_minutes, "a positive number of minutes, or null (off)")
         check(self.monitor in ("val_acc", "val_loss"), "monitor", self.monitor, "one of val_acc, val_loss")
         check(0 <= self.ema.decay < 1, "ema.decay", self.ema.decay, "a decay in [0, 1) (0 = off)")
+        check(self.figures in FIGURES, "figures", self.figures, f"one of {', '.join(FIGURES)}")
         check(self.tta in ("none", "flip", "crop", "multicrop"), "tta", self.tta, "one of none, flip, crop, multicrop")
         sizes = list(self.multicrop.sizes)
         check(len(sizes) >= 1 and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1
