@@ -134,8 +134,9 @@ class TrainJob:
                 cfg.resume = True
             from trainlab.engine.threads import launcher_jobs, resolve_threads
 
-            # this process's share of the cores, with the launcher's parallel jobs counted
-            cfg.trainer.threads = resolve_threads(cfg.trainer.threads, launcher_jobs(OmegaConf.select(hc, "launcher")))
+            jobs = launcher_jobs(OmegaConf.select(hc, "launcher"))  # parallel jobs: each its share of the cores
+            if jobs > 1:  # (one at a time, `auto` reaches the run, which also weighs the step's size)
+                cfg.trainer.threads = resolve_threads(cfg.trainer.threads, jobs)
             if info.is_main:
                 log.info(choices_block(dict(hc.runtime.choices), list(hc.overrides.task)))
                 if OmegaConf.select(cfg, "trainer.print_config", default=False):

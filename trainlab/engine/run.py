@@ -27,7 +27,9 @@ from trainlab.engine.hooks import FigureDrawer, Hooks
 from trainlab.engine.loop import EpochSums, Loop
 from trainlab.engine.metrics import MetricsFile
 from trainlab.engine.run_state import Counters, restore, weights_state
-from trainlab.engine.threads import resolve_threads
+from trainlab.data.preprocess import to_float
+from trainlab.engine.step_size import step_flops
+from trainlab.engine.threads import resolve_threads, threads_for_step
 from trainlab.nn.archs import count_parameters
 
 log = logging.getLogger("trainlab")
@@ -109,11 +111,18 @@ class Run:
             log.warning("trainer.checkpoint_every_minutes applies to single-process runs: with "
                         f"{c.dist.world} processes last.pt is written at epoch ends (trainer.checkpoint_every)")
         self.loop = Loop(c, self.trainer, self.device)
+        self.step_flops = None  # counted for trainer.threads=auto on a CPU: no more threads than a step keeps busy
+        if self.trainer.threads == "auto" and self.device.type == "cpu":
+            example = self.loop.pre(to_float(c.splits.train.x[:1].to(self.device)))
+            self.step_flops = step_flops(c.model, example, self.trainer.batch_size)
+            self.threads = threads_for_step(self.threads, self.step_flops)
+            torch.set_num_threads(self.threads)
         self.skipped_before = self.counters.skipped_steps
         log.info(f"run folder: {self.run_dir}")
         log.info(f"{self.spec.dataset.name}: {len(c.splits.train)} train / {len(c.splits.val)} val / "
                  f"{len(c.splits.test)} test, input {tuple(c.splits.train.x.shape[1:])}, {c.splits.num_classes} classes; "
-                 f"{self.spec.arch.name}: {count_parameters(c.model):,} parameters on {self.device}")
+                 f"{self.spec.arch.name}: {count_parameters(c.model):,} parameters on {self.device}, {self.threads} thread(s)"
+                 + (f" ({self.step_flops / 1e9:.2g} GFLOP per step)" if self.step_flops else ""))
         self.hooks.on_start(self)
 
     @property

@@ -5,7 +5,8 @@ several jobs at once (joblib n_jobs, several DDP ranks per node), each process t
 spreads over all cores, and the processes preempt each other's threads: a 2-core
 machine measured a training step 11x slower with two such processes than with one
 thread each. `auto` gives each process its share: the cores this process may use,
-divided by the jobs running at once on the machine, at least 1. No torch import here.
+divided by the jobs running at once on the machine, at least 1, and no more threads than the
+training step's size keeps busy (`threads_for_step`). No torch import here.
 """
 import os
 
@@ -32,6 +33,19 @@ def launcher_jobs(launcher) -> int:
     if not isinstance(n_jobs, int) or n_jobs == 0:
         return 1
     return available_cores() if n_jobs < 0 else n_jobs
+
+
+# The training step, in floating-point operations, that keeps one more intra-op thread busy: below
+# it the threads' synchronisation costs more than the split work saves. Measured on the project's
+# 2-core machine, idle (`python -m benchmarks threads`, BENCHMARKS.md): the digits MLP (0.06 GFLOP
+# per step) and the digits CNN (0.24) train faster on one thread; set from that table.
+FLOPS_PER_THREAD = 2e9
+
+
+def threads_for_step(share: int, step_flops: float) -> int:
+    """trainer.threads=auto once the model is built: this process's `share` of the cores, but only as
+    many threads as a step of `step_flops` operations keeps busy (at least 1)."""
+    return max(1, min(share, 1 + int(step_flops // FLOPS_PER_THREAD)))
 
 
 def resolve_threads(setting, jobs_at_once: int = 1) -> int:

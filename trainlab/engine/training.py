@@ -10,6 +10,7 @@ import signal
 import time
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig
 
 from trainlab.config import RunSpec
@@ -20,6 +21,7 @@ from trainlab.engine.hooks import FigureDrawer, Hooks
 from trainlab.engine.run import Run, log
 from trainlab.engine.signals import preemption_signal
 from trainlab.engine.steppers import SingleStepper, StackedStepper
+from trainlab.engine.threads import resolve_threads, threads_for_step
 from trainlab.errors import ConfigError
 
 
@@ -65,6 +67,11 @@ def train_group(runs: list[Run]) -> None:
     common step) as one stacked model. Their checkpoints are written by one background thread while
     the group trains on; a replicate's writes are on disk before its summary.json is. When the group
     fails, each replicate that had not ended records the failure in its folder; the error propagates."""
+    if all(run.step_flops for run in runs):  # trainer.threads=auto: the stacked step is every replicate's at once
+        threads = threads_for_step(resolve_threads("auto"), sum(run.step_flops for run in runs))
+        torch.set_num_threads(threads)
+        for run in runs:
+            run.threads = threads
     writer = ckpt.BackgroundWriter(pending=2 * len(runs))
     for run in runs:
         run.checkpoint_writer = writer
