@@ -52,6 +52,16 @@ def test_train_sample_is_fixed_and_no_larger_than_val():
     assert torch.equal(before, torch.get_rng_state())  # draws from no random stream
 
 
+def test_the_train_eval_sample_is_capped_below_a_large_validation_split(tmp_path, monkeypatch):
+    import trainlab.engine.loop as loop
+
+    sizes, real = [], loop.train_sample
+    monkeypatch.setattr(loop, "TRAIN_EVAL_SIZE", 5)
+    monkeypatch.setattr(loop, "train_sample", lambda train, size: sizes.append(size) or real(train, size))
+    run_tiny(tmp_path / "cap")  # its validation split holds more than 5 examples
+    assert sizes == [5]
+
+
 def test_run_folder_has_step_losses_and_named_layers_for_the_figures(tmp_path):
     import json
 
