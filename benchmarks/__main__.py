@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from benchmarks import compare, runs
-from benchmarks.common import MALLOC_ENV, REPO, pin_omp_policy
+from benchmarks.common import BENCHMARKS_MD, MALLOC_ENV, REPO, pin_omp_policy
 
 EPILOG = ("throughput, profile and diag measure in this process (torch imported once); the others time whole "
           "commands with hyperfine. Each subcommand answers --help; --out writes its table into BENCHMARKS.md.")
@@ -45,8 +45,9 @@ def parser() -> argparse.ArgumentParser:
                        description="Training throughput of trainlab's engine against comparators, side by side "
                                    "in one process; with --out it rewrites the top part of the results file.")
     add_workload_options(p)
-    p.add_argument("--out", type=Path, nargs="?", const=None, default=None,
-                   help="results file whose top part is rewritten (e.g. BENCHMARKS.md); quick: a temp file")
+    p.add_argument("--out", type=Path, nargs="?", const=BENCHMARKS_MD, default=None,
+                   help="results file whose top part is rewritten (bare --out: BENCHMARKS.md); without it the "
+                        "tables only print (--quick: written to a temp file)")
     p.add_argument("--render-only", action="store_true", help="rewrite --out from the data embedded in it")
     p.set_defaults(run="benchmarks.throughput", malloc=True)
 
@@ -72,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
-    print(pin_omp_policy(), flush=True)
+    line = pin_omp_policy()
     if isinstance(args.run, str):  # in-process: import the module (and torch) only now
         if (getattr(args, "malloc", False) and not args.no_malloc_tuning and sys.platform.startswith("linux")
                 and any(os.environ.get(k) != v for k, v in MALLOC_ENV.items())):
@@ -81,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
                          p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)})
         import importlib
 
+        print(line, flush=True)
         return importlib.import_module(args.run).main(args, argv)
+    print(line, flush=True)
     return args.run(args, argv)
 
 

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from benchmarks import processes as P
-from benchmarks.common import Report, add_output_options, command_line, finish, fmt, git_commit, table, trainlab_cmd
+from benchmarks.common import (Report, add_output_options, command_line, finish, fmt, git_commit, met, table,
+                               trainlab_cmd)
 
 WAIT = {"TRAINLAB_FIGURES": "wait"}
 TARGETS_STACKED = {8: 0.5, 32: 0.35}
@@ -49,12 +50,12 @@ def run_stacked(args, argv) -> int:
         vec, basic = f"{n} seeds, hydra/launcher=vectorized", f"{n} seeds, basic launcher"
         wall, cpu = P.paired_ratio(t, vec, basic), P.paired_ratio(t, vec, basic, cpu=True)
         limit = TARGETS_STACKED.get(n)
-        rows.append([str(n), fmt(wall), fmt(cpu), f"≤ {limit}" if limit else "", _verdict(wall, limit)])
+        rows.append([str(n), fmt(wall), fmt(cpu), f"≤ {limit}" if limit else "", met(wall, limit)])
         summary[f"{n} seeds: vectorized ÷ basic (wall)"] = _verdict(wall, limit)
     notes = [f"`trainlab train -m 'seed=range(N)' trainer.progress=off {' '.join(args.extra)}` with and without "
              "`hydra/launcher=vectorized`, both with TRAINLAB_FIGURES=wait (timed until the figures exist)."]
     detail = _detail(args, t, cases, notes, table(["seeds", "vectorized ÷ basic (wall)", "(CPU)", "target", "met"],
-                                                  rows))
+                                                  rows, "rrrrl"))
     return finish(Report("stacked", "Seeds stacked (hydra/launcher=vectorized) against the basic launcher",
                          args.label or git_commit(), command_line(argv), summary, detail, load), args.out)
 
@@ -80,13 +81,13 @@ def run_threads(args, argv) -> int:
             fixed = [getattr(t[f"{w}, threads={n}"], kind) for n in args.counts]
             ratios[kind] = P.median([a / min(f) for a, *f in zip(auto, *fixed)])  # per round: auto ÷ best
         best = min(args.counts, key=lambda n: t[f"{w}, threads={n}"].wall_median)
-        rows.append([w, str(best), fmt(ratios["wall"]), fmt(ratios["cpu"]), _verdict(ratios["wall"], args.target)])
+        rows.append([w, str(best), fmt(ratios["wall"]), fmt(ratios["cpu"]), met(ratios["wall"], args.target)])
         summary[f"{w}: auto ÷ best (wall)"] = _verdict(ratios["wall"], args.target)
     notes = [f"Workloads: default = `trainlab train trainer.progress=off`, cnn = + `arch=cnn`, sweep8 = + "
              f"`-m 'seed=range(8)'` (basic launcher){'; extra overrides ' + ' '.join(args.extra) if args.extra else ''}; "
-             "every command with TRAINLAB_FIGURES=wait. Best = the fixed count with the lower wall time in that round."]
+             "every command with TRAINLAB_FIGURES=wait. Best = the fixed count with the lower time in that round (wall and CPU each)."]
     detail = _detail(args, t, cases, notes, table(["workload", "best fixed (median)", "auto ÷ best (wall)", "(CPU)",
-                                                   "met (wall)"], rows))
+                                                   "met (wall)"], rows, "lrrrl"))
     return finish(Report("threads", "trainer.threads=auto against fixed thread counts", args.label or git_commit(),
                          command_line(argv), summary, detail, load), args.out)
 
@@ -119,25 +120,28 @@ def run_eval(args, argv) -> int:
     env = {**WAIT, "TRAINLAB_DATA": str(args.data)}
     sub_plain = ["--subset", str(args.train_subset)] if args.train_subset else []
     sub_tl = [f"dataset.subset={args.train_subset}"] if args.train_subset else []
+    def name(who: str, e: int) -> str:
+        return f"{who}, {e} epoch{'s' if e != 1 else ''}"
+
     for e in args.epochs:
-        cases += [P.Case(f"plain PyTorch, {e} epochs", [sys.executable, str(plain), "--data", str(args.data),
+        cases += [P.Case(name("plain PyTorch", e), [sys.executable, str(plain), "--data", str(args.data),
                                                        "--epochs", str(e), *sub_plain], env),
-                  P.Case(f"trainlab, {e} epochs", [*tl, "train", "dataset=mnist", "arch=cnn", f"trainer.epochs={e}",
+                  P.Case(name("trainlab", e), [*tl, "train", "dataset=mnist", "arch=cnn", f"trainer.epochs={e}",
                                                    "trainer.progress=off", "hydra.run.dir={dir}", *sub_tl, *args.extra],
                          env)]
     t, load = P.measure(cases, args.runs, args.warmup, args.blocks)
     rows, summary = [], {}
     for e in args.epochs:
-        tr, pl = f"trainlab, {e} epochs", f"plain PyTorch, {e} epochs"
+        tr, pl = name("trainlab", e), name("plain PyTorch", e)
         cpu, wall = P.paired_ratio(t, tr, pl, cpu=True), P.paired_ratio(t, tr, pl)
-        rows.append([str(e), fmt(cpu), fmt(wall), _verdict(cpu, args.target)])
+        rows.append([str(e), fmt(cpu), fmt(wall), met(cpu, args.target)])
         summary[f"{e} epochs: trainlab ÷ plain (CPU)"] = _verdict(cpu, args.target)
     notes = ["trainlab: `trainlab train dataset=mnist arch=cnn trainer.epochs=E trainer.progress=off`"
              + (f" {' '.join(sub_tl + args.extra)}" if sub_tl or args.extra else "")
              + "; plain: `benchmarks/plain_cnn.py` (the same model, data split sizes, normalization, Adam lr 1e-3, "
              "batch 64; validation every epoch, test at the end). Both read the unpacked MNIST under "
              f"`{args.data}` and run with TRAINLAB_FIGURES=wait (trainlab's figures are in its time)."]
-    detail = _detail(args, t, cases, notes, table(["epochs", "trainlab ÷ plain (CPU)", "(wall)", "met (CPU)"], rows))
+    detail = _detail(args, t, cases, notes, table(["epochs", "trainlab ÷ plain (CPU)", "(wall)", "met (CPU)"], rows, "rrrl"))
     return finish(Report("eval", "trainlab against a plain PyTorch script (MNIST CNN, whole process)",
                          args.label or git_commit(), command_line(argv), summary, detail, load), args.out)
 

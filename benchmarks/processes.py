@@ -135,7 +135,7 @@ def paired_ratio(t: dict[str, Timings], num: str, den: str, cpu: bool = False) -
 
 def method_note(runs: int, blocks: bool, warmup: int) -> str:
     how = (f"hyperfine's per-command blocks ({runs} runs of one case, then the next)" if blocks else
-           f"{runs} interleaved rounds (one `hyperfine -N --runs 1` call per case per round"
+           f"{runs} interleaved round{'s' if runs > 1 else ''} (one `hyperfine -N --runs 1` call per case per round"
            + (f", after {warmup} untimed round{'s' if warmup > 1 else ''}" if warmup else "") + ")")
     return (f"Timed by hyperfine, {how}; medians, ± the standard deviation over runs; ratios are medians of "
             "per-round ratios. CPU = user + system time of the command and the children it waited for. "

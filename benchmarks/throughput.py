@@ -261,7 +261,7 @@ def main(args, argv: list[str]) -> int:
     finish_args(args)
     out = args.out or (Path(tempfile.gettempdir()) / "trainlab-bench-quick.md" if args.quick else None)
     device = pick_device(args)
-    print(f"every comparator runs in this process with {' '.join(f'{k}={v}' for k, v in OMP_ENV.items())}, "
+    print(f"in this process: {' '.join(f'{k}={v}' for k, v in OMP_ENV.items())}, "
           f"{torch.get_num_threads()} torch threads; 1-minute load {os.getloadavg()[0]:.2f}", flush=True)
     data, notes = load_data(out) if out else ({}, "")
     if args.render_only:

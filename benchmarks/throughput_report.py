@@ -109,7 +109,7 @@ def device_section(key: str, run: dict) -> list[str]:
     if gpu:
         lines.append(f"| GPU | {m.get('gpu')} (CUDA {m.get('cuda')}) |")
     lines += [f"| device | {m['device']}; torch threads {m['threads']}; flush denormal on |",
-              f"| allocator | {m.get('malloc', 'glibc defaults')} |",
+              f"| environment | {m.get('omp', 'OMP_WAIT_POLICY not recorded')}; allocator {m.get('malloc', 'glibc defaults')} |",
               f"| software | Python {m['python']}, torch {m['torch']}, torchvision {m['torchvision']}, "
               f"lightning {m.get('lightning') or 'not installed'} |",
               f"| platform | {m['platform']} |", "",
