@@ -55,10 +55,16 @@ class Timings:
         return median(self.cpu)
 
 
+# Variables of the caller's shell that would change what a case measures (TRAINLAB_FIGURES=inline, a
+# SLURM job making every command wait for its figures): removed unless the case sets them itself.
+UNSET = ("TRAINLAB_FIGURES", "SLURM_JOB_ID", "HYDRA_FULL_ERROR", "TRAINLAB_VERBOSE")
+
+
 def command(case: Case, folder: Path) -> str:
     argv = [a.replace("{dir}", str(folder)) for a in case.argv]
+    unset = [f"--unset={k}" for k in UNSET if k not in case.env]
     env = [f"{k}={v}" for k, v in {**OMP_ENV, **case.env}.items()]
-    return shlex.join(["env", *env, *argv])
+    return shlex.join(["env", *unset, *env, *argv])
 
 
 def _hyperfine(cases: list[Case], folders: list[Path], runs: int, cwd: Path) -> list[dict]:
@@ -139,7 +145,9 @@ def method_note(runs: int, blocks: bool, warmup: int) -> str:
            + (f", after {warmup} untimed round{'s' if warmup > 1 else ''}" if warmup else "") + ")")
     return (f"Timed by hyperfine, {how}; medians, ± the standard deviation over runs; ratios are medians of "
             "per-round ratios. CPU = user + system time of the command and the children it waited for. "
-            "Every command ran under `OMP_WAIT_POLICY=PASSIVE`.")
+            "Every command ran under `OMP_WAIT_POLICY=PASSIVE`"
+            + "".join(f", {k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ)
+            + ".")
 
 
 def case_rows(cases: list[Case], t: dict[str, Timings], ref: str, targets: dict[str, float] | None = None,

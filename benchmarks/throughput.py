@@ -1,5 +1,5 @@
 """`python -m benchmarks throughput`: training throughput of trainlab's engine against comparators,
-side by side in one process (the old scripts/bench.py).
+side by side in one process.
 
 Every comparator (benchmarks/loops.py, benchmarks/lightning.py) trains a deep copy of the same initial
 model (the one trainlab assembles) on the same uint8 training tensor with the same SGD-momentum

@@ -55,7 +55,6 @@ TARGETS = [  # (workload, ratio, minimum): figures to report against, CPU at 2 t
 ]
 DATA_RE = re.compile(r"<!-- bench-data\n(.*?)\n-->", re.S)
 NOTES_MARK = "<!-- notes: everything below this line is kept when `python -m benchmarks throughput` rewrites this file -->"
-OLD_NOTES_MARK = "<!-- notes: everything below this line is kept when scripts/bench.py rewrites this file -->"
 
 
 def load_data(path: Path) -> tuple[dict, str]:
@@ -64,8 +63,7 @@ def load_data(path: Path) -> tuple[dict, str]:
     text = path.read_text()
     match = DATA_RE.search(text)
     data = json.loads(match.group(1)) if match else {}
-    mark = next((m for m in (NOTES_MARK, OLD_NOTES_MARK) if m in text), None)
-    notes = text.split(mark, 1)[1].strip() if mark else ""
+    notes = text.split(NOTES_MARK, 1)[1].strip() if NOTES_MARK in text else ""
     return data, notes
 
 
