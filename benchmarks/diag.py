@@ -11,6 +11,7 @@ runs under OMP_WAIT_POLICY=PASSIVE, set before torch is imported (benchmarks/__m
 """
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -54,8 +55,9 @@ def time_steps(c, diag: LiveDiagnostics, steps: int, batch_size: int, device) ->
 
 def main(args, argv: list[str]) -> int:
     torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"{args.steps} steps x {args.rounds} rounds per variant")
+          f"{args.steps} steps x {args.rounds} rounds per variant; 1-minute load {load_before:.2f}")
     for title, overrides in MODELS.items():
         spec = load_spec([*overrides, f"trainer.device={args.device}"])
         c, device = assemble_run(spec)
@@ -77,4 +79,5 @@ def main(args, argv: list[str]) -> int:
             extra = statistics.median([t - off for t, off in zip(times[(level, 1)], times[("off", 10)])])
             print(f"  {level}: +{1e3 * extra:.3f} ms per sampled step = {100 * extra / 10 / base:+.1f}% "
                   f"at every 10 steps")
+    print(f"\n1-minute load {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     return 0
