@@ -29,11 +29,16 @@ def _verdict(value: float, limit: float | None) -> str:
     return fmt(value) + ("" if limit is None else f" ({'met' if value <= limit else 'missed'} ≤ {limit})")
 
 
+def _acc(t: P.Timings) -> str:
+    accs = [100 * a for a in t.test_acc]
+    return f"{P.mean(accs):.2f} ± {P.spread(accs):.2f} (n={len(accs)})" if accs else "—"
+
+
 def _detail(args, t, cases, notes, extra_table) -> list[str]:
-    rows = [[c.name, f"{t[c.name].wall_median:.2f} ± {P.spread(t[c.name].wall):.2f}", f"{t[c.name].cpu_median:.2f}"]
-            for c in cases]
+    rows = [[c.name, f"{t[c.name].wall_median:.2f} ± {P.spread(t[c.name].wall):.2f}", f"{t[c.name].cpu_median:.2f}",
+             _acc(t[c.name])] for c in cases]
     return [P.method_note(args.runs, args.blocks, args.warmup), *notes, "",
-            *table(["case", "wall (s)", "CPU (s)"], rows), "", *extra_table]
+            *table(["case", "wall (s)", "CPU (s)", "test acc (%), runs' summary.json"], rows), "", *extra_table]
 
 
 # ------------------------------------------------------------------ stacked

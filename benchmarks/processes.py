@@ -27,8 +27,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import mean
 
-from benchmarks.common import OMP_ENV, load1, median, spread
+from benchmarks.common import OMP_ENV, fmt, load1, median, met, spread
 
 HYPERFINE = shutil.which("hyperfine")
 
@@ -45,6 +46,7 @@ class Case:
 class Timings:
     wall: list[float] = field(default_factory=list)   # seconds, one per run
     cpu: list[float] = field(default_factory=list)    # user + system seconds, one per run (blocks: the mean)
+    test_acc: list[float] = field(default_factory=list)  # every run's summary.json test acc (a sanity check)
 
     @property
     def wall_median(self) -> float:
@@ -101,16 +103,32 @@ def wait_for_drawer(output: Path, timeout: float = 300.0) -> None:
         time.sleep(0.05)
 
 
-def measure(cases: list[Case], runs: int, warmup: int = 0, blocks: bool = False,
-            keep: Path | None = None) -> tuple[dict[str, Timings], tuple[float, float]]:
+def test_accuracies(folder: Path) -> list[float]:
+    """Test accuracies in the run folders a command left (its last run's: --prepare empties it first)."""
+    accs = []
+    for path in sorted(folder.rglob("summary.json")) if folder.is_dir() else []:
+        try:
+            acc = (json.loads(path.read_text()).get("test") or {}).get("acc")
+        except (OSError, ValueError):
+            continue
+        if isinstance(acc, (int, float)):
+            accs.append(float(acc))
+    return accs
+
+
+def measure(cases: list[Case], runs: int, warmup: int = 0,
+            blocks: bool = False) -> tuple[dict[str, Timings], tuple[float, float]]:
     """Timings per case name, and the 1-minute load average before and after."""
     scratch = Path(tempfile.mkdtemp(prefix="trainlab-bench-"))
     folders = [scratch / f"out{i}" for i in range(len(cases))]
     timings = {c.name: Timings() for c in cases}
+    for c, folder in zip(cases, folders):
+        print(f"  {c.name}: {command(c, folder)}", flush=True)
     load_before = load1()
     try:
         if blocks:
-            for c, res in zip(cases, _hyperfine(cases, folders, runs, scratch)):  # hyperfine's warm-up is off
+            for c, f, res in zip(cases, folders, _hyperfine(cases, folders, runs, scratch)):  # no warm-up
+                timings[c.name].test_acc += test_accuracies(f)
                 timings[c.name].wall += res["times"]
                 timings[c.name].cpu += [res["user"] + res["system"]] * len(res["times"])
         else:
@@ -119,14 +137,11 @@ def measure(cases: list[Case], runs: int, warmup: int = 0, blocks: bool = False,
                     res = _hyperfine([c], [folder], 1, scratch)[0]
                     wait_for_drawer(scratch / "output.txt")
                     if round_ >= warmup:
+                        timings[c.name].test_acc += test_accuracies(folder)
                         timings[c.name].wall.append(res["times"][0])
                         timings[c.name].cpu.append(res["user"] + res["system"])
                     print(f"  round {round_ + 1}{' (warm-up)' if round_ < warmup else ''}: {c.name}: "
                           f"{res['times'][0]:.2f} s wall, {res['user'] + res['system']:.2f} s CPU", flush=True)
-        if keep is not None:  # the last run's output folders, for checks (e.g. the figures exist)
-            for folder in folders:
-                if folder.exists():
-                    shutil.copytree(folder, keep / folder.name, dirs_exist_ok=True)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return timings, (load_before, load1())
@@ -140,11 +155,12 @@ def paired_ratio(t: dict[str, Timings], num: str, den: str, cpu: bool = False) -
 
 
 def method_note(runs: int, blocks: bool, warmup: int) -> str:
-    how = (f"hyperfine's per-command blocks ({runs} runs of one case, then the next)" if blocks else
+    how = (f"hyperfine's per-command blocks ({runs} runs of one case, then the next; ratios pair the i-th runs "
+           "of two blocks, so a load change between blocks is in them)" if blocks else
            f"{runs} interleaved round{'s' if runs > 1 else ''} (one `hyperfine -N --runs 1` call per case per round"
            + (f", after {warmup} untimed round{'s' if warmup > 1 else ''}" if warmup else "") + ")")
     return (f"Timed by hyperfine, {how}; medians, ± the standard deviation over runs; ratios are medians of "
-            "per-round ratios. CPU = user + system time of the command and the children it waited for. "
+            "per-run ratios. CPU = user + system time of the command and the children it waited for. "
             "Every command ran under `OMP_WAIT_POLICY=PASSIVE`"
             + "".join(f", {k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ)
             + ".")
@@ -153,8 +169,6 @@ def method_note(runs: int, blocks: bool, warmup: int) -> str:
 def case_rows(cases: list[Case], t: dict[str, Timings], ref: str, targets: dict[str, float] | None = None,
               ) -> tuple[list[str], list[list[str]]]:
     """Rows of wall and CPU medians and their ratios to `ref` (the floor, or a baseline case)."""
-    from benchmarks.common import fmt, met
-
     targets = targets or {}
     header = ["case", "wall (s)", "CPU (s)", f"wall ÷ {ref.split(':')[0]}", "CPU ÷ same", "target (wall)", "met"]
     rows = []
