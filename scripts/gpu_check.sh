@@ -70,22 +70,23 @@ step resume_on_cpu $PY -m trainlab resume "$OUT/runs/run_trainer_precision_bf16"
 
 # 5. The benchmark, short: ratios C2/C1, C2/C3, ResNet-18 C2/C0, TFLOP/s against the matmul peak.
 if [ "${SKIP_GPU:-0}" = "1" ]; then
-    step bench $PY scripts/bench.py --quick --device cpu --no-lightning --out "$OUT/BENCHMARKS_gpu.md"
+    step bench $PY -m benchmarks throughput --quick --device cpu --no-lightning --out "$OUT/BENCHMARKS_gpu.md"
 else
-    step bench $PY scripts/bench.py --workload all --reps 3 --device cuda --no-lightning --out "$OUT/BENCHMARKS_gpu.md"
+    step bench $PY -m benchmarks throughput --workload all --reps 3 --device cuda --no-lightning --out "$OUT/BENCHMARKS_gpu.md"
 fi
 fi
 
 # 6. Issue 16: a seed sweep trained as one stacked model (hydra/launcher=vectorized) against the same
-#    sweep under the basic launcher, in one script run each: MLP and CNN, 8 and 32 seeds.
+#    sweep under the basic launcher, in one benchmark run each (timed by hyperfine, which must be
+#    installed): MLP and CNN, 8 and 32 seeds.
 if [ "$CHECKS" != issue18 ]; then
     if [ "${SKIP_GPU:-0}" = "1" ]; then SEED_COUNTS="2"; SHORT="trainer.epochs=2"; else SEED_COUNTS="8 32"; SHORT=""; fi
     for seeds in $SEED_COUNTS; do
         for arch in mlp cnn; do
             # shellcheck disable=SC2086
-            step "vectorized_${arch}_${seeds}" $PY scripts/vectorized_bench.py --seeds "$seeds" -- \
+            step "vectorized_${arch}_${seeds}" $PY -m benchmarks stacked --seeds "$seeds" --runs 1 -- \
                 "arch=$arch" "trainer.device=$DEVICE" $SHORT
-            grep -E "^\| hydra/launcher|^vectorized / basic" "$OUT/vectorized_${arch}_${seeds}.log" >> "$SUMMARY"
+            grep -E "^\| $seeds( seeds| \|)" "$OUT/vectorized_${arch}_${seeds}.log" >> "$SUMMARY"
         done
     done
 fi

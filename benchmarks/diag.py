@@ -1,16 +1,17 @@
-"""Overhead of live diagnostics (trainlab.diagnose.live) per training step.
+"""`python -m benchmarks diag`: overhead of live diagnostics (trainlab.diagnose.live) per training step.
 
-    .venv/bin/python scripts/diag_overhead.py [--rounds 7] [--steps 100] [--device cpu] [--threads 1]
+    python -m benchmarks diag [--rounds 7] [--steps 100] [--device cpu] [--threads 1]
 
 For a digits MLP (the default config) and a small CNN, the same training steps
 run with diagnostics off, light and full, every 10 steps (the default cadence)
 and every step (the worst case). Variants are interleaved round by round in one
 process, so machine noise hits them alike; each figure is the median over rounds
-of the mean time per step, and the overhead is relative to "off" of the same round.
+of the mean time per step, and the overhead is relative to "off" of the same round. The process
+runs under OMP_WAIT_POLICY=PASSIVE, set before torch is imported (benchmarks/__main__.py).
 """
 from __future__ import annotations
 
-import argparse
+import os
 import statistics
 import time
 
@@ -52,17 +53,11 @@ def time_steps(c, diag: LiveDiagnostics, steps: int, batch_size: int, device) ->
     return (time.perf_counter() - start) / steps
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads (default 1: steady timings on a shared machine)")
-    args = parser.parse_args()
+def main(args, argv: list[str]) -> int:
     torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-          f"{args.steps} steps x {args.rounds} rounds per variant")
+          f"{args.steps} steps x {args.rounds} rounds per variant; 1-minute load {load_before:.2f}")
     for title, overrides in MODELS.items():
         spec = load_spec([*overrides, f"trainer.device={args.device}"])
         c, device = assemble_run(spec)
@@ -84,7 +79,5 @@ def main() -> None:
             extra = statistics.median([t - off for t, off in zip(times[(level, 1)], times[("off", 10)])])
             print(f"  {level}: +{1e3 * extra:.3f} ms per sampled step = {100 * extra / 10 / base:+.1f}% "
                   f"at every 10 steps")
-
-
-if __name__ == "__main__":
-    main()
+    print(f"\n1-minute load {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
+    return 0

@@ -1,7 +1,5 @@
-"""Per-step pieces of trainlab's training step, timed in isolation next to the plain equivalent.
-
-`python scripts/bench.py --profile` prints this table after a cProfile of one
-C2 and one C1 epoch. Each piece is called `calls` times in a row; the rounds
+"""`python -m benchmarks profile`: where C2's time goes. A cProfile of one C2 and one C1 epoch, then
+the per-step pieces of trainlab's training step, timed in isolation next to the plain equivalent. Each piece is called `calls` times in a row; the rounds
 interleave the pieces and the median per-call time is reported. Where the
 engine's code is inline in Loop.train_epoch (the metric accumulation), the
 piece below repeats those lines; keep it in step with trainlab/engine/loop.py.
@@ -13,7 +11,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-import bench_loops as loops
+from benchmarks import loops
 
 
 def _per_call_us(fn, calls: int) -> float:
@@ -62,7 +60,7 @@ def engine_parts(c, spec, s, device, calls: int = 300, rounds: int = 7) -> list[
     def engine_metrics():  # the no-grad block of Loop.train_epoch, per step
         with torch.no_grad():
             penalty = torch.zeros((), device=device)
-            losses[3] = data_loss.detach()
+            losses[0] = data_loss.detach()  # the engine writes losses[i]; any index costs the same
             labels = yb.argmax(dim=1) if yb.dim() == 2 else yb
             n = len(labels)
             acc.sums[0] += data_loss.detach().double() * n
@@ -130,3 +128,35 @@ def print_parts(rows) -> None:
         total += extra
         print(f"{name:<78} {engine:>10.1f} {plain:>10.1f} {extra:>+10.1f}")
     print(f"{'sum of extras per step':<78} {'':>10} {'':>10} {total:>+10.1f}")
+
+
+def profile_engine(w, args, device) -> None:
+    """cProfile of one C2 epoch and one C1 epoch (after a warm-up epoch each): where the engine's time goes."""
+    import cProfile
+    import pstats
+
+    from benchmarks.throughput import build, sync
+
+    spec, c, s = build(w, args, device)
+    for comp in (loops.TrainlabEngine(c, spec.trainer, device), loops.HandLoop(s)):
+        comp.run_epoch()
+        prof = cProfile.Profile()
+        prof.enable()
+        comp.run_epoch()
+        sync(device)
+        prof.disable()
+        print(f"\n=== {comp.name} ({comp.label}): {s.steps} steps, top by own time ===")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(18)
+    print(f"\n=== {w.name}: engine per-step pieces in isolation (batch {s.batch_size}) ===")
+    print_parts(engine_parts(c, spec, s, device))
+
+
+def main(args, argv: list[str]) -> int:
+    from benchmarks.throughput import WORKLOADS, finish_args, pick_device
+
+    finish_args(args)
+    device = pick_device(args)
+    for name in (list(WORKLOADS) if args.workload == "all" else [args.workload]):
+        if not (WORKLOADS[name].gpu_only and device.type != "cuda" and not args.include_gpu_only):
+            profile_engine(WORKLOADS[name], args, device)
+    return 0
