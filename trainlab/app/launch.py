@@ -45,6 +45,8 @@ def train_command(args: list[str]) -> int:
     from trainlab.engine.figures import FigureWorker
 
     figures = FigureWorker()  # figures are drawn aside, after each result is recorded
+    if plan.multirun or ((plan.config or {}).get("trainer") or {}).get("figures") != "never":
+        figures.start("sweep" if plan.multirun else "run")  # its imports overlap the training
     if plan.multirun:
         job = TrainJob(figures=figures)
         with FolderLock.acquire(plan.sweep_dir, "hydra.sweep.dir"):

@@ -158,21 +158,29 @@ class FigureWorker:
         """The sweep's own curves.png (with its table), after the jobs' figures."""
         self._send("sweep", sweep_dir)
 
+    def start(self, kind: str) -> None:
+        """Start the drawer now, before any folder is ready, so that it imports what drawing `kind`
+        ("run" or "sweep") needs (matplotlib alone is 0.6 s) while the command trains on the other core."""
+        if not self.inline and self._proc is None:
+            self._spawn(kind)
+
     def _send(self, kind: str, folder: Path) -> None:
         if self.inline:
-            _serve([f"{kind}\t{Path(folder).resolve()}\n"], renice=False)
+            _serve([f"{kind}\t{Path(folder).resolve()}\n"])
             return
         if self._proc is None:
-            import subprocess
-            import sys
-
-            package_root = str(Path(__file__).resolve().parents[2])
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
-            quiet = None if self.wait else subprocess.DEVNULL  # a detached drawer must not hold the caller's pipes
-            self._proc = subprocess.Popen([sys.executable, "-m", "trainlab.engine.figures"], stdin=subprocess.PIPE,
-                                          stdout=quiet, stderr=quiet, env=env, text=True, start_new_session=True)
+            self._spawn(kind)
         self._proc.stdin.write(f"{kind}\t{Path(folder).resolve()}\n")
         self._proc.stdin.flush()
+
+    def _spawn(self, kind: str) -> None:
+        import subprocess
+
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
+        quiet = None if self.wait else subprocess.DEVNULL  # a detached drawer must not hold the caller's pipes
+        self._proc = subprocess.Popen([sys.executable, "-m", "trainlab.engine.figures", kind], stdin=subprocess.PIPE,
+                                      stdout=quiet, stderr=quiet, env=env, text=True, start_new_session=True)
 
     def close(self) -> None:
         """No more folders. Waits for the drawer only in wait mode; a failed figure is a line in the
@@ -191,13 +199,8 @@ def figures_wait() -> bool:
     return os.environ.get("TRAINLAB_FIGURES") == "wait" or bool(os.environ.get("SLURM_JOB_ID"))
 
 
-def _serve(lines, renice: bool = True) -> None:
-    """The drawer process: one `kind<TAB>folder` line per request, until the pipe closes."""
-    try:
-        if renice:
-            os.nice(10)  # a sweep's next job trains at full speed; figures take what is left
-    except (AttributeError, OSError):
-        pass
+def _serve(lines) -> None:
+    """The drawer's requests (or an inline one): one `kind<TAB>folder` line each, until the pipe closes."""
     for line in lines:
         kind, _, folder = line.rstrip("\n").partition("\t")
         try:
@@ -249,5 +252,22 @@ def plot_command(args: list[str]) -> int:
     return 0
 
 
+def _warm(kind: str) -> None:
+    """What drawing `kind` imports, done before the first request arrives (the drawer is started early)."""
+    import matplotlib.figure  # noqa: F401
+
+    if kind == "sweep":
+        import scipy.special  # noqa: F401  (the table's intervals: table.png)
+
+        import trainlab.sweep.cli  # noqa: F401
+        import trainlab.sweep.figure  # noqa: F401
+        import trainlab.sweep.table_figure  # noqa: F401
+
+
 if __name__ == "__main__":
+    try:
+        os.nice(10)  # a sweep's next job trains at full speed; figures take what is left
+    except (AttributeError, OSError):
+        pass
+    _warm(sys.argv[1] if len(sys.argv) > 1 else "run")
     _serve(sys.stdin)
