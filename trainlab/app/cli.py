@@ -188,8 +188,21 @@ def importing(frame) -> bool:
 
 
 def in_config_library(frame) -> bool:
-    """Is the innermost frame OmegaConf's, Hydra's or PyYAML's code (building or reading configs)?"""
-    return frame is not None and any(part in frame.f_code.co_filename for part in CONFIG_LIBRARIES)
+    """Is `frame` inside OmegaConf's, Hydra's or PyYAML's code (building or reading configs), directly
+    or through the frames it called (contextlib, typing: a signal once landed in contextlib inside
+    OmegaConf's flag handling and left a config broken)? The walk outwards stops at trainlab's own
+    code: a job's training runs inside Hydra's frames, and a signal there is trainlab's to take."""
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if any(part in name for part in CONFIG_LIBRARIES):
+            return True
+        if name.startswith(TRAINLAB_ROOT):
+            return False
+        frame = frame.f_back
+    return False
+
+
+TRAINLAB_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # the package, as frames name it
 
 
 def entry() -> None:

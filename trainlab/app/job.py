@@ -133,9 +133,8 @@ class TrainJob:
             if decision.resume_state is not None:
                 cfg.resume = True
             from trainlab.engine.threads import launcher_jobs, resolve_threads
-
-            jobs = launcher_jobs(OmegaConf.select(hc, "launcher"))  # parallel jobs: each its share of the cores
-            if jobs > 1:  # (one at a time, `auto` reaches the run, which also weighs the step's size)
+            # parallel jobs: each its share of the cores (else `auto` reaches the run, which weighs its step)
+            if (jobs := launcher_jobs(OmegaConf.select(hc, "launcher"))) > 1:
                 cfg.trainer.threads = resolve_threads(cfg.trainer.threads, jobs)
             if info.is_main:
                 log.info(choices_block(dict(hc.runtime.choices), list(hc.overrides.task)))

@@ -64,7 +64,7 @@ def create_claimed(folder: Path, lock_name: str, overrides: list[str]) -> int | 
     """Make `folder` (absent now) appear whole: a hidden sibling gets the lock file (locked, holding
     this PID) and the record, then is renamed to `folder`. The locked descriptor of the lock file;
     None when another process made `folder` meanwhile (the caller then opens that one).
-    OSError (a full disk) leaves nothing behind."""
+    OSError (a full disk) or a stop signal leaves nothing behind."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_claims(folder.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name[:100]}{CLAIMING}", dir=folder.parent))
@@ -76,11 +76,11 @@ def create_claimed(folder: Path, lock_name: str, overrides: list[str]) -> int | 
         write_record(tmp, overrides)
         os.rename(tmp, folder)  # fails when `folder` appeared meanwhile and is not empty
         return fd
-    except OSError as err:
+    except BaseException as err:  # a full disk, or a stop signal while claiming: no hidden folder stays
         if fd is not None:
             os.close(fd)
         shutil.rmtree(tmp, ignore_errors=True)
-        if err.errno in (errno.ENOTEMPTY, errno.EEXIST) and folder.exists():
+        if isinstance(err, OSError) and err.errno in (errno.ENOTEMPTY, errno.EEXIST) and folder.exists():
             return None  # ENOTEMPTY / EEXIST: another process made it first
         raise
 
