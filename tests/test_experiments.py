@@ -18,8 +18,8 @@ PRESETS = REAL_DATA + QUICK
 
 
 def test_there_are_the_classic_studies_on_real_data_with_quick_twins():
-    assert {"activations", "init_schemes", "batchnorm_lr", "regularizers", "optimizers", "lr_search",
-            "preprocess", "augment", "schedules", "ema_ensembles"} <= set(REAL_DATA)
+    assert {"activations", "activations_cnn", "init_schemes", "batchnorm_lr", "regularizers", "optimizers",
+            "lr_search", "preprocess", "augment", "schedules", "ema_ensembles"} <= set(REAL_DATA)
     assert {f"digits/{n}" for n in ("activations", "init_schemes", "batchnorm_lr", "regularizers", "optimizers",
                                      "lr_search")} <= set(QUICK)
 
@@ -53,6 +53,23 @@ def test_preset_defines_a_complete_study(name):
     assert factors - {"seed"}, "a study needs at least one factor besides the seed"
     if sweeper.n_trials is None:
         assert "seed" in sweeper.params  # ablations report mean ± std over seeds
+
+
+def test_the_reworked_presets_run_in_their_papers_regimes():
+    """Issue 27: each claim shows only in the regime its paper measured it in (the lesson pages' tables
+    of regimes tried); these are the settings that regime needs."""
+    with hydra_session():
+        cnn = compose("train", overrides=["experiment=activations_cnn"])
+        reg = compose("train", overrides=["experiment=regularizers"], return_hydra_config=True)
+        opt = compose("train", overrides=["experiment=optimizers"])
+    # ReLU vs tanh: a convnet whose features must be learned by the conv layers, the same weights for both
+    assert cnn.arch.name == "cnn" and cnn.arch.global_pool and cnn.init.name == "lecun"
+    # dropout: a large MLP trained long, dropout on the inputs as well as the hidden units; final accuracy first
+    assert reg.arch.width >= 1024 and reg.trainer.epochs >= 100
+    assert "{p:0.5,input_p:0.2}" in reg.hydra.sweeper.params["regularizer.dropout"]
+    assert list(reg.hydra.sweeper.table.metrics)[0] == "final.val_acc"
+    # Adam vs SGD: the paper's MLP with dropout, the training loss first, Nesterov as the baseline
+    assert opt.arch.width >= 1000 and opt.regularizer.dropout.p == 0.5 and opt.trainer.batch_size == 128
 
 
 def test_a_shrunken_preset_runs_into_a_table(tmp_path, cli_env):

@@ -133,11 +133,30 @@ def test_options_combine():
     (["regularizer=elastic_net", "regularizer.elastic_net.beta=-0.5"], "regularizer.elastic_net.beta"),
     (["regularizer=maxnorm", "regularizer.maxnorm.max_norm=0"], "regularizer.maxnorm.max_norm"),
     (["regularizer=dropout", "regularizer.dropout.p=1.0"], "regularizer.dropout.p"),
+    (["regularizer=dropout", "regularizer.dropout.input_p=-0.1"], "regularizer.dropout.input_p"),
+    (["regularizer=dropout", "regularizer.dropout.input_p=0.2", "arch=resnet"], "regularizer.dropout.input_p"),
 ])
 def test_bad_values_are_config_errors(overrides, key):
     with pytest.raises(ConfigError) as err:
         validate(compose_cfg(overrides))
     assert err.value.key == key
+
+
+def test_input_dropout_zeroes_pixels_before_the_first_layer_in_training_only():
+    from trainlab.nn import build_model
+
+    for arch in ("mlp", "cnn"):
+        spec = validate(compose_cfg([f"arch={arch}", "regularizer=dropout", "regularizer.dropout.p=0.0",
+                                     "regularizer.dropout.input_p=0.5", "dataset=digits"]))
+        model = build_model(spec, (1, 8, 8), 10)
+        first = next(m for m in model if isinstance(m, (nn.Dropout, nn.Linear, nn.Conv2d)))
+        assert isinstance(first, nn.Dropout) and first.p == 0.5, arch
+        x = torch.ones(4, 1, 8, 8)
+        assert (first(x) == 0).any() and set(first(x).unique().tolist()) <= {0.0, 2.0}
+        model.eval()
+        assert torch.equal(model(x), model(x))  # no dropout in eval mode
+    plain = build_model(validate(compose_cfg(["regularizer=dropout", "dataset=digits"])), (64,), 10)
+    assert not isinstance(plain[1], nn.Dropout)  # input_p defaults to 0: the layout is unchanged
 
 
 # -- every option in a tiny run ------------------------------------------------------------------------

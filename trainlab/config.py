@@ -221,6 +221,9 @@ def check_combination(spec: RunSpec) -> None:
         raise ConfigError("norm", norm, "none with arch=torchvision (it keeps the model's own normalization)")
     if arch == "torchvision" and "dropout" in spec.regularizer:
         raise ConfigError("regularizer", "dropout", "arch=torchvision keeps the model's own dropout; drop the dropout regularizer")
+    if "dropout" in spec.regularizer and spec.regularizer["dropout"].input_p > 0 and arch not in ("mlp", "cnn"):
+        raise ConfigError("regularizer.dropout.input_p", spec.regularizer["dropout"].input_p,
+                          f"0 with arch={arch} (input dropout is built into arch=mlp and arch=cnn only)")
     if arch == "torchvision" and spec.activation.name == "maxout":
         raise ConfigError("activation", "maxout", "an activation that keeps the layer width: maxout cannot be swapped into a torchvision model")
     images = gives_images(spec)

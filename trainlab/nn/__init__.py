@@ -16,9 +16,10 @@ def build_model(spec, input_shape: tuple, num_classes: int) -> nn.Module:
 
     Everything that shapes it comes from the spec, dropout (regularizer=dropout) included: training,
     and rebuilding a run from its checkpoint's config (trainlab.engine.restore), get the same layout."""
-    from trainlab.optim.regularizers import dropout_probability
+    from trainlab.optim.regularizers import dropout_probability, input_dropout_probability
 
     dropout = dropout_probability(spec.regularizer or {})
+    input_dropout = input_dropout_probability(spec.regularizer or {})  # mlp and cnn (checked in check_combination)
     activation = replace(ACTIVATIONS[spec.activation.name].build(spec.activation), name=spec.activation.name)
     if spec.arch.name == "torchvision" and spec.norm.name != "none":
         from trainlab.errors import ConfigError
@@ -26,7 +27,8 @@ def build_model(spec, input_shape: tuple, num_classes: int) -> nn.Module:
         raise ConfigError("norm", spec.norm.name, "arch=torchvision keeps the model's own normalization; use norm=none")
     placement = getattr(spec.norm, "placement", "before")  # norm=none has no placement (and no layers to place)
     stochastic_depth = spec.regularizer["stochastic_depth"].p if "stochastic_depth" in spec.regularizer else 0.0
-    parts = BlockParts(activation, NORMS[spec.norm.name].build(spec.norm), placement, dropout, stochastic_depth)
+    parts = BlockParts(activation, NORMS[spec.norm.name].build(spec.norm), placement, dropout, stochastic_depth,
+                       input_dropout)
     model = ARCHS[spec.arch.name].build(spec.arch, parts, tuple(input_shape), num_classes)
     if stochastic_depth > 0:
         check_stochastic_depth(model, spec.arch.name)

@@ -27,7 +27,7 @@ def build_linear(cfg: LinearSchema, parts: BlockParts, input_shape, num_classes)
 
 @ARCHS.builder("mlp")
 def build_mlp(cfg: MLPSchema, parts: BlockParts, input_shape, num_classes):
-    layers: list[nn.Module] = [nn.Flatten()]
+    layers: list[nn.Module] = [nn.Flatten(), *parts.before_first_layer()]
     fan_in = math.prod(input_shape)
     for width in cfg.widths():
         layers.append(nn.Linear(fan_in, parts.layer_width(width)))
@@ -41,7 +41,7 @@ def build_mlp(cfg: MLPSchema, parts: BlockParts, input_shape, num_classes):
 def build_cnn(cfg: CNNSchema, parts: BlockParts, input_shape, num_classes):
     _needs_image("cnn", input_shape)
     c_in, h, w = input_shape
-    layers: list[nn.Module] = []
+    layers: list[nn.Module] = parts.before_first_layer()
     for c_out in cfg.channels:
         for _ in range(cfg.convs_per_stage):
             layers.append(nn.Conv2d(c_in, parts.layer_width(c_out), cfg.kernel, padding=cfg.kernel // 2))

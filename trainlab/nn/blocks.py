@@ -16,6 +16,12 @@ class BlockParts:
     placement: str           # norm "before" or "after" the activation
     dropout: float           # drop probability after the activation (0 = off)
     stochastic_depth: float = 0.0  # drop probability of the last residual branch (0 = off)
+    input_dropout: float = 0.0     # drop probability of each input feature, before the first layer (0 = off)
+
+    def before_first_layer(self) -> list[nn.Module]:
+        """Input dropout (Srivastava et al. 2014 drop about 20% of the pixels): plain nn.Dropout, so each
+        pixel is dropped on its own, in convnets too."""
+        return [nn.Dropout(self.input_dropout)] if self.input_dropout > 0 else []
 
     def after_layer(self, width: int, conv: bool) -> list[nn.Module]:
         """Modules that follow a linear/conv layer emitting `width` units.

@@ -150,3 +150,7 @@ def _builds(build, kind: type) -> bool:
 
 def dropout_probability(selected: dict) -> float:
     return selected["dropout"].p if "dropout" in selected else 0.0
+
+
+def input_dropout_probability(selected: dict) -> float:
+    return selected["dropout"].input_p if "dropout" in selected else 0.0

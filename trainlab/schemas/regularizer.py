@@ -83,10 +83,15 @@ class WeightDecaySchema:
 @REGULARIZERS.option("dropout", "Inverted dropout after each hidden activation; p is the DROP probability.")
 @dataclass
 class DropoutSchema:
-    p: float = 0.5  # probability of zeroing a unit during training (kept units scaled by 1/(1-p))
+    """input_p also drops input features (pixels) before the first layer, as in Srivastava et al.
+    2014 (about 0.2 on the inputs, 0.5 on hidden units); arch=mlp and arch=cnn only."""
+
+    p: float = 0.5        # probability of zeroing a unit during training (kept units scaled by 1/(1-p))
+    input_p: float = 0.0  # probability of zeroing an input feature during training (0 = off)
 
     def __post_init__(self):
         check(0 <= self.p < 1, "p", self.p, "a drop probability in [0, 1)")
+        check(0 <= self.input_p < 1, "input_p", self.input_p, "a drop probability in [0, 1)")
 
 
 @REGULARIZERS.option("stochastic_depth", "Stochastic depth (Huang et al. 2016): each residual branch is dropped per example "
