@@ -30,7 +30,7 @@ def test_counting_leaves_the_model_and_the_random_streams_as_they_were():
 
 
 @pytest.mark.parametrize("share, flops, threads", [
-    (2, 0.06e9, 1), (2, FLOPS_PER_THREAD - 1, 1), (2, FLOPS_PER_THREAD, 2), (2, 50 * FLOPS_PER_THREAD, 2),
+    (2, 0.03e9, 1), (2, FLOPS_PER_THREAD - 1, 1), (2, FLOPS_PER_THREAD, 2), (2, 50 * FLOPS_PER_THREAD, 2),
     (8, 3.5 * FLOPS_PER_THREAD, 4), (1, 50 * FLOPS_PER_THREAD, 1)])
 def test_auto_threads_grow_with_the_step_up_to_the_share(share, flops, threads):
     assert threads_for_step(share, flops) == threads

@@ -37,9 +37,10 @@ def launcher_jobs(launcher) -> int:
 
 # The training step, in floating-point operations, that keeps one more intra-op thread busy: below
 # it the threads' synchronisation costs more than the split work saves. Measured on the project's
-# 2-core machine, idle (`python -m benchmarks threads`, BENCHMARKS.md): the digits MLP (0.06 GFLOP
-# per step) and the digits CNN (0.24) train faster on one thread; set from that table.
-FLOPS_PER_THREAD = 2e9
+# 2-core machine, idle, 2026-12-07 (one step's time at 2 threads / at 1, forward and backward with
+# SGD): 0.03-0.24 GFLOP per step (the digits MLP and CNN, MNIST MLP batch 128) 1.45-3.3x slower on
+# two threads; 0.36 GFLOP 0.95x; 0.41-0.77 GFLOP 0.78-0.91x; 1.2-15 GFLOP 0.53-0.66x.
+FLOPS_PER_THREAD = 0.35e9
 
 
 def threads_for_step(share: int, step_flops: float) -> int:
