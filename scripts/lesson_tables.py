@@ -38,7 +38,7 @@ def update(name: str, section: str, out: Path, commit: str) -> bool:
     text = re.sub(r"    Measured on .*?\n(?=\n)", box + "\n", text, count=1, flags=re.S)
     text = re.sub(r"\(\d+ s of wall time on the 2-core machine below\)",
                   f"({timing.group(2)} s of wall time on the 2-core machine below)", text, count=1)
-    old = re.search(r"(?:^\|.*\n)+", text, re.M)
+    old = re.search(r"(?:^\|.*\n)+(?:\n(?:^- .*\n)+)?", text, re.M)  # the table and its legend lines
     new = "\n".join(table) + "\n\n" + "\n".join(legend) + "\n"
     text = text[:old.start()] + new + text[old.end():]
     picture = out / name / "table.png"
