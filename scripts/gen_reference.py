@@ -13,7 +13,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,22 +38,11 @@ def _shown(value) -> str:
 
 def key_rows(schema: type, skip=frozenset(), prefix: str = "") -> list[tuple[str, str, str, str]]:
     """(key, type, default, description) for each field of a schema, nested schemas flattened to
-    dotted keys: the walk `trainlab list` does (trainlab.app.catalogue), as rows instead of text."""
-    from trainlab.schemas.yaml_export import default_of, field_comments
+    dotted keys: the walk `trainlab list` does (trainlab.app.catalogue.schema_keys), as rows."""
+    from trainlab.app.catalogue import schema_keys
 
-    comments = field_comments(schema)
-    rows = []
-    for f in fields(schema):
-        if f.name in skip:
-            continue
-        value = default_of(f)
-        note = " ".join(comments.get(f.name, []))
-        if is_dataclass(value):
-            rows += key_rows(type(value), prefix=f"{prefix}{f.name}.")
-            continue
-        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        rows.append((prefix + f.name, str(kind), _shown(value), note))
-    return rows
+    return [(key, f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type)), _shown(value), note)
+            for key, f, value, note, nested in schema_keys(schema, skip, prefix) if not nested]
 
 
 def anchor(option: str) -> str:

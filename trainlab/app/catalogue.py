@@ -45,22 +45,31 @@ def describe_group(group: str) -> str:
     return "\n".join(lines)
 
 
-def _keys(schema: type, indent: str, skip=frozenset(), prefix: str = "") -> list[str]:
+def schema_keys(schema: type, skip=frozenset(), prefix: str = ""):
+    """(dotted key, field, default, description, nested) for each field of a schema, a nested schema
+    first as its own entry (nested=True) then its fields: the walk `trainlab list` and the docs'
+    reference pages (scripts/gen_reference.py) both render."""
     from trainlab.schemas.yaml_export import default_of, field_comments
 
     comments = field_comments(schema)
-    out = []
     for f in fields(schema):
         if f.name in skip:
             continue
         value = default_of(f)
         note = " ".join(comments.get(f.name, []))
+        yield prefix + f.name, f, value, note, is_dataclass(value)
         if is_dataclass(value):
-            out.append(f"{indent}{prefix}{f.name}.*{'  # ' + note if note else ''}")
-            out += _keys(type(value), indent, prefix=f"{prefix}{f.name}.")
+            yield from schema_keys(type(value), prefix=f"{prefix}{f.name}.")
+
+
+def _keys(schema: type, indent: str, skip=frozenset(), prefix: str = "") -> list[str]:
+    out = []
+    for key, _, value, note, nested in schema_keys(schema, skip, prefix):
+        if nested:
+            out.append(f"{indent}{key}.*{'  # ' + note if note else ''}")
             continue
         shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, str) else str(value)
-        head = f"{indent}{prefix}{f.name} = {shown}"
+        head = f"{indent}{key} = {shown}"
         out.append(f"{head:<44}# {note}" if note else head)
     return out
 

@@ -8,6 +8,8 @@ layers counted here carry nearly all of a step's arithmetic.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -21,7 +23,7 @@ def _forward_flops(module: nn.Module, out: torch.Tensor) -> int:
     if isinstance(module, nn.Linear):
         return 2 * module.in_features * out.numel()
     if isinstance(module, nn.modules.conv._ConvNd):
-        per_output = module.in_channels // module.groups * int(torch.tensor(module.kernel_size).prod())
+        per_output = module.in_channels // module.groups * math.prod(module.kernel_size)
         return 2 * per_output * out.numel()
     return 0
 
